@@ -1,0 +1,1 @@
+"""The curated data repository (CDR): its data model, its on-disk format and its DDL."""

@@ -1,0 +1,29 @@
+"""The embedded engine: DuckDB connections configured for bounded memory."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+
+DEFAULT_MEMORY_LIMIT = os.environ.get("RW_DUCKDB_MEMORY_LIMIT", "2GB")
+
+
+def connect(temp_dir: Path | None = None, memory_limit: str | None = None, threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection whose working memory is capped.
+
+    Past the cap DuckDB spills to ``temp_dir``, which is what keeps a load's peak memory flat as inputs grow.
+    No extension is ever installed: the wheel's built-in parquet, json and icu are all we use.
+    """
+    config: dict[str, str | int | bool] = {
+        "memory_limit": memory_limit or DEFAULT_MEMORY_LIMIT,
+        "threads": threads or os.cpu_count() or 1,
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False,
+    }
+    con = duckdb.connect(config=config)
+    if temp_dir is not None:
+        temp_dir.mkdir(parents=True, exist_ok=True)
+        con.execute("SET temp_directory = ?", [str(temp_dir)])
+    return con
