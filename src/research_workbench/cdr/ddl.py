@@ -12,11 +12,12 @@ Dialect = Literal["duckdb", "postgres", "spark"]
 DIALECTS: tuple[Dialect, ...] = ("duckdb", "postgres", "spark")
 
 
-def create_table(table: Table, dialect: Dialect, schema: str | None = None) -> exp.Create:
+def create_table(table: Table, dialect: Dialect, schema: str | None = None, *, primary_key: bool = True) -> exp.Create:
     """The CREATE TABLE expression of one table.
 
     Spark's file-based tables cannot enforce keys or NOT NULL, so for Spark the statement carries column types
     only (with ``USING parquet``); the loaders enforce the constraints before data reaches any engine.
+    ``primary_key=False`` leaves the key out, for a table known to hold duplicate keys.
     """
     enforce = dialect != "spark"
     defs: list[exp.Expression] = []
@@ -31,7 +32,7 @@ def create_table(table: Table, dialect: Dialect, schema: str | None = None) -> e
                 constraints=constraints,
             )
         )
-    if enforce and table.primary_key:
+    if enforce and primary_key and table.primary_key:
         defs.append(exp.PrimaryKey(expressions=[exp.to_identifier(k, quoted=True) for k in table.primary_key]))
     target = exp.Table(
         this=exp.to_identifier(table.name, quoted=True),

@@ -24,6 +24,7 @@ class TableEntry(BaseModel):
     content_hash: str = Field(description="Order-independent hash of the rows' values (independent of file layout)")
     file_sha256: str = Field(description="SHA-256 of the Parquet file's bytes")
     bytes: int = Field(ge=0)
+    duplicate_key_rows: int = Field(0, ge=0, description="Rows sharing a primary key with another (loaded with --allow-duplicate-keys)")
 
 
 class FileEntry(BaseModel):

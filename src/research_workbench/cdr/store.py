@@ -74,6 +74,9 @@ def content_hash(con: duckdb.DuckDBPyConnection, relation: duckdb.DuckDBPyRelati
     return int(count), digest
 
 
+EMPTY_CONTENT_HASH = hashlib.sha256(b"0:0:0").hexdigest()
+
+
 def typed_select(table: Table, source: exp.Table, available: set[str] | None = None) -> exp.Select:
     """SELECT every model column of ``table`` cast to its type from ``source``.
 
@@ -139,13 +142,23 @@ class CdrBuilder:
         return self.register_table(name)
 
     def write_empty(self, name: str) -> TableEntry:
-        return self.write_table(name, self.con.sql("SELECT 1 AS _ WHERE false"), available=set())
+        """An empty table file with the model's full schema (written by Arrow: no query needed)."""
+        import pyarrow.parquet as pq
+
+        table = self.model.table(name)
+        pq.write_table(table.arrow_schema().empty_table(), self.table_path(name), compression="zstd")
+        return self.register_table(name)
 
     def register_table(self, name: str) -> TableEntry:
         """Record a table file already written to ``table_path(name)`` (row count and hashes)."""
+        import pyarrow.parquet as pq
+
         table = self.model.table(name)
         path = self.table_path(name)
-        rows, digest = content_hash(self.con, self.con.read_parquet(str(path)), table)
+        if pq.ParquetFile(path).metadata.num_rows == 0:
+            rows, digest = 0, EMPTY_CONTENT_HASH
+        else:
+            rows, digest = content_hash(self.con, self.con.read_parquet(str(path)), table)
         entry = TableEntry(
             file=path.name, rows=rows, content_hash=digest, file_sha256=sha256_file(path), bytes=path.stat().st_size
         )

@@ -1,0 +1,5 @@
+"""The ``workbench`` command."""
+
+from .app import app, main
+
+__all__ = ["app", "main"]

@@ -1,0 +1,32 @@
+"""The ``workbench`` application: one sub-command group per stage of the data flow."""
+
+from __future__ import annotations
+
+import typer
+
+from .. import __version__
+from . import cdr, load
+
+app = typer.Typer(
+    name="workbench",
+    help="Research Workbench: load, curate, release and study a research program's participant data.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(load.app, name="load")
+app.add_typer(cdr.app, name="cdr")
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(__version__)
+        raise typer.Exit()
+
+
+@app.callback()
+def root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit.")) -> None:
+    """Research Workbench."""
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,92 @@
+"""``workbench cdr``: look into, check and export a CDR directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table as RichTable
+
+from ..cdr.ddl import DIALECTS, ddl
+from ..cdr.info import cdr_info
+from ..cdr.store import Cdr
+from .output import JSON_OPTION, emit_json, err_console, out_console, user_errors
+
+app = typer.Typer(help="Inspect, verify and export CDR directories.", no_args_is_help=True)
+
+
+@app.command("info")
+def info(directory: Path = typer.Argument(..., help="CDR directory."), json_output: bool = JSON_OPTION) -> None:
+    """Tables, row counts, persons, event date range and vocabulary version of a CDR."""
+    with user_errors(json_output):
+        summary = cdr_info(directory)
+    if json_output:
+        emit_json(summary)
+        return
+    out_console.print(f"[bold]{directory}[/]  CDM {summary['cdm_version']}  vocabulary {summary['vocabulary_version']}", highlight=False)
+    out_console.print(
+        f"persons: {summary['persons']:,}   events: {summary['event_date_range']['min']} … {summary['event_date_range']['max']}   "
+        f"rows: {summary['rows']:,}   source: {summary['source'].get('kind', '?')}",
+        highlight=False,
+    )
+    grid = RichTable("table", "category", "rows", show_edge=False)
+    for name, entry in summary["tables"].items():
+        if entry["rows"]:
+            grid.add_row(name, entry["category"], f"{entry['rows']:,}")
+    out_console.print(grid)
+    empty = [n for n, e in summary["tables"].items() if not e["rows"]]
+    if empty:
+        out_console.print(f"[dim]{len(empty)} empty tables: {', '.join(empty)}[/]", highlight=False)
+
+
+@app.command("verify")
+def verify(directory: Path = typer.Argument(..., help="CDR directory."), json_output: bool = JSON_OPTION) -> None:
+    """Re-hash every file against the manifest; exit 1 if anything was altered."""
+    with user_errors(json_output):
+        problems = Cdr(directory).verify()
+    if json_output:
+        emit_json({"path": str(directory), "intact": not problems, "problems": problems})
+    else:
+        for problem in problems:
+            err_console.print(f"[red]{problem}[/]", highlight=False)
+        if not problems:
+            err_console.print(f"{directory}: intact", highlight=False)
+    if problems:
+        raise typer.Exit(1)
+
+
+@app.command("ddl")
+def show_ddl(
+    dialect: str = typer.Option("duckdb", "--dialect", help=f"One of {', '.join(DIALECTS)}."),
+    schema: Optional[str] = typer.Option(None, "--schema", help="Schema to qualify table names with."),
+    table: Optional[list[str]] = typer.Option(None, "--table", help="Only these tables (repeatable)."),
+) -> None:
+    """Print CREATE TABLE statements of the CDR model for DuckDB, PostgreSQL or Spark SQL."""
+    if dialect not in DIALECTS:
+        raise typer.BadParameter(f"must be one of {', '.join(DIALECTS)}", param_hint="--dialect")
+    try:
+        statements = ddl(dialect, schema=schema, tables=table or None)  # type: ignore[arg-type]
+    except KeyError as err:
+        raise typer.BadParameter(str(err), param_hint="--table") from None
+    for statement in statements:
+        print(statement + ";")
+
+
+@app.command("to-postgres")
+def to_postgres(
+    directory: Path = typer.Argument(..., help="CDR directory."),
+    url: str = typer.Argument(..., help="postgresql:// URL."),
+    schema: str = typer.Option(..., "--schema", help="Schema to create."),
+    replace: bool = typer.Option(False, "--replace", help="Drop and recreate an existing schema."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Copy a CDR into a new PostgreSQL schema in one transaction (all tables or none)."""
+    from ..ingest.postgres import redact, write_cdr
+
+    with user_errors(json_output):
+        counts = write_cdr(directory, url, schema, replace=replace)
+    if json_output:
+        emit_json({"url": redact(url), "schema": schema, "tables": counts, "rows": sum(counts.values())})
+    else:
+        err_console.print(f"Copied {sum(counts.values()):,} rows in {len(counts)} tables to {redact(url)} schema {schema}.", highlight=False)
