@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The whole test suite, from a clean clone: installs what it needs, then runs pytest.
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$REPO/scripts/env.sh" test
+cd "$REPO"
+
+as_root_apt() {  # install Debian packages when we may (root with apt); otherwise the dependent tests skip
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  fi
+}
+
+# Spark (pyspark) runs on a Java runtime.
+command -v java >/dev/null || as_root_apt default-jre-headless || true
+
+# PostgreSQL: tests use the server at 127.0.0.1:5432; start the machine's cluster if it is down.
+if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  if command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ]; then
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
+  fi
+fi
+
+# In CI nothing may be skipped for lack of data, PostgreSQL or a browser: those skips become failures.
+if [ "${CI:-}" = "true" ]; then export RW_REQUIRE_ALL=1; fi
+
+exec python -m pytest -n 2 -q "$@"
