@@ -11,7 +11,7 @@ from rich.table import Table as RichTable
 from ..cdr.ddl import DIALECTS, ddl
 from ..cdr.info import cdr_info
 from ..cdr.store import Cdr
-from .output import JSON_OPTION, emit_json, err_console, out_console, user_errors
+from .output import JSON_OPTION, emit_json, err_console, out_console, progress_bar, user_errors
 
 app = typer.Typer(help="Inspect, verify and export CDR directories.", no_args_is_help=True)
 
@@ -84,8 +84,8 @@ def to_postgres(
     """Copy a CDR into a new PostgreSQL schema in one transaction (all tables or none)."""
     from ..ingest.postgres import redact, write_cdr
 
-    with user_errors(json_output):
-        counts = write_cdr(directory, url, schema, replace=replace)
+    with user_errors(json_output), progress_bar("Copying", enabled=not json_output) as progress:
+        counts = write_cdr(directory, url, schema, replace=replace, progress=progress)
     if json_output:
         emit_json({"url": redact(url), "schema": schema, "tables": counts, "rows": sum(counts.values())})
     else:

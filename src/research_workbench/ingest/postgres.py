@@ -74,7 +74,7 @@ def export_tables(url: str, schema: str, vocab_schema: str | None, scratch: Path
     return sources
 
 
-def write_cdr(cdr_dir: Path, url: str, schema: str, *, replace: bool = False) -> dict[str, int]:
+def write_cdr(cdr_dir: Path, url: str, schema: str, *, replace: bool = False, progress=None) -> dict[str, int]:
     """Create ``schema`` in PostgreSQL and copy every table of a CDR into it, all in one transaction.
 
     Returns rows copied per table. An existing schema is refused unless ``replace``.
@@ -83,7 +83,7 @@ def write_cdr(cdr_dir: Path, url: str, schema: str, *, replace: bool = False) ->
     counts: dict[str, int] = {}
     duck = connect()
     try:
-        _write_tables(cdr, duck, url, schema, replace, counts)
+        _write_tables(cdr, duck, url, schema, replace, counts, progress)
     except psycopg.Error as err:
         detail = str(err).strip().splitlines()
         raise LoadError.one(f"postgresql:{schema}", "PostgreSQL refused the copy; nothing was written: " + " ".join(detail[:2])) from err
@@ -92,7 +92,7 @@ def write_cdr(cdr_dir: Path, url: str, schema: str, *, replace: bool = False) ->
     return counts
 
 
-def _write_tables(cdr: Cdr, duck, url: str, schema: str, replace: bool, counts: dict[str, int]) -> None:
+def _write_tables(cdr: Cdr, duck, url: str, schema: str, replace: bool, counts: dict[str, int], progress) -> None:
     model = cdm()
     with _connect(url) as conn, tempfile.TemporaryDirectory(prefix="rw-pgcopy-") as tmp:
         with conn.transaction(), conn.cursor() as cur:
@@ -102,7 +102,10 @@ def _write_tables(cdr: Cdr, duck, url: str, schema: str, replace: bool, counts: 
                     raise LoadError.one(f"postgresql:{schema}", "schema already exists (use --replace to overwrite it)")
                 cur.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
             cur.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-            for name in cdr.manifest.tables:
+            names = list(cdr.manifest.tables)
+            for done, name in enumerate(names):
+                if progress:
+                    progress(name, done, len(names))
                 table = model.table(name)
                 keyed = not cdr.manifest.tables[name].duplicate_key_rows
                 cur.execute(create_table(table, "postgres", schema, primary_key=keyed).sql(dialect="postgres"))
