@@ -118,8 +118,45 @@ def test_line_with_too_few_fields_is_refused_with_its_line(tmp_path):
     path = write_csv(tmp_path / "src", "person.csv", PERSON_HEADER, PERSONS)
     path.write_text(path.read_text() + "4,8507\n")
     problem = only(refused(tmp_path / "src", tmp_path))
-    assert (problem.file, problem.line) == ("person.csv", 5)
-    assert "malformed line" in problem.message
+    assert str(problem) == "person.csv, line 5: malformed line: expected 8 fields, found 2"
+
+
+def test_line_with_too_many_fields_is_refused_with_its_line(tmp_path):
+    path = write_csv(tmp_path / "src", "person.csv", PERSON_HEADER, PERSONS)
+    path.write_text(path.read_text().replace("1988,,,,", "1988,,,,,extra,", 1))
+    assert str(only(refused(tmp_path / "src", tmp_path))) == "person.csv, line 3: malformed line: more fields than the header's 8"
+
+
+def test_unterminated_quote_is_refused_with_its_line(tmp_path):
+    path = write_csv(tmp_path / "src", "person.csv", PERSON_HEADER, PERSONS)
+    path.write_text(path.read_text().replace("2,8532", '2,"8532', 1))
+    assert str(only(refused(tmp_path / "src", tmp_path))) == "person.csv, line 3: malformed line: a quoted value is never closed"
+
+
+def test_invalid_utf8_is_refused_at_its_line_not_the_header(tmp_path):
+    path = write_csv(tmp_path / "src", "person.csv", PERSON_HEADER, PERSONS)
+    path.write_bytes(path.read_bytes().replace(b"2001", b"20\xff1"))
+    assert str(only(refused(tmp_path / "src", tmp_path))) == "person.csv, line 4: malformed line: not valid UTF-8 text"
+
+
+def test_wrong_delimiter_is_named(tmp_path):
+    write_csv(tmp_path / "src", "person.csv", PERSON_HEADER, PERSONS, delimiter=";")
+    assert str(only(refused(tmp_path / "src", tmp_path))) == (
+        "person.csv, line 1: the header is a single column; the file seems to be separated by ';', not ','"
+    )
+
+
+def test_corrupt_parquet_file_is_refused(tmp_path):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "person.parquet").write_bytes(b"PAR1 not really")
+    problem = only(refused(tmp_path / "src", tmp_path))
+    assert problem.file == "person.parquet" and problem.message.startswith("cannot read the Parquet file")
+
+
+def test_windows_line_endings_are_fine(tmp_path):
+    path = write_csv(tmp_path / "src", "person.csv", PERSON_HEADER, PERSONS)
+    path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    assert load_omop_folder(tmp_path / "src", tmp_path / "cdr").manifest.tables["person"].rows == 3
 
 
 def test_unknown_table_is_refused_with_strict(tmp_path):

@@ -104,16 +104,25 @@ def read_header(source: SourceFile) -> list[str]:
         raise LoadError.one(source.name, "file is empty (no header line)", line=1)
     try:
         opener = gzip.open if source.gzipped else open
-        with opener(path, "rt", encoding="utf-8-sig", newline="") as fh:  # type: ignore[operator]
-            first = fh.readline()
+        with opener(path, "rb") as fh:  # type: ignore[operator]
+            raw = fh.readline()
     except (OSError, EOFError, zlib.error) as err:
         raise LoadError.one(source.name, f"cannot read the file: {err}", line=1) from err
+    try:
+        # Only the header is decoded here; a bad byte further down is found (with its line) by the reader.
+        first = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         raise LoadError.one(source.name, f"not UTF-8 text: {err.reason}", line=1) from err
     if not first.strip():
         raise LoadError.one(source.name, "file is empty (no header line)", line=1)
     reader = csv.reader(io.StringIO(first), delimiter=source.delimiter, quotechar=source.quote or None, quoting=csv.QUOTE_MINIMAL if source.quote else csv.QUOTE_NONE)
     names = [name.strip().lower() for name in next(reader)]
+    if len(names) == 1:
+        for other in ";\t|,":
+            if other != source.delimiter and other in names[0]:
+                raise LoadError.one(
+                    source.name, f"the header is a single column; the file seems to be separated by {other!r}, not {source.delimiter!r}", line=1
+                )
     seen: set[str] = set()
     for name in names:
         if not name:

@@ -91,6 +91,28 @@ def _csv_relation(con: duckdb.DuckDBPyConnection, source: SourceFile) -> duckdb.
 _CSV_LINE = re.compile(r"CSV Error on Line: (\d+)")
 
 
+# DuckDB's CSV reasons, in our words where theirs would mislead.
+_CSV_REASONS = [
+    (re.compile(r"Invalid unicode"), lambda m: "not valid UTF-8 text"),
+    (re.compile(r"unterminated quote"), lambda m: "a quoted value is never closed"),
+    # DuckDB stops counting at the first field too many, so only a shortfall has an exact count.
+    (re.compile(r"Expected Number of Columns: (\d+) Found: (\d+)"), lambda m: (
+        f"expected {m.group(1)} fields, found {m.group(2)}" if int(m.group(2)) < int(m.group(1))
+        else f"more fields than the header's {m.group(1)}")),
+    (re.compile(r"Maximum line size of (\d+) bytes exceeded"), lambda m: m.group(0).lower()),
+]
+
+
+def _csv_reason(text: str) -> str:
+    for pattern, words in _CSV_REASONS:
+        found = pattern.search(text)
+        if found:
+            return words(found)
+    # Otherwise DuckDB's reason is the paragraph after the echoed line.
+    paragraphs = [p.strip() for p in text.split("\n\n") if p.strip()]
+    return paragraphs[1].splitlines()[0] if len(paragraphs) > 1 else paragraphs[0].splitlines()[-1]
+
+
 def _staging_error(source: SourceFile, err: duckdb.Error) -> LoadError:
     text = str(err)
     if source.gzipped and gzip_is_truncated(source):
@@ -98,10 +120,7 @@ def _staging_error(source: SourceFile, err: duckdb.Error) -> LoadError:
         return LoadError.one(source.name, f"gzip stream is truncated: the file ends after line {lines}", line=lines)
     match = _CSV_LINE.search(text)
     if match:
-        # The reason is the first line after DuckDB's "Original Line" echo.
-        lines = [ln.strip() for ln in text.splitlines()]
-        reason = next((ln for ln in lines[1:] if ln and not ln.startswith("Original Line") and not ln.startswith("*")), text)
-        return LoadError.one(source.name, f"malformed line: {reason}", line=int(match.group(1)))
+        return LoadError.one(source.name, f"malformed line: {_csv_reason(text)}", line=int(match.group(1)))
     first = text.splitlines()[0] if text else type(err).__name__
     return LoadError.one(source.name, f"cannot read the file: {first}")
 
