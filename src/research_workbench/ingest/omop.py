@@ -6,6 +6,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..cdr.manifest import Manifest
 from ..cdr.model import cdm
@@ -78,14 +81,23 @@ def _vocabulary_version(builder: CdrBuilder) -> str | None:
     return None
 
 
+class LoadOptions(BaseModel):
+    """How a load treats its source (shared by every loader and the CLI)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    strict: bool = Field(False, description="Refuse unknown tables and columns instead of skipping them")
+    replace: bool = Field(False, description="Overwrite an existing CDR at the target")
+    cdm_version: Literal["auto", "5.3.1", "5.4"] = Field("auto", description="The source's CDM version")
+    allow_duplicate_keys: bool = Field(False, description="Keep (and count) rows whose primary key repeats")
+
+
 def load_into(
     builder: CdrBuilder,
     sources: dict[str, SourceFile],
     *,
     source_info: dict,
-    strict: bool = False,
-    cdm_version: str = "auto",
-    allow_duplicate_keys: bool = False,
+    options: LoadOptions,
     progress: Progress | None = None,
 ) -> tuple[Manifest, list[str]]:
     """Load every known table of ``sources`` into ``builder`` and commit; the shared core of every loader."""
@@ -93,7 +105,7 @@ def load_into(
     warnings: list[str] = []
     notes: list[str] = []
     unknown = [s for name, s in sources.items() if name not in model and name not in DROPPED_IN_54]
-    if unknown and strict:
+    if unknown and options.strict:
         raise LoadError.one(unknown[0].name, f"unknown table {unknown[0].table!r} (not part of the CDR model)")
     for source in unknown:
         warnings.append(f"{source.name}: unknown table {source.table!r}; skipped")
@@ -109,7 +121,8 @@ def load_into(
         if progress:
             progress(name, done, total)
         plan = load_table(
-            builder, model.table(name), sources[name], cdm53=cdm53, strict=strict, allow_duplicate_keys=allow_duplicate_keys
+            builder, model.table(name), sources[name], cdm53=cdm53, strict=options.strict,
+            allow_duplicate_keys=options.allow_duplicate_keys,
         )
         notes.extend(plan.notes)
         warnings.extend(plan.warnings)
@@ -119,7 +132,7 @@ def load_into(
     if "cdm_source" in known:
         known.remove("cdm_source")
         load("cdm_source", cdm53=False)
-    version = _source_version(builder, sources, cdm_version)
+    version = _source_version(builder, sources, options.cdm_version)
     for name in known:
         load(name, cdm53=is_cdm53(version))
     if progress:
@@ -137,57 +150,42 @@ def load_into(
     return manifest, warnings
 
 
-def load_omop_folder(
-    source: Path,
+def _run(
     out: Path,
-    *,
-    strict: bool = False,
-    replace: bool = False,
-    cdm_version: str = "auto",
-    allow_duplicate_keys: bool = False,
-    progress: Progress | None = None,
+    options: LoadOptions,
+    progress: Progress | None,
+    source_info: dict,
+    find_sources: Callable[[CdrBuilder], dict[str, SourceFile]],
 ) -> LoadResult:
-    """Load a folder of OMOP CSV, CSV.gz or Parquet files (vocabulary tables may sit beside them)."""
     started = time.perf_counter()
-    sources = discover(Path(source))
-    with CdrBuilder(Path(out), replace=replace) as builder:
-        manifest, warnings = load_into(
-            builder,
-            sources,
-            source_info={"kind": "omop-files", "path": str(Path(source).absolute())},
-            strict=strict,
-            cdm_version=cdm_version,
-            allow_duplicate_keys=allow_duplicate_keys,
-            progress=progress,
-        )
+    with CdrBuilder(Path(out), replace=options.replace) as builder:
+        sources = find_sources(builder)
+        manifest, warnings = load_into(builder, sources, source_info=source_info, options=options, progress=progress)
     return LoadResult(Path(out), manifest, warnings, time.perf_counter() - started)
+
+
+def load_omop_folder(source: Path, out: Path, *, progress: Progress | None = None, **options) -> LoadResult:
+    """Load a folder of OMOP CSV, CSV.gz or Parquet files (vocabulary tables may sit beside them).
+
+    ``options`` are the fields of :class:`LoadOptions`.
+    """
+    folder = Path(source)
+    sources = discover(folder)  # before the builder: a bad folder should not create anything
+    info = {"kind": "omop-files", "path": str(folder.absolute())}
+    return _run(out, LoadOptions(**options), progress, info, lambda builder: sources)
 
 
 def load_omop_postgres(
-    url: str,
-    schema: str,
-    out: Path,
-    *,
-    vocab_schema: str | None = None,
-    strict: bool = False,
-    replace: bool = False,
-    cdm_version: str = "auto",
-    allow_duplicate_keys: bool = False,
-    progress: Progress | None = None,
+    url: str, schema: str, out: Path, *, vocab_schema: str | None = None, progress: Progress | None = None, **options
 ) -> LoadResult:
-    """Load an OMOP database schema from PostgreSQL, streaming each table through COPY."""
+    """Load an OMOP database schema from PostgreSQL, streaming each table through COPY.
+
+    ``options`` are the fields of :class:`LoadOptions`.
+    """
     from .postgres import export_tables, redact
 
-    started = time.perf_counter()
-    with CdrBuilder(Path(out), replace=replace) as builder:
-        sources = export_tables(url, schema, vocab_schema, builder.scratch_path("postgres"))
-        manifest, warnings = load_into(
-            builder,
-            sources,
-            source_info={"kind": "postgresql", "url": redact(url), "schema": schema, "vocab_schema": vocab_schema or schema},
-            strict=strict,
-            cdm_version=cdm_version,
-            allow_duplicate_keys=allow_duplicate_keys,
-            progress=progress,
-        )
-    return LoadResult(Path(out), manifest, warnings, time.perf_counter() - started)
+    info = {"kind": "postgresql", "url": redact(url), "schema": schema, "vocab_schema": vocab_schema or schema}
+    return _run(
+        out, LoadOptions(**options), progress, info,
+        lambda builder: export_tables(url, schema, vocab_schema, builder.scratch_path("postgres")),
+    )
