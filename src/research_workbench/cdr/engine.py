@@ -27,3 +27,11 @@ def connect(temp_dir: Path | None = None, memory_limit: str | None = None, threa
         temp_dir.mkdir(parents=True, exist_ok=True)
         con.execute("SET temp_directory = ?", [str(temp_dir)])
     return con
+
+
+def one_row(con: duckdb.DuckDBPyConnection, sql: str, params: list | dict | None = None) -> tuple:
+    """The single row of a query, read to the end (DuckDB keeps a half-read result open on the connection)."""
+    rows = con.execute(sql, params).fetchall() if params is not None else con.execute(sql).fetchall()
+    if len(rows) != 1:
+        raise ValueError(f"expected one row, got {len(rows)}")
+    return rows[0]

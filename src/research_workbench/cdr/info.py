@@ -6,6 +6,7 @@ from pathlib import Path
 
 from sqlglot import exp
 
+from .engine import one_row
 from .store import Cdr
 
 
@@ -25,7 +26,7 @@ def event_date_range(cdr: Cdr) -> tuple[str | None, str | None]:
     query = exp.select(exp.func("MIN", exp.column("d")), exp.func("MAX", exp.column("d"))).from_(union.subquery("events"))
     con = cdr.connect()
     try:
-        low, high = con.execute(query.sql(dialect="duckdb")).fetchone()
+        low, high = one_row(con, query.sql(dialect="duckdb"))
     finally:
         con.close()
     return (low.isoformat() if low else None, high.isoformat() if high else None)

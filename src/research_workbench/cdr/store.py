@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 from sqlglot import exp
 
-from .engine import connect
+from .engine import connect, one_row
 from .manifest import FileEntry, Manifest, TableEntry
 from .model import SQL_TYPES, Table, cdm
 
@@ -69,7 +69,7 @@ def content_hash(con: duckdb.DuckDBPyConnection, relation: duckdb.DuckDBPyRelati
         exp.func("SUM", exp.func("MD5_NUMBER_UPPER", row)),
     )
     with temporary_view(con, relation) as view:
-        count, lower, upper = con.execute(query.from_(view).sql(dialect="duckdb")).fetchone()
+        count, lower, upper = one_row(con, query.from_(view).sql(dialect="duckdb"))
     digest = hashlib.sha256(f"{count}:{lower or 0}:{upper or 0}".encode()).hexdigest()
     return int(count), digest
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from .. import __version__
-from . import cdr, load
+from . import cdr, index, load
 
 app = typer.Typer(
     name="workbench",
@@ -15,6 +15,8 @@ app = typer.Typer(
 )
 app.add_typer(load.app, name="load")
 app.add_typer(cdr.app, name="cdr")
+app.command("index")(index.index)
+app.add_typer(index.criteria_app, name="criteria")
 
 
 def _version(value: bool) -> None:

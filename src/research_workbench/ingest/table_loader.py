@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import duckdb
 from sqlglot import exp
 
+from ..cdr.engine import one_row
 from ..cdr.model import Table
 from ..cdr.store import CdrBuilder, temporary_view
 from .errors import LoadError, Problem
@@ -178,7 +179,7 @@ def check(builder: CdrBuilder, plan: TablePlan, staged: duckdb.DuckDBPyRelation,
                 ),
             ]
         with temporary_view(con, staged) as view:
-            row = con.execute(exp.select(*aggregates).from_(view).sql(dialect="duckdb")).fetchone()
+            row = one_row(con, exp.select(*aggregates).from_(view).sql(dialect="duckdb"))
         for i, (name, message, _) in enumerate(checks):
             count, first, value = row[3 * i], row[3 * i + 1], row[3 * i + 2]
             if count:
@@ -234,7 +235,7 @@ def _duplicate_keys(con: duckdb.DuckDBPyConnection, plan: TablePlan, staged: duc
                 exp.EQ(this=exp.column(k, quoted=True), expression=exp.Placeholder()) for k in key
             ])
             second_q = exp.select(rn).from_(keyed).where(exp.and_(match, exp.GT(this=rn, expression=exp.Literal.number(first)))).order_by(rn).limit(1)
-            (second,) = con.execute(second_q.sql(dialect="duckdb"), list(values)).fetchone()
+            (second,) = one_row(con, second_q.sql(dialect="duckdb"), list(values))
             shown = ", ".join(f"{k}={v}" for k, v in zip(key, values))
             problems.append(
                 Problem(
@@ -255,8 +256,8 @@ def _count_rows_sharing_a_key(con: duckdb.DuckDBPyConnection, staged: duckdb.Duc
     with temporary_view(con, staged) as view:
         total = exp.select(exp.func("COUNT", exp.Star())).from_(view)
         unique = exp.select(exp.func("COUNT", exp.Star())).from_(distinct.from_(view).subquery("d"))
-        (n_total,) = con.execute(total.sql(dialect="duckdb")).fetchone()
-        (n_unique,) = con.execute(unique.sql(dialect="duckdb")).fetchone()
+        (n_total,) = one_row(con, total.sql(dialect="duckdb"))
+        (n_unique,) = one_row(con, unique.sql(dialect="duckdb"))
     return n_total - n_unique
 
 

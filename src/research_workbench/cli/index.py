@@ -1,0 +1,64 @@
+"""``workbench index`` and ``workbench criteria``: build a CDR's search index and search its criteria."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table as RichTable
+
+from ..index import build_index, search_criteria
+from ..index.search import SEARCH_LIMIT
+from .output import JSON_OPTION, emit_json, err_console, out_console, progress_bar, user_errors
+
+DOMAINS = ("CONDITION", "PROCEDURE", "DRUG", "MEASUREMENT", "OBSERVATION", "VISIT", "DEVICE", "SURVEY", "PHYSICAL_MEASUREMENT")
+
+criteria_app = typer.Typer(help="Browse and search the criteria of an index.", no_args_is_help=True)
+
+
+def index(
+    cdr_dir: Path = typer.Argument(..., help="CDR directory (raw or a release tier)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Index directory (default: CDR_DIR.index beside the CDR)."),
+    replace: bool = typer.Option(False, "--replace", help="Rebuild an existing index."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Build the search index of a CDR: event table, person table, criteria trees and text search."""
+    with user_errors(json_output), progress_bar("Indexing", enabled=not json_output) as progress:
+        result = build_index(cdr_dir, out, replace=replace, progress=progress)
+    if json_output:
+        emit_json(result.summary())
+    else:
+        err_console.print(
+            f"Indexed {result.counts['events']:,} events of {result.counts['persons']:,} persons "
+            f"({result.counts['criteria']:,} criteria) into {result.path} in {result.seconds:.1f} s.",
+            highlight=False,
+        )
+
+
+@criteria_app.command("search")
+def search(
+    term: str = typer.Argument(..., help="Words of a name or synonym, or a code."),
+    index_dir: Path = typer.Option(..., "--index", help="Index directory."),
+    domain: Optional[str] = typer.Option(None, "--domain", help=f"One of {', '.join(DOMAINS)}."),
+    standard: Optional[bool] = typer.Option(None, "--standard/--source", help="Only standard, or only source, concepts."),
+    limit: int = typer.Option(SEARCH_LIMIT, "--limit", min=1, max=SEARCH_LIMIT, help="At most this many results."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Ranked search over criteria names, codes and synonyms (exact code first)."""
+    if domain is not None and domain.upper() not in DOMAINS:
+        raise typer.BadParameter(f"must be one of {', '.join(DOMAINS)}", param_hint="--domain")
+    with user_errors(json_output):
+        if not (index_dir / "index.json").is_file():
+            raise FileNotFoundError(f"{index_dir}: not an index directory (no index.json)")
+        started = time.perf_counter()
+        results = search_criteria(index_dir, term, domain=domain.upper() if domain else None, standard=standard, limit=limit)
+        elapsed = (time.perf_counter() - started) * 1000
+    if json_output:
+        emit_json({"term": term, "count": len(results), "elapsed_ms": round(elapsed, 2), "results": results})
+        return
+    grid = RichTable("concept_id", "domain", "std", "code", "name", "participants", show_edge=False)
+    for r in results:
+        grid.add_row(str(r["concept_id"]), r["domain"], "S" if r["is_standard"] else "", r["code"], r["name"], f"{r['count']:,}")
+    out_console.print(grid)

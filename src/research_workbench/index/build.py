@@ -1,0 +1,135 @@
+"""``workbench index CDR_DIR``: build the search index of a CDR, atomically, beside it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import sqlglot
+
+from ..cdr.engine import connect, one_row
+from ..cdr.manifest import MANIFEST_NAME
+from ..cdr.store import Cdr, CdrExistsError, sha256_file
+from .criteria import CRITERIA_SQL, SURVEY_TREE_SQL
+from .events import events_params, events_query
+from .persons import persons_query
+from .search import SEARCH_DB, build_search_db
+
+INDEX_MANIFEST = "index.json"
+EVENTS_FILE = "search_all_events.parquet"
+PERSONS_FILE = "search_person.parquet"
+CRITERIA_FILE = "criteria.parquet"
+SURVEY_TREE_FILE = "survey_tree.parquet"
+# Small row groups: the events file is sorted by concept, so a criterion's min/max statistics let DuckDB skip
+# every row group that cannot hold its concepts.
+EVENT_ROW_GROUP = 32_768
+
+STEPS = ("events", "persons", "criteria", "search")
+
+
+@dataclass
+class IndexResult:
+    path: Path
+    counts: dict[str, int]
+    seconds: float
+
+    def summary(self) -> dict:
+        return {"path": str(self.path), "seconds": round(self.seconds, 3), **self.counts}
+
+
+def default_index_path(cdr_dir: Path) -> Path:
+    cdr_dir = Path(cdr_dir).absolute()
+    return cdr_dir.parent / f"{cdr_dir.name}.index"
+
+
+def _sql(text: str) -> str:
+    return sqlglot.parse_one(text, dialect="duckdb").sql(dialect="duckdb")
+
+
+def build_index(cdr_dir: Path, out: Path | None = None, *, replace: bool = False, progress=None) -> IndexResult:
+    started = time.perf_counter()
+    cdr = Cdr(Path(cdr_dir))
+    out = Path(out or default_index_path(cdr_dir)).absolute()
+    if out.exists() and not replace:
+        raise CdrExistsError(f"{out} already exists (use --replace to rebuild it)")
+    work = out.parent / f".{out.name}.building-{uuid.uuid4().hex[:8]}"
+    work.mkdir(parents=True)
+    try:
+        con = cdr.connect(connect(temp_dir=work / ".scratch"))
+        counts: dict[str, int] = {}
+
+        def step(name: str) -> None:
+            if progress:
+                progress(name, STEPS.index(name), len(STEPS))
+
+        step("events")
+        con.sql(events_query().sql(dialect="duckdb"), params=events_params()).write_parquet(
+            str(work / EVENTS_FILE), compression="zstd", row_group_size=EVENT_ROW_GROUP
+        )
+        con.read_parquet(str(work / EVENTS_FILE)).create_view("events", replace=True)
+        counts["events"] = one_row(con, "SELECT count(*) FROM events")[0]
+
+        step("persons")
+        con.sql(persons_query().sql(dialect="duckdb")).write_parquet(str(work / PERSONS_FILE), compression="zstd")
+        counts["persons"] = one_row(con, "SELECT count(*) FROM read_parquet(?)", [str(work / PERSONS_FILE)])[0]
+
+        step("criteria")
+        con.sql(_sql(CRITERIA_SQL)).write_parquet(str(work / CRITERIA_FILE), compression="zstd")
+        con.sql(_sql(SURVEY_TREE_SQL)).write_parquet(str(work / SURVEY_TREE_FILE), compression="zstd")
+        counts["criteria"] = one_row(con, "SELECT count(*) FROM read_parquet(?)", [str(work / CRITERIA_FILE)])[0]
+
+        step("search")
+        rows = con.execute(
+            """
+            WITH synonyms AS (
+                SELECT concept_id, string_agg(concept_synonym_name, ' | ' ORDER BY concept_synonym_name) AS synonyms
+                FROM concept_synonym GROUP BY concept_id
+            ),
+            survey AS (
+                SELECT concept_id, max(participant_count) AS participant_count FROM read_parquet(?) GROUP BY concept_id
+            ),
+            nodes AS (
+                SELECT concept_id, domain, is_standard, rollup_count AS count FROM read_parquet(?)
+                UNION ALL
+                SELECT concept_id, 'SURVEY', false, participant_count FROM survey
+            )
+            SELECT n.concept_id, n.domain, n.is_standard::INTEGER, COALESCE(c.concept_name, ''), COALESCE(c.concept_code, ''),
+                   c.vocabulary_id, COALESCE(s.synonyms, ''), n.count
+            FROM nodes n LEFT JOIN concept c USING (concept_id) LEFT JOIN synonyms s USING (concept_id)
+            """,
+            [str(work / SURVEY_TREE_FILE), str(work / CRITERIA_FILE)],
+        ).fetchall()
+        build_search_db(work / SEARCH_DB, rows)
+        counts["search_entries"] = len(rows)
+        con.close()
+        shutil.rmtree(work / ".scratch", ignore_errors=True)
+        if progress:
+            progress("", len(STEPS), len(STEPS))
+
+        seconds = time.perf_counter() - started
+        manifest = {
+            "cdr": str(Path(cdr_dir).absolute()),
+            "cdr_manifest_sha256": sha256_file(Path(cdr_dir) / MANIFEST_NAME),
+            "created_at": datetime.now(timezone.utc).isoformat(),
+            "build_seconds": round(seconds, 3),
+            "counts": counts,
+            "files": {name: sha256_file(work / name) for name in (EVENTS_FILE, PERSONS_FILE, CRITERIA_FILE, SURVEY_TREE_FILE, SEARCH_DB)},
+        }
+        (work / INDEX_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        old = None
+        if out.exists():
+            old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
+            os.replace(out, old)
+        os.replace(work, out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return IndexResult(out, counts, time.perf_counter() - started)
