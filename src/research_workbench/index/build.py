@@ -25,10 +25,18 @@ INDEX_MANIFEST = "index.json"
 EVENTS_FILE = "search_all_events.parquet"
 PERSONS_FILE = "search_person.parquet"
 CRITERIA_FILE = "criteria.parquet"
+ANCESTRY_FILE = "criteria_ancestor.parquet"
 SURVEY_TREE_FILE = "survey_tree.parquet"
 # Small row groups: the events file is sorted by concept, so a criterion's min/max statistics let DuckDB skip
 # every row group that cannot hold its concepts.
 EVENT_ROW_GROUP = 32_768
+
+ANCESTRY_SQL = """
+SELECT a.ancestor_concept_id, a.descendant_concept_id
+FROM concept_ancestor a
+WHERE a.descendant_concept_id IN (SELECT DISTINCT concept_id FROM events WHERE is_standard)
+ORDER BY a.ancestor_concept_id, a.descendant_concept_id
+"""
 
 STEPS = ("events", "persons", "criteria", "search")
 
@@ -74,6 +82,9 @@ def build_index(cdr_dir: Path, out: Path | None = None, *, replace: bool = False
         )
         con.read_parquet(str(work / EVENTS_FILE)).create_view("events", replace=True)
         counts["events"] = one_row(con, "SELECT count(*) FROM events")[0]
+        # Hierarchy of the standard concepts with data: lets a criterion expand to its descendants from the index
+        # alone (drugs to their clinical products, a condition to its subtypes).
+        con.sql(_sql(ANCESTRY_SQL)).write_parquet(str(work / ANCESTRY_FILE), compression="zstd")
 
         step("persons")
         con.sql(persons_query().sql(dialect="duckdb")).write_parquet(str(work / PERSONS_FILE), compression="zstd")
@@ -119,7 +130,7 @@ def build_index(cdr_dir: Path, out: Path | None = None, *, replace: bool = False
             "created_at": datetime.now(timezone.utc).isoformat(),
             "build_seconds": round(seconds, 3),
             "counts": counts,
-            "files": {name: sha256_file(work / name) for name in (EVENTS_FILE, PERSONS_FILE, CRITERIA_FILE, SURVEY_TREE_FILE, SEARCH_DB)},
+            "files": {name: sha256_file(work / name) for name in (EVENTS_FILE, PERSONS_FILE, CRITERIA_FILE, SURVEY_TREE_FILE, ANCESTRY_FILE, SEARCH_DB)},
         }
         (work / INDEX_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         old = None

@@ -1,0 +1,286 @@
+"""Compile a cohort definition into one SQL expression over the search index, with every value bound.
+
+The SQL is a SQLGlot expression over two tables, ``search_person`` (alias p) and ``search_all_events`` (alias e),
+rendered for DuckDB here and transpilable to Spark SQL and PostgreSQL. Values (concept ids, numbers, dates,
+flags) are never formatted into the text: each is a named placeholder (p0, p1, …) with its value in
+``CompiledQuery.params``. Concept lists are bound as arrays and tested with ARRAY_CONTAINS.
+
+Semantics (All of Us Workbench, see shared/reference/aou-workbench-model.md §1.3):
+- parameters in an item OR; items in a group OR (distinct persons); groups AND (includes) / AND NOT (excludes);
+- a parameter matches (is_standard, concept) — with ``group`` (and always for DRUG) every descendant too;
+- NUM and CAT attributes on one parameter are OR-ed; blood-pressure attributes test systolic/diastolic;
+- modifiers filter events; NUM_OF_OCCURRENCES is applied last and counts per (person, concept);
+- temporal groups relate group-0 events (after FIRST/LAST mention) to group-1 events of the same person.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlglot import exp
+
+from .model import (
+    BP_DIASTOLIC,
+    BP_SYSTOLIC,
+    EVENT_DOMAINS,
+    HAS_DATA_FLAGS,
+    AttrName,
+    CohortDefinition,
+    Domain,
+    ModifierType,
+    Operator,
+    SearchGroup,
+    SearchGroupItem,
+    SearchParameter,
+    TemporalMention,
+    TemporalTime,
+)
+
+PERSON_TABLE = "search_person"
+EVENTS_TABLE = "search_all_events"
+PERSON_COLUMNS = {"GENDER": "gender_concept_id", "SEX": "sex_at_birth_concept_id", "RACE": "race_concept_id",
+                  "ETHNICITY": "ethnicity_concept_id"}
+
+# expand(concept_id, is_standard) → the concept and its descendants with data
+Expander = Callable[[int, bool], list[int]]
+
+
+@dataclass
+class CompiledQuery:
+    expression: exp.Expression
+    params: dict[str, object] = field(default_factory=dict)
+
+    def sql(self, dialect: str = "duckdb", pretty: bool = False) -> str:
+        return self.expression.sql(dialect=dialect, pretty=pretty)
+
+
+def _col(name: str, table: str | None = None) -> exp.Column:
+    return exp.column(name, table=table, quoted=True)
+
+
+def whole_years(birth: exp.Expression, on: exp.Expression) -> exp.Expression:
+    """Age in whole years on a date, birthday-aware, in any dialect: year difference, minus 1 before the birthday."""
+    years = exp.Sub(this=exp.Year(this=on), expression=exp.Year(this=birth.copy()))
+    month_on, month_birth = exp.Month(this=on.copy()), exp.Month(this=birth.copy())
+    before_birthday = exp.or_(
+        exp.LT(this=month_on, expression=month_birth),
+        exp.and_(exp.EQ(this=month_on.copy(), expression=month_birth.copy()),
+                 exp.LT(this=exp.Day(this=on.copy()), expression=exp.Day(this=birth.copy()))),
+    )
+    return exp.Sub(this=years, expression=exp.Case(ifs=[exp.If(this=before_birthday, true=exp.Literal.number(1))], default=exp.Literal.number(0)))
+
+
+def _table(name: str, alias: str) -> exp.Expression:
+    return exp.alias_(exp.Table(this=exp.to_identifier(name, quoted=True)), alias, table=True)
+
+
+class Compiler:
+    def __init__(self, expand: Expander):
+        self.expand = expand
+        self.params: dict[str, object] = {}
+
+    # -- values -------------------------------------------------------------------------------------------
+    def bind(self, value: object) -> exp.Placeholder:
+        name = f"p{len(self.params)}"
+        self.params[name] = value
+        return exp.Placeholder(this=name)
+
+    def compare(self, column: exp.Expression, operator: Operator, operands: list[str], kind: str) -> exp.Expression:
+        convert = {"number": float, "integer": int, "date": dt.date.fromisoformat}[kind]
+        values = [convert(o) for o in operands]
+        if operator is Operator.BETWEEN:
+            return exp.Between(this=column, low=self.bind(values[0]), high=self.bind(values[1]))
+        if operator is Operator.IN:
+            return exp.ArrayContains(this=self.bind(values), expression=column)
+        node = {
+            Operator.EQUAL: exp.EQ, Operator.NOT_EQUAL: exp.NEQ, Operator.LESS_THAN: exp.LT,
+            Operator.GREATER_THAN: exp.GT, Operator.LESS_THAN_OR_EQUAL_TO: exp.LTE,
+            Operator.GREATER_THAN_OR_EQUAL_TO: exp.GTE,
+        }[operator]
+        return node(this=column, expression=self.bind(values[0]))
+
+    # -- items --------------------------------------------------------------------------------------------
+    def parameter_condition(self, item: SearchGroupItem, param: SearchParameter) -> exp.Expression:
+        concepts = [param.conceptId]
+        if param.group or item.type is Domain.DRUG or param.ancestorData:
+            concepts = self.expand(param.conceptId, param.standard)
+        condition = exp.and_(
+            exp.EQ(this=_col("is_standard", "e"), expression=self.bind(param.standard)),
+            exp.ArrayContains(this=self.bind(sorted(set(concepts))), expression=_col("concept_id", "e")),
+        )
+        values = self.attribute_condition(item, param)
+        return exp.and_(condition, values) if values is not None else condition
+
+    def attribute_condition(self, item: SearchGroupItem, param: SearchParameter) -> exp.Expression | None:
+        numbers, categories, pressures = [], [], []
+        for attribute in param.attributes:
+            if attribute.name is AttrName.ANY:
+                if item.type is Domain.SURVEY:
+                    numbers.append(exp.Not(this=exp.Is(this=_col("value_as_number", "e"), expression=exp.Null())))
+            elif attribute.name is AttrName.CAT:
+                column = "value_source_concept_id" if item.type is Domain.SURVEY else "value_as_concept_id"
+                categories.append(self.compare(_col(column, "e"), Operator.IN, attribute.operands, "integer"))
+            elif attribute.conceptId in BP_SYSTOLIC:
+                pressures.append(self.compare(_col("systolic", "e"), attribute.operator, attribute.operands, "number"))
+            elif attribute.conceptId in BP_DIASTOLIC:
+                pressures.append(self.compare(_col("diastolic", "e"), attribute.operator, attribute.operands, "number"))
+            else:
+                numbers.append(self.compare(_col("value_as_number", "e"), attribute.operator, attribute.operands, "number"))
+        parts = []
+        number_part = exp.and_(*numbers) if numbers else None
+        category_part = exp.or_(*categories) if categories else None
+        if number_part is not None and category_part is not None:
+            parts.append(exp.Paren(this=exp.or_(number_part, category_part)))  # NUM and CAT on one item: either
+        elif number_part is not None or category_part is not None:
+            parts.append(number_part if number_part is not None else category_part)
+        parts += pressures
+        return exp.and_(*parts) if parts else None
+
+    def modifier_conditions(self, item: SearchGroupItem) -> list[exp.Expression]:
+        conditions = []
+        for modifier in item.modifiers:
+            if modifier.name is ModifierType.AGE_AT_EVENT:
+                conditions.append(self.compare(_col("age_at_event", "e"), modifier.operator, modifier.operands, "integer"))
+            elif modifier.name is ModifierType.EVENT_DATE:
+                conditions.append(self.compare(_col("entry_date", "e"), modifier.operator, modifier.operands, "date"))
+            elif modifier.name is ModifierType.ENCOUNTERS:
+                conditions.append(self.compare(_col("visit_concept_id", "e"), Operator.IN, modifier.operands, "integer"))
+        return conditions
+
+    def item_events(self, item: SearchGroupItem, columns: list[str]) -> exp.Select:
+        """The item's matching events (``columns`` of e), NUM_OF_OCCURRENCES applied last."""
+        matches = exp.or_(*[exp.Paren(this=self.parameter_condition(item, p)) for p in item.searchParameters])
+        where = exp.and_(
+            exp.EQ(this=_col("domain", "e"), expression=self.bind(item.type.value)),
+            exp.Paren(this=matches),
+            *self.modifier_conditions(item),
+        )
+        select = exp.select(*[_col(c, "e") for c in columns]).from_(_table(EVENTS_TABLE, "e")).where(where)
+        occurrences = next((m for m in item.modifiers if m.name is ModifierType.NUM_OF_OCCURRENCES), None)
+        if occurrences is None:
+            return select
+        # Counted per (person, concept): one event of each of two child concepts is not two occurrences.
+        counted = (
+            exp.select(_col("person_id", "e"), _col("concept_id", "e"))
+            .from_(_table(EVENTS_TABLE, "e"))
+            .where(where.copy())
+            .group_by(_col("person_id", "e"), _col("concept_id", "e"))
+            .having(self.compare(exp.func("COUNT", exp.Star()), occurrences.operator, occurrences.operands, "integer"))
+        )
+        same = exp.and_(
+            exp.EQ(this=_col("person_id", "o"), expression=_col("person_id", "e")),
+            exp.EQ(this=_col("concept_id", "o"), expression=_col("concept_id", "e")),
+        )
+        return select.join(counted.subquery("o"), on=same)
+
+    def person_item(self, item: SearchGroupItem) -> exp.Select:
+        conditions = []
+        for param in item.searchParameters:
+            conditions.append(self.person_condition(item, param))
+        return exp.select(_col("person_id", "p")).from_(_table(PERSON_TABLE, "p")).where(exp.or_(*conditions))
+
+    def person_condition(self, item: SearchGroupItem, param: SearchParameter) -> exp.Expression:
+        if item.type in HAS_DATA_FLAGS:
+            return exp.EQ(this=_col(HAS_DATA_FLAGS[item.type], "p"), expression=self.bind(True))
+        if item.type is Domain.PHYSICAL_MEASUREMENT:  # no concept: "has physical measurements"
+            return exp.EQ(this=_col("has_physical_measurement_data", "p"), expression=self.bind(True))
+        kind = param.type.upper()
+        def alive() -> exp.Expression:  # bound only where used: an unused parameter is an error
+            return exp.EQ(this=_col("is_deceased", "p"), expression=self.bind(False))
+
+        if kind == "DECEASED":
+            return exp.EQ(this=_col("is_deceased", "p"), expression=self.bind(True))
+        if kind == "AGE":
+            attribute = next(a for a in param.attributes if a.name in (AttrName.AGE, AttrName.AGE_AT_CONSENT, AttrName.AGE_AT_CDR))
+            if attribute.name is AttrName.AGE_AT_CONSENT:
+                return self.compare(_col("age_at_consent", "p"), attribute.operator, attribute.operands, "integer")
+            if attribute.name is AttrName.AGE_AT_CDR:
+                return exp.and_(alive(), self.compare(_col("age_at_cdr", "p"), attribute.operator, attribute.operands, "integer"))
+            age = whole_years(_col("birth_date", "p"), exp.CurrentDate())
+            return exp.and_(alive(), self.compare(age, attribute.operator, attribute.operands, "integer"))
+        return exp.EQ(this=_col(PERSON_COLUMNS[kind], "p"), expression=self.bind(param.conceptId))
+
+    def item_persons(self, item: SearchGroupItem) -> exp.Select:
+        if item.type in EVENT_DOMAINS and not (item.type is Domain.PHYSICAL_MEASUREMENT and all(p.conceptId is None for p in item.searchParameters)):
+            return self.item_events(item, ["person_id"])
+        return self.person_item(item)
+
+    # -- groups -------------------------------------------------------------------------------------------
+    def group_persons(self, group: SearchGroup) -> exp.Expression:
+        if group.temporal:
+            return self.temporal_persons(group)
+        selects = [self.item_persons(item) for item in group.items]
+        union: exp.Expression = selects[0]
+        for select in selects[1:]:
+            union = exp.union(union, select, distinct=True)
+        return union
+
+    def temporal_persons(self, group: SearchGroup) -> exp.Expression:
+        columns = ["person_id", "entry_date", "visit_occurrence_id"]
+
+        def side(n: int) -> exp.Expression:
+            selects = [self.item_events(item, columns) for item in group.items if item.temporalGroup == n]
+            union: exp.Expression = selects[0]
+            for select in selects[1:]:
+                union = exp.union(union, select, distinct=False)
+            return union
+
+        first = side(0)
+        if group.mention in (TemporalMention.FIRST_MENTION, TemporalMention.LAST_MENTION):
+            # Each person's first (last) group-0 event date; every event on that date counts.
+            pick = "MIN" if group.mention is TemporalMention.FIRST_MENTION else "MAX"
+            ranked = (
+                exp.select(*[_col(c, "a0") for c in columns])
+                .from_(first.subquery("a0"))
+                .where(
+                    exp.EQ(
+                        this=_col("entry_date", "a0"),
+                        expression=exp.select(exp.func(pick, _col("entry_date", "a1")))
+                        .from_(first.copy().subquery("a1"))
+                        .where(exp.EQ(this=_col("person_id", "a1"), expression=_col("person_id", "a0")))
+                        .subquery(),
+                    )
+                )
+            )
+            first = ranked
+        a_date, b_date = _col("entry_date", "a"), _col("entry_date", "b")
+        gap = exp.DateDiff(this=b_date, expression=a_date, unit=exp.var("DAY"))  # days from A to B
+        days = self.bind(group.timeValue) if group.timeValue is not None else None
+        relation = {
+            TemporalTime.DURING_SAME_ENCOUNTER_AS: lambda: exp.EQ(this=_col("visit_occurrence_id", "a"), expression=_col("visit_occurrence_id", "b")),
+            TemporalTime.X_DAYS_BEFORE: lambda: exp.GTE(this=gap, expression=days),  # A ≤ B − N
+            TemporalTime.X_DAYS_AFTER: lambda: exp.LTE(this=gap, expression=exp.Neg(this=days)),  # A ≥ B + N
+            TemporalTime.WITHIN_X_DAYS_OF: lambda: exp.LTE(this=exp.Abs(this=gap), expression=days),
+        }[group.time]()
+        return (
+            exp.select(_col("person_id", "a")).distinct()
+            .from_(first.subquery("a"))
+            .join(side(1).subquery("b"), on=exp.and_(exp.EQ(this=_col("person_id", "a"), expression=_col("person_id", "b")), relation))
+        )
+
+    # -- the definition -----------------------------------------------------------------------------------
+    def cohort_filter(self, definition: CohortDefinition) -> exp.Expression:
+        """The WHERE condition on search_person (alias p) that selects the cohort."""
+        conditions: list[exp.Expression] = []
+        for data_filter in definition.dataFilters:
+            conditions.append(exp.EQ(this=_col(data_filter.value, "p"), expression=self.bind(True)))
+        for group in definition.includes:
+            conditions.append(exp.In(this=_col("person_id", "p"), query=self.group_persons(group).subquery()))
+        for group in definition.excludes:
+            conditions.append(exp.Not(this=exp.In(this=_col("person_id", "p"), query=self.group_persons(group).subquery())))
+        return exp.and_(*conditions)
+
+
+def compile_definition(definition: CohortDefinition, expand: Expander, select: str = "count") -> CompiledQuery:
+    """``select``: "count" (one row, the count) or "ids" (person ids in order; binds page limit and offset later)."""
+    compiler = Compiler(expand)
+    where = compiler.cohort_filter(definition)
+    if select == "count":
+        query = exp.select(exp.alias_(exp.func("COUNT", exp.Star()), "count")).from_(_table(PERSON_TABLE, "p")).where(where)
+    elif select == "persons":
+        query = exp.select(exp.Star()).from_(_table(PERSON_TABLE, "p")).where(where)
+    else:
+        raise ValueError(f"unknown select {select!r}")
+    return CompiledQuery(query, compiler.params)

@@ -1,0 +1,344 @@
+"""Cohort definitions: typed, validated objects whose errors name the JSON path and the rule broken.
+
+The shape is the All of Us Researcher Workbench ``CohortDefinition`` (includes and excludes of search groups;
+groups AND together, items inside a group OR; parameters inside an item OR), with two of its flaws avoided:
+a definition with only ``excludes`` is an error (not silently treated as includes), and data filters come from a
+whitelist (their names never reach SQL).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from enum import Enum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class DefinitionError(ValueError):
+    """A definition that breaks a rule; each problem is 'json.path: rule broken'."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class Domain(str, Enum):
+    CONDITION = "CONDITION"
+    PROCEDURE = "PROCEDURE"
+    DRUG = "DRUG"
+    MEASUREMENT = "MEASUREMENT"
+    OBSERVATION = "OBSERVATION"
+    VISIT = "VISIT"
+    DEVICE = "DEVICE"
+    SURVEY = "SURVEY"
+    PHYSICAL_MEASUREMENT = "PHYSICAL_MEASUREMENT"
+    PERSON = "PERSON"
+    FITBIT = "FITBIT"
+    FITBIT_ACTIVITY = "FITBIT_ACTIVITY"
+    FITBIT_HEART_RATE_SUMMARY = "FITBIT_HEART_RATE_SUMMARY"
+    FITBIT_HEART_RATE_LEVEL = "FITBIT_HEART_RATE_LEVEL"
+    FITBIT_INTRADAY_STEPS = "FITBIT_INTRADAY_STEPS"
+    FITBIT_SLEEP_DAILY_SUMMARY = "FITBIT_SLEEP_DAILY_SUMMARY"
+    FITBIT_SLEEP_LEVEL = "FITBIT_SLEEP_LEVEL"
+    FITBIT_DEVICE = "FITBIT_DEVICE"
+    WHOLE_GENOME_VARIANT = "WHOLE_GENOME_VARIANT"
+    ARRAY_DATA = "ARRAY_DATA"
+
+
+# Domains whose items are events in the event table (matched by concept).
+EVENT_DOMAINS = {Domain.CONDITION, Domain.PROCEDURE, Domain.DRUG, Domain.MEASUREMENT, Domain.OBSERVATION, Domain.VISIT,
+                 Domain.DEVICE, Domain.SURVEY, Domain.PHYSICAL_MEASUREMENT}
+# Domains that are one has-data flag of the person table.
+HAS_DATA_FLAGS = {
+    Domain.FITBIT: "has_fitbit",
+    Domain.FITBIT_ACTIVITY: "has_activity_summary",
+    Domain.FITBIT_HEART_RATE_SUMMARY: "has_heart_rate_summary",
+    Domain.FITBIT_HEART_RATE_LEVEL: "has_heart_rate_intraday",
+    Domain.FITBIT_INTRADAY_STEPS: "has_steps_intraday",
+    Domain.FITBIT_SLEEP_DAILY_SUMMARY: "has_sleep_daily_summary",
+    Domain.FITBIT_SLEEP_LEVEL: "has_sleep_level",
+    Domain.FITBIT_DEVICE: "has_device",
+    Domain.WHOLE_GENOME_VARIANT: "has_whole_genome_variant",
+    Domain.ARRAY_DATA: "has_array_data",
+}
+
+
+class Operator(str, Enum):
+    EQUAL = "EQUAL"
+    NOT_EQUAL = "NOT_EQUAL"
+    LESS_THAN = "LESS_THAN"
+    GREATER_THAN = "GREATER_THAN"
+    LESS_THAN_OR_EQUAL_TO = "LESS_THAN_OR_EQUAL_TO"
+    GREATER_THAN_OR_EQUAL_TO = "GREATER_THAN_OR_EQUAL_TO"
+    IN = "IN"
+    BETWEEN = "BETWEEN"
+
+
+class AttrName(str, Enum):
+    ANY = "ANY"
+    NUM = "NUM"
+    CAT = "CAT"
+    AGE = "AGE"
+    AGE_AT_CONSENT = "AGE_AT_CONSENT"
+    AGE_AT_CDR = "AGE_AT_CDR"
+
+
+class ModifierType(str, Enum):
+    AGE_AT_EVENT = "AGE_AT_EVENT"
+    EVENT_DATE = "EVENT_DATE"
+    ENCOUNTERS = "ENCOUNTERS"
+    NUM_OF_OCCURRENCES = "NUM_OF_OCCURRENCES"
+
+
+class TemporalMention(str, Enum):
+    ANY_MENTION = "ANY_MENTION"
+    FIRST_MENTION = "FIRST_MENTION"
+    LAST_MENTION = "LAST_MENTION"
+
+
+class TemporalTime(str, Enum):
+    DURING_SAME_ENCOUNTER_AS = "DURING_SAME_ENCOUNTER_AS"
+    X_DAYS_BEFORE = "X_DAYS_BEFORE"
+    X_DAYS_AFTER = "X_DAYS_AFTER"
+    WITHIN_X_DAYS_OF = "WITHIN_X_DAYS_OF"
+
+
+class DataFilter(str, Enum):
+    """The whitelist of data filters: each is one flag of the person table."""
+
+    HAS_EHR_DATA = "has_ehr_data"
+    HAS_PHYSICAL_MEASUREMENT_DATA = "has_physical_measurement_data"
+
+
+PERSON_TYPES = {"AGE", "GENDER", "SEX", "RACE", "ETHNICITY", "DECEASED"}
+# Blood-pressure attribute concepts (systolic, diastolic): as the All of Us request carries them.
+BP_SYSTOLIC = {903118, 3004249}
+BP_DIASTOLIC = {903115, 3012888}
+
+
+def _operand_rule(operator: Operator | None, operands: list[str], kind: str, where: str) -> list[str]:
+    """Problems with an operator's operands: BETWEEN needs 2, IN at least 1, the rest exactly 1, all of ``kind``."""
+    problems = []
+    if operator is None:
+        return [f"{where}: an operator is required"]
+    if operator is Operator.BETWEEN and len(operands) != 2:
+        problems.append(f"{where}: BETWEEN needs 2 operands")
+    elif operator is Operator.IN and not operands:
+        problems.append(f"{where}: IN needs at least 1 operand")
+    elif operator not in (Operator.BETWEEN, Operator.IN) and len(operands) != 1:
+        problems.append(f"{where}: {operator.value} needs 1 operand")
+    for i, operand in enumerate(operands):
+        try:
+            if kind == "date":
+                dt.date.fromisoformat(operand)
+            elif kind == "integer":
+                int(operand)
+            else:
+                float(operand)
+        except (TypeError, ValueError):
+            problems.append(f"{where}.operands[{i}]: {operand!r} is not {'a date (YYYY-MM-DD)' if kind == 'date' else 'an ' + kind if kind == 'integer' else 'a number'}")
+    if operator is Operator.BETWEEN and len(operands) == 2 and not problems:
+        low, high = (dt.date.fromisoformat(o) if kind == "date" else float(o) for o in operands)
+        if low > high:
+            problems.append(f"{where}: BETWEEN operands must be in order (low, high)")
+    return problems
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_enum_values=False, populate_by_name=True)
+
+
+class Attribute(_Model):
+    name: AttrName
+    operator: Operator | None = None
+    operands: list[str] = Field(default_factory=list)
+    conceptId: int | None = Field(None, description="Blood pressure: which reading (systolic or diastolic) the operands test")
+
+    def problems(self, where: str) -> list[str]:
+        if self.name is AttrName.ANY:
+            return [] if not self.operands else [f"{where}: ANY takes no operands"]
+        if self.name is AttrName.CAT:
+            if self.operator is not Operator.IN:
+                return [f"{where}: CAT needs operator IN"]
+            return _operand_rule(self.operator, self.operands, "integer", where)
+        kind = "integer" if self.name in (AttrName.AGE, AttrName.AGE_AT_CONSENT, AttrName.AGE_AT_CDR) else "number"
+        if self.operator is Operator.IN:
+            return [f"{where}: {self.name.value} does not take IN"]
+        return _operand_rule(self.operator, self.operands, kind, where)
+
+
+class Modifier(_Model):
+    name: ModifierType
+    operator: Operator
+    operands: list[str] = Field(default_factory=list)
+
+    def problems(self, where: str) -> list[str]:
+        if self.name is ModifierType.ENCOUNTERS:
+            if self.operator is not Operator.IN:
+                return [f"{where}: ENCOUNTERS needs operator IN (visit concept ids)"]
+            return _operand_rule(self.operator, self.operands, "integer", where)
+        if self.operator is Operator.IN:
+            return [f"{where}: {self.name.value} does not take IN"]
+        kind = {"EVENT_DATE": "date", "NUM_OF_OCCURRENCES": "integer", "AGE_AT_EVENT": "integer"}[self.name.value]
+        return _operand_rule(self.operator, self.operands, kind, where)
+
+
+class SearchParameter(_Model):
+    parameterId: str
+    name: str = ""
+    domain: Domain
+    type: str = Field(description="Criteria type: SNOMED, ICD10CM, RXNORM, LOINC, PPI, AGE, GENDER, …")
+    subtype: str | None = None
+    group: bool = Field(False, description="Include every descendant of the concept")
+    ancestorData: bool = Field(False, description="Drugs: expand through ingredient ancestry (always done for DRUG)")
+    standard: bool = Field(True, description="Match the standard (true) or the source (false) concept of events")
+    conceptId: int | None = None
+    attributes: list[Attribute] = Field(default_factory=list)
+
+
+class SearchGroupItem(_Model):
+    id: str
+    name: str | None = None
+    type: Domain
+    temporalGroup: int | None = None
+    searchParameters: list[SearchParameter] = Field(min_length=1)
+    modifiers: list[Modifier] = Field(default_factory=list)
+
+
+class SearchGroup(_Model):
+    id: str
+    name: str | None = None
+    temporal: bool = False
+    mention: TemporalMention | None = None
+    time: TemporalTime | None = None
+    timeValue: int | None = Field(None, ge=0)
+    items: list[SearchGroupItem] = Field(min_length=1)
+
+
+class CohortDefinition(_Model):
+    includes: list[SearchGroup] = Field(default_factory=list)
+    excludes: list[SearchGroup] = Field(default_factory=list)
+    dataFilters: list[DataFilter] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _rules(self) -> CohortDefinition:
+        problems = rule_problems(self)
+        if problems:
+            raise ValueError(_PROBLEMS_MARK + json.dumps(problems))
+        return self
+
+
+_PROBLEMS_MARK = "definition rules broken: "
+
+
+def rule_problems(definition: CohortDefinition) -> list[str]:
+    """Every rule the definition breaks, each with its JSON path."""
+    problems: list[str] = []
+    if not definition.includes:
+        problems.append("includes: a definition needs at least one include group (excludes alone are an error)")
+    for side in ("includes", "excludes"):
+        for g, group in enumerate(getattr(definition, side)):
+            problems += _group_problems(group, f"{side}[{g}]")
+    return problems
+
+
+def _group_problems(group: SearchGroup, where: str) -> list[str]:
+    problems = []
+    if group.temporal:
+        if group.mention is None:
+            problems.append(f"{where}.mention: a temporal group needs a mention (ANY_MENTION, FIRST_MENTION or LAST_MENTION)")
+        if group.time is None:
+            problems.append(f"{where}.time: a temporal group needs a time relation")
+        elif group.time is not TemporalTime.DURING_SAME_ENCOUNTER_AS and group.timeValue is None:
+            problems.append(f"{where}.timeValue: {group.time.value} needs a number of days")
+        seen = {item.temporalGroup for item in group.items}
+        for i, item in enumerate(group.items):
+            if item.temporalGroup not in (0, 1):
+                problems.append(f"{where}.items[{i}].temporalGroup: must be 0 or 1 in a temporal group")
+            if item.type not in EVENT_DOMAINS:
+                problems.append(f"{where}.items[{i}].type: {item.type.value} items have no event dates and cannot be temporal")
+        if not {0, 1} <= seen:
+            problems.append(f"{where}.items: a temporal group needs items in both temporal groups 0 and 1")
+    else:
+        for name in ("mention", "time", "timeValue"):
+            if getattr(group, name) is not None:
+                problems.append(f"{where}.{name}: only a temporal group takes {name}")
+    for i, item in enumerate(group.items):
+        problems += _item_problems(item, f"{where}.items[{i}]")
+    return problems
+
+
+def _item_problems(item: SearchGroupItem, where: str) -> list[str]:
+    problems = []
+    for p, param in enumerate(item.searchParameters):
+        at = f"{where}.searchParameters[{p}]"
+        if param.domain is not item.type:
+            problems.append(f"{at}.domain: {param.domain.value} does not match the item type {item.type.value}")
+        if item.type in EVENT_DOMAINS:
+            if param.conceptId is None and not (item.type is Domain.PHYSICAL_MEASUREMENT and not param.attributes):
+                problems.append(f"{at}.conceptId: a {item.type.value} parameter needs a concept id")
+        elif item.type is Domain.PERSON:
+            problems += _person_problems(param, at)
+        for a, attribute in enumerate(param.attributes):
+            problems += attribute.problems(f"{at}.attributes[{a}]")
+            if attribute.name in (AttrName.AGE, AttrName.AGE_AT_CONSENT, AttrName.AGE_AT_CDR) and item.type is not Domain.PERSON:
+                problems.append(f"{at}.attributes[{a}].name: {attribute.name.value} applies to PERSON items only")
+            if attribute.conceptId is not None and attribute.conceptId not in BP_SYSTOLIC | BP_DIASTOLIC:
+                problems.append(f"{at}.attributes[{a}].conceptId: only blood-pressure attributes carry a concept id")
+    if item.type not in EVENT_DOMAINS and item.modifiers:
+        problems.append(f"{where}.modifiers: {item.type.value} items take no modifiers")
+    kinds = [m.name for m in item.modifiers]
+    for kind in set(kinds):
+        if kinds.count(kind) > 1:
+            problems.append(f"{where}.modifiers: {kind.value} appears more than once")
+    for m, modifier in enumerate(item.modifiers):
+        problems += modifier.problems(f"{where}.modifiers[{m}]")
+    return problems
+
+
+def _person_problems(param: SearchParameter, where: str) -> list[str]:
+    kind = param.type.upper()
+    if kind not in PERSON_TYPES:
+        return [f"{where}.type: PERSON parameters are one of {', '.join(sorted(PERSON_TYPES))}, not {param.type!r}"]
+    if kind == "AGE":
+        ages = [a for a in param.attributes if a.name in (AttrName.AGE, AttrName.AGE_AT_CONSENT, AttrName.AGE_AT_CDR)]
+        if len(ages) != 1:
+            return [f"{where}.attributes: an AGE parameter needs exactly one AGE, AGE_AT_CONSENT or AGE_AT_CDR attribute"]
+        return []
+    if kind in ("GENDER", "SEX", "RACE", "ETHNICITY") and param.conceptId is None:
+        return [f"{where}.conceptId: a {kind} parameter needs a concept id"]
+    return []
+
+
+Json = Annotated[dict, "JSON object"]
+
+
+def _path(loc: tuple) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(definition)"
+
+
+def parse_definition(document: dict | str) -> CohortDefinition:
+    """A definition from JSON text or a decoded object; raises DefinitionError listing every problem."""
+    if isinstance(document, str):
+        try:
+            document = json.loads(document)
+        except json.JSONDecodeError as err:
+            raise DefinitionError([f"(json) line {err.lineno}, column {err.colno}: {err.msg}"]) from None
+    if not isinstance(document, dict):
+        raise DefinitionError(["(definition): must be a JSON object"])
+    try:
+        return CohortDefinition.model_validate(document)
+    except ValidationError as err:
+        problems = []
+        for e in err.errors():
+            message = str(e.get("msg", ""))
+            if _PROBLEMS_MARK in message:
+                problems += json.loads(message.split(_PROBLEMS_MARK, 1)[1])
+            else:
+                problems.append(f"{_path(tuple(e['loc']))}: {message}")
+        raise DefinitionError(problems) from None
