@@ -1,0 +1,1 @@
+"""Cohorts: definitions, compilers and executors."""
