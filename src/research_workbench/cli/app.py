@@ -20,6 +20,7 @@ app.add_typer(cohort_app, name="cohort")
 app.command("index")(index.index)
 app.add_typer(index.criteria_app, name="criteria")
 app.add_typer(cohort.cohort_app, name="cohort")
+app.add_typer(cohort.conceptset_app, name="conceptset")
 
 
 def _version(value: bool) -> None:

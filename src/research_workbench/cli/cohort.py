@@ -11,6 +11,7 @@ from rich.table import Table as RichTable
 
 from ..cdr.ddl import DIALECTS
 from ..cohorts.builder.engine import CohortEngine
+from ..cohorts.builder.library import Library
 from ..cohorts.builder.model import DefinitionError, parse_definition
 from ..index.build import INDEX_MANIFEST, default_index_path
 from .output import JSON_OPTION, emit_json, err_console, out_console
@@ -120,3 +121,89 @@ def sql(
     else:
         print(text + ";")
         print("-- parameters: " + json.dumps(query.params, default=str))
+
+
+LIBRARY_OPTION = typer.Option(..., "--library", help="Library directory of saved cohorts and concept sets.")
+
+
+def _read_json(path: Path, json_output: bool) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        _fail(f"{path}: {err.strerror}", json_output)
+    except json.JSONDecodeError as err:
+        _fail(f"{path}: invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}", json_output)
+
+
+def _saved(version, json_output: bool) -> None:
+    summary = {"kind": version.kind, "name": version.name, "version": version.version, "content_sha256": version.content_sha256}
+    if json_output:
+        emit_json(summary)
+    else:
+        err_console.print(f"Saved {version.kind.replace('_', ' ')} {version.name!r} as version {version.version}.", highlight=False)
+
+
+@cohort_app.command("save")
+def save(
+    definition_file: Path = typer.Argument(..., help="Cohort definition (JSON)."),
+    name: str = typer.Option(..., "--name", help="Name of the saved cohort."),
+    library: Path = LIBRARY_OPTION,
+    description: str = typer.Option("", "--description"),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Save a definition as the next version of a named cohort (unchanged content keeps its version)."""
+    document = {"name": name, "description": description, "definition": _read_json(definition_file, json_output)}
+    try:
+        version = Library(library).save_cohort(document)
+    except DefinitionError as err:
+        _fail(f"{definition_file}: invalid cohort definition", json_output, err.problems)
+    _saved(version, json_output)
+
+
+@cohort_app.command("versions")
+def versions(name: str = typer.Argument(...), library: Path = LIBRARY_OPTION, json_output: bool = JSON_OPTION) -> None:
+    """The saved versions of a named cohort."""
+    found = [{"version": v.version, "saved_at": v.saved_at.isoformat(), "content_sha256": v.content_sha256}
+             for v in Library(library).versions("cohort", name)]
+    if not found:
+        _fail(f"no cohort named {name!r} in {library}", json_output)
+    if json_output:
+        emit_json({"name": name, "versions": found})
+    else:
+        for v in found:
+            print(f"v{v['version']}  {v['saved_at']}  {v['content_sha256'][:12]}")
+
+
+conceptset_app = typer.Typer(help="Named concept sets (one domain, at most 1,000 concepts), versioned.", no_args_is_help=True)
+
+
+@conceptset_app.command("save")
+def conceptset_save(
+    set_file: Path = typer.Argument(..., help='Concept set JSON: {"name", "domain", "description", "concepts": [{"conceptId", "standard"}]}.'),
+    library: Path = LIBRARY_OPTION,
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Save a concept set as its next version (unchanged content keeps its version)."""
+    try:
+        version = Library(library).save_concept_set(_read_json(set_file, json_output))
+    except DefinitionError as err:
+        _fail(f"{set_file}: invalid concept set", json_output, err.problems)
+    _saved(version, json_output)
+
+
+@conceptset_app.command("show")
+def conceptset_show(
+    name: str = typer.Argument(...),
+    library: Path = LIBRARY_OPTION,
+    version: Optional[int] = typer.Option(None, "--version", help="A given version (default: the latest)."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """A saved concept set."""
+    try:
+        found = Library(library).latest("concept_set", name, version)
+    except FileNotFoundError as err:
+        _fail(str(err), json_output)
+    if json_output:
+        emit_json(found.model_dump(mode="json"))
+    else:
+        out_console.print(f"{found.name} v{found.version} ({found.content['domain']}): {len(found.content['concepts'])} concepts", highlight=False)
