@@ -11,12 +11,14 @@ from rich.table import Table as RichTable
 
 from ..cdr.ddl import DIALECTS
 from ..cohorts.builder.engine import CohortEngine
+from ..cohorts.circe.cli import circe
 from ..cohorts.builder.library import Library
 from ..cohorts.builder.model import DefinitionError, parse_definition
 from ..index.build import INDEX_MANIFEST, default_index_path
 from .output import JSON_OPTION, emit_json, err_console, out_console
 
-cohort_app = typer.Typer(help="Cohort definitions: counts, participants, breakdowns, SQL.", no_args_is_help=True)
+cohort_app = typer.Typer(help="Cohort definitions: counts, participants, breakdowns, SQL; OHDSI Circe definitions.", no_args_is_help=True)
+cohort_app.command("circe")(circe)
 
 CDR_OPTION = typer.Option(..., "--cdr", help="CDR directory (its index, built by `workbench index`, sits beside it).")
 INDEX_OPTION = typer.Option(None, "--index", help="Index directory, if not the default CDR_DIR.index.")

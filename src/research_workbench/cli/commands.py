@@ -6,7 +6,6 @@ import typer
 
 from .. import __version__
 from . import cdr, cohort, index, load
-from ..cohorts.circe.cli import cohort_app
 
 app = typer.Typer(
     name="workbench",
@@ -16,7 +15,6 @@ app = typer.Typer(
 )
 app.add_typer(load.app, name="load")
 app.add_typer(cdr.app, name="cdr")
-app.add_typer(cohort_app, name="cohort")
 app.command("index")(index.index)
 app.add_typer(index.criteria_app, name="criteria")
 app.add_typer(cohort.cohort_app, name="cohort")

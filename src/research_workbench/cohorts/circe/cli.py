@@ -1,0 +1,92 @@
+"""``workbench cohort circe``: run an OHDSI Circe (ATLAS) cohort definition against a CDR."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table as RichTable
+
+from ...cli.output import JSON_OPTION, emit_json, err_console, out_console, user_errors
+from .errors import CirceError
+from .executor import CirceResult, run_circe
+from .model import load_definition
+
+
+def write_rows(result: CirceResult, out: Path) -> None:
+    """The cohort rows as Parquet or CSV (by the file's suffix)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    suffix = out.suffix.lower()
+    if suffix not in (".parquet", ".csv"):
+        raise ValueError(f"--out {out}: expected a .parquet or .csv file")
+    columns = list(zip(*result.rows)) if result.rows else [[], [], []]
+    data = pa.table(
+        {
+            "subject_id": pa.array(columns[0], pa.int64()),
+            "cohort_start_date": pa.array(columns[1], pa.date32()),
+            "cohort_end_date": pa.array(columns[2], pa.date32()),
+        }
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".parquet":
+        pq.write_table(data, out)
+    else:
+        pacsv.write_csv(data, out)
+
+
+def _print_summary(definition: Path, result: CirceResult) -> None:
+    out_console.print(
+        f"[bold]{definition.name}[/]  subjects: {result.subject_count:,}   entries: {result.entry_count:,}   "
+        f"cohort rows: {len(result.rows):,}   {result.elapsed_ms:,.0f} ms",
+        highlight=False,
+    )
+    steps = RichTable("step", "events", "persons", show_edge=False)
+    for step in result.attrition:
+        steps.add_row(step.name, f"{step.events:,}", f"{step.persons:,}")
+    out_console.print(steps)
+    if result.inclusion_rules:
+        rules = RichTable("#", "inclusion rule", "persons passing", "events passing", "persons remaining", "persons lost", show_edge=False)
+        for rule in result.inclusion_rules:
+            rules.add_row(
+                str(rule.index), rule.name, f"{rule.persons_passing:,}", f"{rule.events_passing:,}",
+                f"{rule.persons_remaining:,}", f"{rule.persons_lost:,}",
+            )
+        out_console.print(rules)
+
+
+def _refuse(err: CirceError, json_output: bool) -> None:
+    if json_output:
+        emit_json({"error": "definition refused", "problems": [p.as_dict() for p in err.problems]})
+    else:
+        err_console.print("[bold red]Refused:[/] nothing was run.", highlight=False)
+        for problem in err.problems:
+            err_console.print(f"  {problem}", highlight=False, markup=False)
+    raise typer.Exit(1)
+
+
+def circe(
+    definition: Path = typer.Argument(..., help="Circe cohort expression (JSON, as exported by ATLAS)."),
+    cdr: Path = typer.Option(..., "--cdr", help="CDR directory."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write the cohort rows to FILE.parquet or FILE.csv."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Execute a Circe definition: entry and subject counts, per-rule attrition, optionally the rows."""
+    with user_errors(json_output):
+        if out is not None and out.suffix.lower() not in (".parquet", ".csv"):
+            raise ValueError(f"--out {out}: expected a .parquet or .csv file")
+        try:
+            result = run_circe(load_definition(definition), cdr)
+        except CirceError as err:
+            _refuse(err, json_output)
+        if out is not None:
+            write_rows(result, out)
+    if json_output:
+        emit_json(result.summary())
+    else:
+        _print_summary(definition, result)
+        if out is not None:
+            err_console.print(f"wrote {len(result.rows):,} rows to {out}", highlight=False)

@@ -1,0 +1,77 @@
+"""Concept sets → one table ``(codeset_id, concept_id)``, resolved against the CDR's vocabulary.
+
+1. included items: the listed ids as they are, plus (``includeDescendants``) every valid descendant from
+   ``concept_ancestor`` (which holds the self-row);
+2. ``includeMapped``: the ``concept_id_1`` of every valid "Maps to" row whose ``concept_id_2`` is in the item's
+   step-1 set;
+3. the ``isExcluded`` items resolved the same way are subtracted.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from .model import ConceptSet
+from .sql import CODESETS, Session, col, ident, table
+
+ITEMS = "circe_concept_set_items"
+
+
+def _valid(alias: str) -> exp.Expression:
+    return col(alias, "invalid_reason").is_(exp.null())
+
+
+def resolve_codesets(session: Session, concept_sets: list[ConceptSet]) -> None:
+    """Create the temporary table ``circe_codesets`` holding every concept set's resolved ids."""
+    columns = {"codeset_id": "BIGINT", "concept_id": "BIGINT", "is_excluded": "BOOLEAN",
+               "include_descendants": "BOOLEAN", "include_mapped": "BOOLEAN"}
+    schema = exp.Schema(
+        this=table(ITEMS), expressions=[exp.ColumnDef(this=ident(n), kind=exp.DataType.build(t)) for n, t in columns.items()]
+    )
+    session.execute(exp.Create(this=schema, kind="TABLE", properties=exp.Properties(expressions=[exp.TemporaryProperty()])))
+    rows = [
+        (cs.id, item.concept.concept_id, item.is_excluded, item.include_descendants, item.include_mapped)
+        for cs in concept_sets
+        for item in cs.expression.items
+    ]
+    if rows:
+        insert = exp.insert(exp.values([tuple(exp.Placeholder() for _ in columns)]), table(ITEMS))
+        session.con.executemany(session.sql(insert), rows)
+
+    item_cols = ["codeset_id", "is_excluded", "include_mapped"]
+    listed = exp.select(*[col("i", c) for c in item_cols], col("i", "concept_id")).from_(table(ITEMS, "i"))
+    descendants = (
+        exp.select(*[col("i", c) for c in item_cols], exp.alias_(col("ca", "descendant_concept_id"), "concept_id"))
+        .from_(table(ITEMS, "i"))
+        .join(table("concept_ancestor", "ca"), on=exp.EQ(this=col("ca", "ancestor_concept_id"), expression=col("i", "concept_id")))
+        .join(table("concept", "c"), on=exp.and_(exp.EQ(this=col("c", "concept_id"), expression=col("ca", "descendant_concept_id")), _valid("c")))
+        .where(col("i", "include_descendants"))
+    )
+    step1 = exp.union(listed, descendants, distinct=True)
+    mapped = (
+        exp.select(col("s", "codeset_id"), col("s", "is_excluded"), exp.alias_(col("cr", "concept_id_1"), "concept_id"))
+        .from_(exp.Subquery(this=step1, alias=exp.TableAlias(this=ident("s"))))
+        .join(
+            table("concept_relationship", "cr"),
+            on=exp.and_(
+                exp.EQ(this=col("cr", "concept_id_2"), expression=col("s", "concept_id")),
+                exp.EQ(this=col("cr", "relationship_id"), expression=exp.Literal.string("Maps to")),
+                _valid("cr"),
+            ),
+        )
+        .where(col("s", "include_mapped"))
+    )
+    direct = exp.select(col("s", "codeset_id"), col("s", "is_excluded"), col("s", "concept_id")).from_(
+        exp.Subquery(this=step1, alias=exp.TableAlias(this=ident("s")))
+    )
+    resolved = exp.Subquery(this=exp.union(direct, mapped, distinct=True), alias=exp.TableAlias(this=ident("r")))
+
+    def side(excluded: bool) -> exp.Select:
+        flag = col("r", "is_excluded")
+        return exp.select(col("r", "codeset_id"), col("r", "concept_id")).from_(resolved.copy()).where(flag if excluded else exp.not_(flag))
+
+    query = exp.except_(side(False), side(True), distinct=True)
+    create = exp.Create(
+        this=table(CODESETS), kind="TABLE", expression=query, properties=exp.Properties(expressions=[exp.TemporaryProperty()])
+    )
+    session.execute(create)
