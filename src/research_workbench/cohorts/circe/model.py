@@ -92,36 +92,30 @@ def _list(item):
 # ---------------------------------------------------------------------------------------------- value types
 
 
-class NumericRange(CirceModel):
+class _Range(CirceModel):
+    """Shared by NumericRange and DateRange: a known operator, and an Extent for the two between-operators."""
+
+    @model_validator(mode="after")
+    def _operator(self):
+        if self.op not in NUMERIC_OPS:
+            raise PydanticCustomError(
+                "operator", 'unknown operator "{op}" (expected one of {ops})', {"op": self.op, "ops": ", ".join(NUMERIC_OPS)}
+            )
+        if self.op in ("bt", "!bt") and self.extent is None:
+            raise PydanticCustomError("extent", 'operator "{op}" needs an Extent', {"op": self.op})
+        return self
+
+
+class NumericRange(_Range):
     value: float
     op: str
     extent: float | None = None
 
-    @model_validator(mode="after")
-    def _operator(self) -> NumericRange:
-        if self.op not in NUMERIC_OPS:
-            raise PydanticCustomError(
-                "operator", 'unknown operator "{op}" (expected one of {ops})', {"op": self.op, "ops": ", ".join(NUMERIC_OPS)}
-            )
-        if self.op in ("bt", "!bt") and self.extent is None:
-            raise PydanticCustomError("extent", 'operator "{op}" needs an Extent', {"op": self.op})
-        return self
 
-
-class DateRange(CirceModel):
+class DateRange(_Range):
     value: date
     op: str
     extent: date | None = None
-
-    @model_validator(mode="after")
-    def _operator(self) -> DateRange:
-        if self.op not in NUMERIC_OPS:
-            raise PydanticCustomError(
-                "operator", 'unknown operator "{op}" (expected one of {ops})', {"op": self.op, "ops": ", ".join(NUMERIC_OPS)}
-            )
-        if self.op in ("bt", "!bt") and self.extent is None:
-            raise PydanticCustomError("extent", 'operator "{op}" needs an Extent', {"op": self.op})
-        return self
 
 
 class TextFilter(CirceModel):
