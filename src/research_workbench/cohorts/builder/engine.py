@@ -18,16 +18,21 @@ MAX_PAGE_SIZE = 10_000
 
 
 class CohortEngine:
-    """One index, one DuckDB connection with read-only views over the index files."""
+    """One index, one DuckDB connection.
+
+    The person table (one row per participant, a few dozen narrow columns) and the concept ancestry are loaded
+    into memory once, so each count's final semi-join does not decode Parquet again; the event table stays on
+    disk, where its sort by concept lets each criterion read only its own row groups.
+    """
 
     def __init__(self, index_dir: Path):
         self.index_dir = Path(index_dir)
         if not (self.index_dir / INDEX_MANIFEST).is_file():
             raise FileNotFoundError(f"{index_dir}: not an index directory (no {INDEX_MANIFEST}); run `workbench index CDR_DIR`")
         self.con: duckdb.DuckDBPyConnection = connect()
-        self.con.read_parquet(str(self.index_dir / PERSONS_FILE)).create_view("search_person")
+        self.con.execute("CREATE TABLE search_person AS SELECT * FROM read_parquet(?)", [str(self.index_dir / PERSONS_FILE)])
+        self.con.execute("CREATE TABLE criteria_ancestor AS SELECT * FROM read_parquet(?)", [str(self.index_dir / ANCESTRY_FILE)])
         self.con.read_parquet(str(self.index_dir / EVENTS_FILE)).create_view("search_all_events")
-        self.con.read_parquet(str(self.index_dir / ANCESTRY_FILE)).create_view("criteria_ancestor")
         self._descendants: dict[int, list[int]] = {}
 
     def close(self) -> None:
