@@ -23,6 +23,8 @@ def connect(temp_dir: Path | None = None, memory_limit: str | None = None, threa
         "autoload_known_extensions": False,
     }
     con = duckdb.connect(config=config)
+    # DuckDB would otherwise draw its own progress bar on stdout during long queries, breaking --json output.
+    con.execute("SET enable_progress_bar = false")
     if temp_dir is not None:
         temp_dir.mkdir(parents=True, exist_ok=True)
         con.execute("SET temp_directory = ?", [str(temp_dir)])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from .. import __version__
+from ..synth.cli import synth
 from . import cdr, cohort, index, load
 
 app = typer.Typer(
@@ -13,6 +14,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+app.command("synth")(synth)
 app.add_typer(load.app, name="load")
 app.add_typer(cdr.app, name="cdr")
 app.command("index")(index.index)
