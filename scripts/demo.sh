@@ -1,21 +1,32 @@
 #!/usr/bin/env bash
-# The main job on the embedded default (DuckDB): load a real OMOP CDM into a CDR and summarise it.
+# The main job on the embedded default (DuckDB): build a synthetic program from nothing, index it, query it.
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$REPO/scripts/env.sh"
 cd "$REPO"
 
-DATASETS="${RW_DATASETS:-$REPO/../shared/datasets}"
 OUT="${RW_DEMO_DIR:-$REPO/.demo}"
+PARTICIPANTS="${RW_DEMO_PARTICIPANTS:-10000}"
 mkdir -p "$OUT"
 
-if [ -d "$DATASETS/eunomia-gibleed" ]; then
-  echo "== Loading the OHDSI Eunomia GiBleed CDM (5.3.1, upgraded to 5.4) into $OUT/gibleed"
-  # GiBleed reuses some drug_exposure, measurement and observation ids for different rows: keep and count them.
-  workbench load omop "$DATASETS/eunomia-gibleed" --out "$OUT/gibleed" --replace --allow-duplicate-keys
-  workbench cdr info "$OUT/gibleed"
-  workbench cdr verify "$OUT/gibleed"
-else
-  echo "No datasets at $DATASETS (set RW_DATASETS); nothing to load." >&2
-  exit 1
-fi
+echo "== 1. Generating a synthetic program of $PARTICIPANTS participants (EHR, surveys, measurements, wearables, genomes) into $OUT/raw"
+workbench synth --participants "$PARTICIPANTS" --seed 1 --out "$OUT/raw" --replace
+workbench cdr info "$OUT/raw"
+
+echo "== 2. Building the search index"
+workbench index "$OUT/raw" --replace
+
+echo "== 3. A cohort: type 2 diabetes (with descendants) and metformin, without chronic kidney disease"
+cat > "$OUT/t2dm-metformin.json" <<'JSON'
+{"includes": [
+  {"id": "diabetes", "items": [{"id": "t2dm", "type": "CONDITION", "searchParameters": [
+    {"parameterId": "t2dm", "domain": "CONDITION", "type": "SNOMED", "conceptId": 201826, "group": true}]}]},
+  {"id": "metformin", "items": [{"id": "metformin", "type": "DRUG", "searchParameters": [
+    {"parameterId": "metformin", "domain": "DRUG", "type": "RXNORM", "conceptId": 1503297}]}]}],
+ "excludes": [
+  {"id": "ckd", "items": [{"id": "ckd", "type": "CONDITION", "searchParameters": [
+    {"parameterId": "ckd", "domain": "CONDITION", "type": "SNOMED", "conceptId": 46271022, "group": true}]}]}]}
+JSON
+workbench cohort count "$OUT/t2dm-metformin.json" --cdr "$OUT/raw"
+workbench cohort breakdown "$OUT/t2dm-metformin.json" --cdr "$OUT/raw"
+workbench criteria search "diabetes" --index "$OUT/raw.index" --limit 5
