@@ -15,9 +15,15 @@ from . import fixture as f
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory):
-    cdr = f.build(tmp_path_factory.mktemp("cb"))
-    engine = CohortEngine(default_index_path(cdr))
+def cdr(tmp_path_factory):
+    return f.build(tmp_path_factory.mktemp("cb"))
+
+
+@pytest.fixture(scope="module", params=[True, False], ids=["accelerated", "sql"])
+def engine(cdr, request):
+    """Every feature is checked on both execution paths: bitmaps + SQL fragments, and the one SQL statement."""
+    engine = CohortEngine(default_index_path(cdr), accelerate=request.param)
+    assert engine.accelerate is request.param
     yield engine
     engine.close()
 

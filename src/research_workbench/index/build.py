@@ -19,6 +19,7 @@ from ..cdr.store import Cdr, CdrExistsError, sha256_file
 from .criteria import CRITERIA_SQL, SURVEY_TREE_SQL
 from .events import events_params, events_query
 from .persons import persons_query
+from .bitmaps import build_concept_bitmaps
 from .search import SEARCH_DB, build_search_db
 
 INDEX_MANIFEST = "index.json"
@@ -26,6 +27,7 @@ EVENTS_FILE = "search_all_events.parquet"
 PERSONS_FILE = "search_person.parquet"
 CRITERIA_FILE = "criteria.parquet"
 ANCESTRY_FILE = "criteria_ancestor.parquet"
+BITMAPS_FILE = "concept_persons.sqlite"
 SURVEY_TREE_FILE = "survey_tree.parquet"
 # Small row groups: the events file is sorted by concept, so a criterion's min/max statistics let DuckDB skip
 # every row group that cannot hold its concepts.
@@ -38,7 +40,7 @@ WHERE a.descendant_concept_id IN (SELECT DISTINCT concept_id FROM events WHERE i
 ORDER BY a.ancestor_concept_id, a.descendant_concept_id
 """
 
-STEPS = ("events", "persons", "criteria", "search")
+STEPS = ("events", "persons", "criteria", "bitmaps", "search")
 
 
 @dataclass
@@ -95,6 +97,9 @@ def build_index(cdr_dir: Path, out: Path | None = None, *, replace: bool = False
         con.sql(_sql(SURVEY_TREE_SQL)).write_parquet(str(work / SURVEY_TREE_FILE), compression="zstd")
         counts["criteria"] = one_row(con, "SELECT count(*) FROM read_parquet(?)", [str(work / CRITERIA_FILE)])[0]
 
+        step("bitmaps")
+        counts["concept_bitmaps"] = build_concept_bitmaps(con, work / BITMAPS_FILE)
+
         step("search")
         rows = con.execute(
             """
@@ -130,7 +135,7 @@ def build_index(cdr_dir: Path, out: Path | None = None, *, replace: bool = False
             "created_at": datetime.now(timezone.utc).isoformat(),
             "build_seconds": round(seconds, 3),
             "counts": counts,
-            "files": {name: sha256_file(work / name) for name in (EVENTS_FILE, PERSONS_FILE, CRITERIA_FILE, SURVEY_TREE_FILE, ANCESTRY_FILE, SEARCH_DB)},
+            "files": {name: sha256_file(work / name) for name in (EVENTS_FILE, PERSONS_FILE, CRITERIA_FILE, SURVEY_TREE_FILE, ANCESTRY_FILE, BITMAPS_FILE, SEARCH_DB)},
         }
         (work / INDEX_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         old = None

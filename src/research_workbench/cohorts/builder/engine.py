@@ -6,12 +6,15 @@ import time
 from pathlib import Path
 
 import duckdb
+import numpy as np
+from pyroaring import BitMap
 from sqlglot import exp
 
 from ...cdr.engine import connect
-from ...index.build import ANCESTRY_FILE, EVENTS_FILE, INDEX_MANIFEST, PERSONS_FILE
-from .compile import CompiledQuery, compile_definition, whole_years
-from .model import CohortDefinition
+from ...index.bitmaps import ConceptBitmaps
+from ...index.build import ANCESTRY_FILE, BITMAPS_FILE, EVENTS_FILE, INDEX_MANIFEST, PERSONS_FILE
+from .compile import CompiledQuery, Compiler, compile_definition, whole_years
+from .model import EVENT_DOMAINS, CohortDefinition, Domain, SearchGroup, SearchGroupItem
 
 AGE_BANDS = [(18, 29), (30, 39), (40, 49), (50, 59), (60, 69), (70, 79), (80, 89), (90, 200)]
 MAX_PAGE_SIZE = 10_000
@@ -23,9 +26,14 @@ class CohortEngine:
     The person table (one row per participant, a few dozen narrow columns) and the concept ancestry are loaded
     into memory once, so each count's final semi-join does not decode Parquet again; the event table stays on
     disk, where its sort by concept lets each criterion read only its own row groups.
+
+    Counts and ids run accelerated (``accelerate=True``): a criterion that needs no event detail (no values,
+    modifiers or temporal relation) is a union of precomputed per-concept participant bitmaps, every other
+    item or temporal group runs as its own compiled SQL, and the cohort is set algebra over the results. The
+    one-statement SQL of ``compile`` has the same semantics (tests check the two paths and a reference agree).
     """
 
-    def __init__(self, index_dir: Path):
+    def __init__(self, index_dir: Path, accelerate: bool = True):
         self.index_dir = Path(index_dir)
         if not (self.index_dir / INDEX_MANIFEST).is_file():
             raise FileNotFoundError(f"{index_dir}: not an index directory (no {INDEX_MANIFEST}); run `workbench index CDR_DIR`")
@@ -34,9 +42,69 @@ class CohortEngine:
         self.con.execute("CREATE TABLE criteria_ancestor AS SELECT * FROM read_parquet(?)", [str(self.index_dir / ANCESTRY_FILE)])
         self.con.read_parquet(str(self.index_dir / EVENTS_FILE)).create_view("search_all_events")
         self._descendants: dict[int, list[int]] = {}
+        self.bitmaps = ConceptBitmaps(self.index_dir / BITMAPS_FILE)
+        self.accelerate = accelerate and self.bitmaps.available
+        self._all: BitMap | None = None
+        self._flags: dict[str, BitMap] = {}
 
     def close(self) -> None:
+        self.bitmaps.close()
         self.con.close()
+
+    # -- the accelerated path -------------------------------------------------------------------------------
+    def _ids(self, select: exp.Expression, params: dict) -> BitMap:
+        distinct = exp.select(exp.column("person_id", table="x", quoted=True)).distinct().from_(select.subquery("x"))
+        ids = self.con.execute(distinct.sql(dialect="duckdb"), params).fetchnumpy()["person_id"]
+        return BitMap(np.asarray(ids, dtype=np.uint32))
+
+    def _compiled_ids(self, build) -> BitMap:
+        compiler = Compiler(self.expand)
+        return self._ids(build(compiler), compiler.params)
+
+    def all_persons(self) -> BitMap:
+        if self._all is None:
+            self._all = self._ids(exp.select("person_id").from_("search_person"), {})
+        return self._all
+
+    def flag(self, column: str) -> BitMap:
+        if column not in self._flags:
+            select = exp.select("person_id").from_("search_person").where(exp.column(column, quoted=True))
+            self._flags[column] = self._ids(select, {})
+        return self._flags[column]
+
+    @staticmethod
+    def _plain(item: SearchGroupItem) -> bool:
+        """An item that is only concepts: no values, no modifiers (so no event detail is needed)."""
+        return (item.type in EVENT_DOMAINS and not item.modifiers
+                and all(p.conceptId is not None and not p.attributes for p in item.searchParameters))
+
+    def item_persons(self, item: SearchGroupItem) -> BitMap:
+        if not self._plain(item):
+            return self._compiled_ids(lambda compiler: compiler.item_persons(item))
+        found = BitMap()
+        for param in item.searchParameters:
+            concepts = [param.conceptId]
+            if param.group or item.type is Domain.DRUG or param.ancestorData:
+                concepts = self.expand(param.conceptId, param.standard)
+            for concept in concepts:
+                found |= self.bitmaps.get(item.type.value, param.standard, concept)
+        return found
+
+    def group_persons(self, group: SearchGroup) -> BitMap:
+        if group.temporal:
+            return self._compiled_ids(lambda compiler: compiler.temporal_persons(group))
+        return BitMap.union(*[self.item_persons(item) for item in group.items])
+
+    def cohort_persons(self, definition: CohortDefinition) -> BitMap:
+        """The cohort as a set of person ids (accelerated path)."""
+        result = self.all_persons().copy()
+        for data_filter in definition.dataFilters:
+            result &= self.flag(data_filter.value)
+        for group in definition.includes:
+            result &= self.group_persons(group)
+        for group in definition.excludes:
+            result -= self.group_persons(group)
+        return result
 
     def expand(self, concept_id: int, standard: bool) -> list[int]:
         """The concept and its descendants that have data (source concepts have no hierarchy here)."""
@@ -59,14 +127,19 @@ class CohortEngine:
     def count(self, definition: CohortDefinition) -> tuple[int, float]:
         """(participants, milliseconds)."""
         started = time.perf_counter()
-        query = self.compile(definition)
-        (count,) = self._run(query)[0]
+        if self.accelerate:
+            count = len(self.cohort_persons(definition))
+        else:
+            (count,) = self._run(self.compile(definition))[0]
         return count, (time.perf_counter() - started) * 1000
 
     def participant_ids(self, definition: CohortDefinition, page: int = 0, page_size: int = 25) -> list[int]:
         """Person ids in ascending order, one page at a time (stable across calls)."""
         if page < 0 or not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page must be ≥ 0 and page size between 1 and {MAX_PAGE_SIZE}")
+        if self.accelerate:
+            persons = self.cohort_persons(definition)
+            return [int(i) for i in persons[page * page_size:(page + 1) * page_size]]
         query = self.compile(definition, "persons")
         ids = (
             exp.select(exp.column("person_id", table="c", quoted=True))
