@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from .. import __version__
+from ..curation.cli import curate
 from ..synth.cli import synth
 from . import cdr, cohort, index, load
 
@@ -17,6 +18,7 @@ app = typer.Typer(
 app.command("synth")(synth)
 app.add_typer(load.app, name="load")
 app.add_typer(cdr.app, name="cdr")
+app.command("curate")(curate)
 app.command("index")(index.index)
 app.add_typer(index.criteria_app, name="criteria")
 app.add_typer(cohort.cohort_app, name="cohort")

@@ -1,0 +1,187 @@
+"""``curate``: raw CDR → an immutable release directory with a Registered and a Controlled Tier.
+
+Layout of ``RELEASES_DIR``::
+
+    RELEASES_DIR/
+      .private/                 person → research id and date shift, response, device and site maps (0700);
+                                outside every release, never shipped (see private.py)
+      NAME/
+        registered/             a CDR (Parquet per table + manifest.json) for the Registered Tier
+        controlled/             a CDR for the Controlled Tier
+        sandbox/                every row a rule removed, changed or added: sandbox/<scope>/<rule>/<table>.parquet
+                                (scope: clean, registered, controlled), remap logs in sandbox/<scope>/logs/;
+                                for data stewards only, never shipped to researchers
+        report.json, report.html
+
+The release is built in a hidden directory beside ``NAME`` and renamed into place when complete, so ``NAME``
+appears whole or not at all; an existing ``NAME`` is refused unless ``replace``. The raw CDR is only read.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from sqlglot import exp
+
+from ..cdr.manifest import MANIFEST_NAME, Manifest
+from ..cdr.model import cdm
+from ..cdr.store import CdrBuilder, CdrExistsError, Cdr, sha256_file, typed_select
+from .config import CurationConfig, load_config
+from .engine import RuleEffect, Workspace, qualified
+from .private import PRIVATE_DIR_NAME, extend_maps, load_maps, save_maps
+from .report import build_report, write_report
+from .rule import Tier
+from .rules import STAGE_ORDER, rules_for
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class CurationResult:
+    release_dir: Path
+    report: dict[str, Any]
+    seconds: float
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "release": self.report["release"],
+            "path": str(self.release_dir),
+            "seconds": round(self.seconds, 3),
+            "participants": {"raw": self.report["raw"]["persons"], **{t: v["persons"] for t, v in self.report["tiers"].items()}},
+            "rows": {"raw": self.report["raw"]["rows"], **{t: v["rows"] for t, v in self.report["tiers"].items()}},
+            "balanced": self.report["balanced"],
+        }
+
+
+def _swap_into_place(built: Path, target: Path) -> None:
+    old = None
+    if target.exists():
+        old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+        os.replace(target, old)
+    try:
+        os.replace(built, target)
+    except BaseException:
+        if old is not None:
+            os.replace(old, target)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_tier(ws: Workspace, raw: Cdr, target: Path, manifest_extra: dict[str, Any]) -> Manifest:
+    model = cdm()
+    with CdrBuilder(target) as builder:
+        for name in model.tables:
+            if name in ws.views:  # unchanged vocabulary: the raw file, byte for byte
+                shutil.copyfile(raw.table_file(name), builder.table_path(name))
+                builder.tables[name] = raw.manifest.tables[name]
+                continue
+            query = typed_select(model.table(name), qualified("tier", name)).sql(dialect="duckdb")
+            ws.con.sql(query).write_parquet(str(builder.table_path(name)), compression="zstd")
+            builder.register_table(name)
+        return builder.commit(
+            cdm_version=raw.manifest.cdm_version,
+            vocabulary_version=raw.manifest.vocabulary_version,
+            source={"kind": "curation", "raw": str(raw.path.resolve()), "raw_manifest_sha256": manifest_extra["raw_input"]["manifest_sha256"]},
+            notes=[f"curated by research_workbench.curation: release {manifest_extra['release']}, {manifest_extra['tier']} tier"],
+            extra=manifest_extra,
+        )
+
+
+def curate(
+    raw_dir: Path,
+    release: str,
+    out: Path,
+    *,
+    config: CurationConfig | Path | None = None,
+    replace: bool = False,
+    private_dir: Path | None = None,
+    progress: Progress | None = None,
+    memory_limit: str | None = None,
+) -> CurationResult:
+    """Curate the raw CDR at ``raw_dir`` into ``out/release`` (both tiers, sandboxes, report)."""
+    started = time.perf_counter()
+    if not release or release.startswith(".") or "/" in release or "\\" in release:
+        raise ValueError(f"invalid release name {release!r}: a plain directory name is expected")
+    cfg = config if isinstance(config, CurationConfig) else load_config(config)
+    raw = Cdr(Path(raw_dir))
+    out = Path(out).absolute()
+    target = out / release
+    if target.exists() and not replace:
+        raise CdrExistsError(f"release {release!r} already exists in {out} (use --replace to overwrite it)")
+    private = Path(private_dir) if private_dir else out / PRIVATE_DIR_NAME
+    raw_manifest_sha = sha256_file(raw.path / MANIFEST_NAME)
+    cutoff = cfg.effective_cutoff()
+
+    out.mkdir(parents=True, exist_ok=True)
+    work = out / f".{release}.building-{uuid.uuid4().hex[:8]}"
+    work.mkdir()
+    ws = None
+    try:
+        ws = Workspace(raw, work / ".scratch", memory_limit=memory_limit)
+        ws.load_raw()
+        raw_counts = ws.counts("clean")
+        effects: list[RuleEffect] = []
+        effects += ws.run(rules_for(STAGE_ORDER[0]), schema="clean", scope="clean", config=cfg, tier=None, progress=progress)
+        clean_counts = ws.counts("clean")
+        sandbox_files = {"clean": ws.write_sandboxes("clean", work / "sandbox" / "clean")}
+
+        load_maps(ws, private)
+        new_ids = extend_maps(ws, "clean", release, cfg.registered.max_date_shift_days)
+
+        tier_counts: dict[str, dict[str, int]] = {}
+        manifests: dict[str, Manifest] = {}
+        for tier in (Tier.REGISTERED, Tier.CONTROLLED):
+            ws.copy_schema("clean", "tier")
+            tier_effects: list[RuleEffect] = []
+            for stage in STAGE_ORDER[1:]:
+                tier_effects += ws.run(rules_for(stage, tier), schema="tier", scope=tier.value, config=cfg, tier=tier, progress=progress)
+            effects += tier_effects
+            tier_counts[tier.value] = ws.counts("tier")
+            sandbox_files[tier.value] = ws.write_sandboxes(tier.value, work / "sandbox" / tier.value)
+            extra = {
+                "release": release,
+                "tier": tier.value,
+                "raw_input": {"path": str(raw.path.resolve()), "manifest_sha256": raw_manifest_sha},
+                "config_sha256": cfg.digest(),
+                "cutoff_date": cutoff.isoformat(),
+                "rules": [
+                    {"name": e.rule.name, "stage": e.rule.stage.value, "scope": e.scope, "tables": {t: v.as_dict() for t, v in e.tables.items()}}
+                    for e in effects
+                    if e.scope in ("clean", tier.value)
+                ],
+            }
+            manifests[tier.value] = _write_tier(ws, raw, work / tier.value, extra)
+            ws.use("clean")
+            ws.drop_schema("tier")
+
+        report = build_report(
+            release=release,
+            raw=raw,
+            raw_manifest_sha=raw_manifest_sha,
+            config=cfg,
+            raw_counts=raw_counts,
+            clean_counts=clean_counts,
+            tier_counts=tier_counts,
+            effects=effects,
+            sandbox_files=sandbox_files,
+            new_ids=new_ids,
+        )
+        write_report(report, work)
+        save_maps(ws, private)  # before the release appears: its research ids must already be on record
+        ws.close()
+        ws = None
+        shutil.rmtree(work / ".scratch", ignore_errors=True)
+        _swap_into_place(work, target)
+    except BaseException:
+        if ws is not None:
+            ws.close()
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return CurationResult(release_dir=target, report=report, seconds=time.perf_counter() - started)

@@ -1,0 +1,65 @@
+"""Cleaning rules for repeated rows: identical rows, and distinct rows that reuse a primary key."""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from ...cdr.model import cdm
+from ..rule import BOTH, Rule, RuleContext, Stage, col, remove, table
+
+# Tables whose rows are data (not vocabulary, not results): every one may hold repeats.
+DATA_TABLES = tuple(t.name for t in cdm().tables.values() if t.category not in ("vocabulary", "results"))
+KEYED_TABLES = tuple(t for t in DATA_TABLES if len(cdm().table(t).primary_key) == 1)
+# Event tables whose id is a surrogate of the row: two rows equal in all else are one event recorded twice. In
+# other tables the key carries meaning (person_ext, <table>_ext, participant_status: the parent's id), so only
+# rows equal in every column are repeats.
+SURROGATE_KEY_TABLES = (
+    "condition_occurrence", "drug_exposure", "procedure_occurrence", "device_exposure", "measurement", "observation",
+    "visit_occurrence", "visit_detail", "specimen", "death",
+)
+
+
+def _later_copies(name: str, partition: list[str]) -> exp.Expression:
+    """_rid of every row but the first of each group of rows equal on ``partition`` (lowest key, then first loaded)."""
+    order = [exp.Ordered(this=col(k)) for k in cdm().table(name).primary_key if k not in partition] + [exp.Ordered(this=col("_rid"))]
+    number = exp.Window(this=exp.func("ROW_NUMBER"), partition_by=[col(c) for c in partition], order=exp.Order(expressions=order))
+    ranked = exp.select(col("_rid"), number.as_("n")).from_(table(name))
+    return exp.select(col("_rid")).from_(ranked.subquery("r")).where(exp.GT(this=col("n"), expression=exp.Literal.number(1)))
+
+
+def _duplicate_rows(ctx: RuleContext):
+    queries = []
+    for name in DATA_TABLES:
+        t = cdm().table(name)
+        columns = [c for c in t.column_names if c not in t.primary_key] if name in SURROGATE_KEY_TABLES else t.column_names
+        queries += remove(name, col("_rid").isin(query=_later_copies(name, columns)))
+    return queries
+
+
+duplicate_rows = Rule(
+    name="duplicate_rows",
+    description="Remove repeated rows: event rows identical but for their id (the lowest id is kept), other rows identical in every column (wearables included).",
+    stage=Stage.CLEAN,
+    tiers=BOTH,
+    tables=DATA_TABLES,
+    build=_duplicate_rows,
+    reference="DropRowDuplicates",
+)
+
+
+def _duplicate_ids(ctx: RuleContext):
+    queries = []
+    for name in KEYED_TABLES:
+        queries += remove(name, col("_rid").isin(query=_later_copies(name, list(cdm().table(name).primary_key))))
+    return queries
+
+
+duplicate_ids = Rule(
+    name="duplicate_ids",
+    description="Remove rows whose primary key repeats an earlier row's (the first loaded is kept).",
+    stage=Stage.CLEAN,
+    tiers=BOTH,
+    tables=KEYED_TABLES,
+    build=_duplicate_ids,
+    reference="DeduplicateIdColumn",
+)

@@ -1,0 +1,58 @@
+"""Controlled Tier de-identification: zip codes to three digits, low-population areas merged."""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from ..rule import CONTROLLED, Rule, RuleContext, Stage, change, col, lit, num, setup, table
+
+
+def _zip3(ctx: RuleContext):
+    question = ctx.param(ctx.config.demographics.zip_question)
+    value = col("value_as_string")
+    z3 = exp.Case().when(exp.func("regexp_matches", value, lit(r"^\d{3}")), exp.func("left", value, num(3))).else_(lit("000"))
+    zips = exp.select(col("_rid"), col("person_id"), z3.as_("z3")).from_(table("observation")).where(col("observation_source_concept_id").eq(question))
+    q1, rows = setup(ctx, "rows", zips)
+    counts = exp.select(col("z3"), exp.Count(this=exp.Distinct(expressions=[col("person_id")])).as_("n")).from_(rows).group_by(col("z3"))
+    q2, areas = setup(ctx, "areas", counts)
+    threshold = ctx.param(ctx.config.controlled.zip3_min_participants)
+    big = exp.select(col("z3")).from_(areas).where(exp.GTE(this=col("n"), expression=threshold), col("z3").neq(lit("000")))
+    distance = exp.Add(
+        this=exp.Mul(this=exp.Abs(this=exp.Sub(this=exp.cast(col("z3", "b"), "INT"), expression=exp.cast(col("z3", "s"), "INT"))), expression=num(1000)),
+        expression=exp.cast(col("z3", "b"), "INT"),
+    )
+    nearest = (
+        exp.select(col("z3", "s").as_("z3"), exp.func("COALESCE", exp.func("arg_min", col("z3", "b"), distance), lit("000")).as_("into"))
+        .from_(areas.copy().as_("s"))
+        .join(big.subquery("b"), join_type="left", on=exp.true())
+        .where(exp.LT(this=col("n", "s"), expression=threshold.copy()), col("z3", "s").neq(lit("000")))
+        .group_by(col("z3", "s"))
+    )
+    q3, merged = setup(ctx, "merged", nearest)
+    final = (
+        exp.select(col("_rid", "r").as_("target_rid"), exp.func("COALESCE", col("into", "m"), col("z3", "r")).as_("z3"))
+        .from_(rows.copy().as_("r"))
+        .join(merged.copy().as_("m"), on=col("z3", "m").eq(col("z3", "r")), join_type="left")
+    )
+    q4, target = setup(ctx, "final", final)
+    return [
+        q1, q2, q3, q4,
+        *change(
+            "observation",
+            col("_rid").isin(query=exp.select(col("target_rid")).from_(target)),
+            {"value_as_string": exp.func("CONCAT", col("z3", "f"), lit("**")), "value_source_value": exp.Null()},
+            from_=target.copy().as_("f"),
+            join=col("target_rid", "f").eq(col("_rid", "observation")),
+        ),
+    ]
+
+
+zip3 = Rule(
+    name="zip3",
+    description="Zip code answers → their first three digits as 'NNN**'; areas with fewer than controlled.zip3_min_participants participants merge into the nearest larger area ('000**' when none; malformed zips too).",
+    stage=Stage.DEID,
+    tiers=CONTROLLED,
+    tables=("observation",),
+    build=_zip3,
+    reference="GeneralizeZipCodes, AggregateZipCodes",
+)
