@@ -14,6 +14,9 @@ as_root_apt() {  # install Debian packages when we may (root with apt); otherwis
 # Spark (pyspark) runs on a Java runtime.
 command -v java >/dev/null || as_root_apt default-jre-headless || true
 
+# Browser tests drive Debian's Chromium through Playwright (never a browser download).
+[ -x /usr/bin/chromium ] || as_root_apt chromium || true
+
 # PostgreSQL: tests use the server at 127.0.0.1:5432; start the machine's cluster if it is down.
 if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; then
   if command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ]; then

@@ -52,3 +52,8 @@ def round_count_sql(count: exp.Expression, bin_size: int = DEFAULT_BIN) -> exp.E
     size = exp.Literal.number(bin_size)
     ratio = exp.Div(this=exp.cast(count, "DOUBLE"), expression=size)
     return exp.cast(exp.Mul(this=exp.func("CEIL", ratio), expression=size), "BIGINT")
+
+
+def rounded_frequency(part: int, whole: int, digits: int = 6) -> float | None:
+    """A frequency (an allele frequency, say) from two *published* counts; None when the whole is 0."""
+    return None if whole == 0 else round(part / whole, digits)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from .. import __version__
+from ..browser.cli import browser_app
 from ..curation.cli import curate
 from ..synth.cli import synth
 from . import cdr, cohort, index, load
@@ -23,6 +24,7 @@ app.command("index")(index.index)
 app.add_typer(index.criteria_app, name="criteria")
 app.add_typer(cohort.cohort_app, name="cohort")
 app.add_typer(cohort.conceptset_app, name="conceptset")
+app.add_typer(browser_app, name="browser")
 
 
 def _version(value: bool) -> None:

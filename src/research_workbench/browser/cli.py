@@ -1,0 +1,63 @@
+"""``workbench browser build`` and ``workbench browser serve``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ..cli.output import JSON_OPTION, emit_json, err_console, progress_bar, user_errors
+from .disclosure import DEFAULT_BIN
+
+browser_app = typer.Typer(help="The public Data Browser: build a release's results store, serve it.", no_args_is_help=True)
+
+
+@browser_app.command("build")
+def build(
+    release_dir: Path = typer.Argument(..., help="A release (with registered/ and controlled/) or a single CDR directory."),
+    out: Path | None = typer.Option(None, "--out", help="The results store to write (default: RELEASE_DIR.browser.sqlite beside it)."),
+    bin_size: int = typer.Option(DEFAULT_BIN, "--bin-size", min=1, help="Counts are rounded up to multiples of this."),
+    projects: Path | None = typer.Option(None, "--projects", help="JSON list of research projects for the directory."),
+    replace: bool = typer.Option(False, "--replace", help="Rebuild an existing store."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Compute the release's aggregates, round every count, and write the results store atomically."""
+    from .store import build_store
+
+    with user_errors(json_output), progress_bar("aggregates", enabled=not json_output) as progress:
+        result = build_store(release_dir, out, bin_size=bin_size, projects=projects, replace=replace, progress=progress)
+    document = {"store": str(result.path), "seconds": round(result.seconds, 2), **result.meta, "rows": result.rows}
+    if json_output:
+        emit_json(document)
+    else:
+        err_console.print(f"Results store written: {result.path} ({result.seconds:.1f} s, bin {bin_size})", highlight=False)
+
+
+@browser_app.command("serve")
+def serve(
+    store: Path = typer.Argument(..., help="A results store built by `workbench browser build`."),
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8000, "--port", min=1, max=65535),
+    workers: int = typer.Option(1, "--workers", min=1, max=64, help="Server processes."),
+) -> None:
+    """Serve the Data Browser (pages and JSON API) over HTTP."""
+    import os
+
+    import uvicorn
+
+    from .store import Store
+
+    with user_errors(False):
+        Store(store)  # refuse a missing or foreign file before starting
+    os.environ["RW_BROWSER_STORE"] = str(store.absolute())
+    uvicorn.run("research_workbench.browser.cli:app_from_env", factory=True, host=host, port=port, workers=workers,
+                log_level="warning", access_log=False)
+
+
+def app_from_env():
+    """The app for the store named by RW_BROWSER_STORE (uvicorn workers import it by name)."""
+    import os
+
+    from .app import create_app
+
+    return create_app(os.environ["RW_BROWSER_STORE"])

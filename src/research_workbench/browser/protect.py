@@ -1,0 +1,137 @@
+"""The one disclosure pass: raw aggregate tables in, publishable tables out.
+
+Every column whose role is ``count`` (``schema.py``) goes through ``disclosure.round_count``; every ``derived``
+column is then recomputed from the *rounded* counts; ``stat`` columns are blanked where the raw group is smaller
+than the bin. Only ``PublishedTable`` objects, which only ``protect`` makes, can be written to a results store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from .disclosure import DEFAULT_BIN, round_count, rounded_frequency, rounded_share
+from .schema import TableSpec
+
+
+@dataclass
+class RawTable:
+    """Raw aggregates (true counts): never written anywhere as they are.
+
+    ``rows`` is a list, or any iterable for a large table that no other table refers to (variants): such a table
+    is rounded lazily, row by row, as the store writes it.
+    """
+
+    spec: TableSpec
+    rows: Iterable[tuple]
+
+
+class PublishedTable:
+    """A table after the disclosure pass. Made only by ``protect``."""
+
+    __slots__ = ("spec", "rows", "bin_size")
+
+    def __init__(self, spec: TableSpec, rows: Iterable[tuple], bin_size: int, _token: object = None):
+        if _token is not _PROTECT_TOKEN:
+            raise TypeError("a PublishedTable is made by protect.protect(), never directly")
+        self.spec, self.rows, self.bin_size = spec, rows, bin_size
+
+
+_PROTECT_TOKEN = object()
+
+
+def _round_row(spec: TableSpec, raw: tuple, bin_size: int, counts: list[int], stats: list[int], gate: int | None) -> list:
+    if len(raw) != len(spec.columns):
+        raise ValueError(f"{spec.name}: a row has {len(raw)} values, the table {len(spec.columns)} columns: {raw!r}")
+    row = list(raw)
+    if gate is not None and (row[gate] or 0) < bin_size:
+        for i in stats:
+            row[i] = None
+    for i in counts:
+        value = row[i]
+        if value is None:
+            continue
+        if isinstance(value, float):
+            if not value.is_integer():
+                raise ValueError(f"{spec.name}: a count must be a whole number, not {value}")
+            value = int(value)
+        row[i] = round_count(int(value), bin_size)
+    for d in spec.derived:
+        row[spec.index(d.column)] = None  # whatever the builder put there is replaced from the rounded counts
+    return row
+
+
+def protect(tables: Iterable[RawTable], bin_size: int = DEFAULT_BIN) -> list[PublishedTable]:
+    """Round every count column of every table, then derive percentages and frequencies from the rounded counts."""
+    if isinstance(bin_size, bool) or not isinstance(bin_size, int) or bin_size < 1:
+        raise ValueError(f"bin size must be a positive whole number, not {bin_size!r}")
+    tables = list(tables)
+    names = [t.spec.name for t in tables]
+    if len(set(names)) != len(names):
+        raise ValueError(f"a table appears twice: {names}")
+    referenced = {d.table for t in tables for d in t.spec.derived if d.table}
+    rounded: dict[str, tuple[TableSpec, list[list]]] = {}
+    lazy: dict[str, Iterable[tuple]] = {}
+    for table in tables:
+        spec = table.spec
+        counts = [spec.index(c) for c in spec.role_columns("count")]
+        stats = [spec.index(c) for c in spec.role_columns("stat")]
+        gate = spec.index(spec.stats_require) if spec.stats_require else None
+        if stats and gate is None:
+            raise ValueError(f"{spec.name}: stat columns need stats_require")
+        if not isinstance(table.rows, list):
+            if spec.name in referenced or any(d.table for d in spec.derived):
+                raise ValueError(f"{spec.name}: a table with cross-table percentages must be given as a list")
+            lazy[spec.name] = _lazy(spec, table.rows, bin_size, counts, stats, gate)
+            continue
+        rounded[spec.name] = (spec, [_round_row(spec, raw, bin_size, counts, stats, gate) for raw in table.rows])
+
+    for spec, rows in rounded.values():
+        for d in spec.derived:
+            col, num = spec.index(d.column), spec.index(d.numerator)
+            if d.table is None:
+                den = spec.index(d.denominator)
+                for row in rows:
+                    row[col] = _derive(d.kind, row[num], row[den])
+                continue
+            if d.table not in rounded:
+                raise ValueError(f"{spec.name}.{d.column} needs table {d.table}, which was not built")
+            other_spec, other_rows = rounded[d.table]
+            their = [other_spec.index(c) for c in d.match]
+            ours = [spec.index(c) for c in d.match.values()]
+            fixed = [(other_spec.index(c), v) for c, v in d.where.items()]
+            den = other_spec.index(d.denominator)
+            lookup: dict[tuple, int] = {}
+            for other in other_rows:
+                if all(other[i] == v for i, v in fixed):
+                    key = tuple(other[i] for i in their)
+                    if key in lookup:
+                        raise ValueError(f"{spec.name}.{d.column}: several denominators in {d.table} for {key}")
+                    lookup[key] = other[den]
+            for row in rows:
+                whole = lookup.get(tuple(row[i] for i in ours))
+                row[col] = None if whole is None else _derive(d.kind, row[num], whole)
+    published = []
+    for table in tables:
+        name = table.spec.name
+        if name in lazy:
+            published.append(PublishedTable(table.spec, lazy[name], bin_size, _PROTECT_TOKEN))
+        else:
+            spec, rows = rounded[name]
+            published.append(PublishedTable(spec, [tuple(r) for r in rows], bin_size, _PROTECT_TOKEN))
+    return published
+
+
+def _lazy(spec: TableSpec, rows: Iterable[tuple], bin_size: int, counts, stats, gate) -> Iterator[tuple]:
+    derived = [(spec.index(d.column), spec.index(d.numerator), spec.index(d.denominator), d.kind) for d in spec.derived]
+    for raw in rows:
+        row = _round_row(spec, raw, bin_size, counts, stats, gate)
+        for col, num, den, kind in derived:
+            row[col] = _derive(kind, row[num], row[den])
+        yield tuple(row)
+
+
+def _derive(kind: str, part: int | None, whole: int | None) -> float | None:
+    if part is None or whole is None:
+        return None
+    return rounded_share(part, whole) if kind == "percent" else rounded_frequency(part, whole)

@@ -1,0 +1,71 @@
+"""Where the Data Browser's aggregates come from: a release (two tiers) or, until releases exist, one CDR.
+
+A release directory holds ``registered/`` and ``controlled/``, each a CDR. Genome aggregates come from the
+Controlled Tier, everything else from the Registered Tier. A plain CDR directory (a raw or synthetic program) is
+accepted too and used for every domain, genomes included.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from ..cdr.manifest import MANIFEST_NAME
+from ..cdr.store import Cdr
+
+WGS_NAMES = ("genomics/wgs.vcf.gz",)
+
+
+@dataclass(frozen=True)
+class BrowserSource:
+    name: str
+    kind: str  # "release" or "cdr"
+    registered: Cdr
+    controlled: Cdr
+    manifest_sha256: str  # of the manifest(s) the aggregates were computed from
+    cutoff: date  # ages are computed at this date
+
+    @property
+    def wgs_vcf(self) -> Path | None:
+        """The Controlled Tier's whole-genome VCF, if it has one (named in its manifest's files)."""
+        files = self.controlled.manifest.files
+        for name in WGS_NAMES:
+            if name in files and (self.controlled.path / name).is_file():
+                return self.controlled.path / name
+        for name in sorted(files):
+            if name.endswith(".vcf.gz") and "wgs" in Path(name).name.lower() and (self.controlled.path / name).is_file():
+                return self.controlled.path / name
+        return None
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _cutoff(cdr: Cdr) -> date:
+    extra = cdr.manifest.extra
+    for value in (extra.get("cutoff_date"), (extra.get("synth") or {}).get("data_cutoff")):
+        if value:
+            return date.fromisoformat(str(value)[:10])
+    return cdr.manifest.created_at.date()
+
+
+def open_source(path: Path) -> BrowserSource:
+    """A release directory (``registered/`` + ``controlled/``) or a single CDR directory."""
+    path = Path(path)
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: no such directory")
+    registered_dir, controlled_dir = path / "registered", path / "controlled"
+    if registered_dir.is_dir() and controlled_dir.is_dir():
+        registered, controlled = Cdr(registered_dir), Cdr(controlled_dir)
+        digest = hashlib.sha256(
+            (_sha256(registered_dir / MANIFEST_NAME) + _sha256(controlled_dir / MANIFEST_NAME)).encode()
+        ).hexdigest()
+        name = str(registered.manifest.extra.get("release") or path.name)
+        return BrowserSource(name, "release", registered, controlled, digest, _cutoff(registered))
+    if registered_dir.is_dir() or controlled_dir.is_dir():
+        raise ValueError(f"{path}: a release needs both registered/ and controlled/ (found only one)")
+    cdr = Cdr(path)  # raises FileNotFoundError without a manifest
+    return BrowserSource(path.name, "cdr", cdr, cdr, _sha256(path / MANIFEST_NAME), _cutoff(cdr))

@@ -1,0 +1,135 @@
+"""The Data Browser in a real browser: Debian's Chromium driven by Playwright (never a browser download).
+
+The app runs with uvicorn in a background thread on a free loopback port. Screenshots go to test-artifacts/.
+Without /usr/bin/chromium the tests skip (fail under RW_REQUIRE_ALL=1).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from ..conftest import REPO, need
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+ARTIFACTS = REPO / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def base_url(store_path: Path):
+    import uvicorn
+
+    from research_workbench.browser.app import create_app
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(store_path), host="127.0.0.1", port=port, log_level="warning",
+                                           access_log=False))
+    thread = threading.Thread(target=server.run, name="browser-app", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the app did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    need(CHROMIUM.exists(), f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        need(False, "the playwright package is not installed (pip install playwright)")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    pg.set_default_timeout(10_000)
+    yield pg
+    context.close()
+    assert not errors, f"JavaScript errors: {errors}"
+
+
+def _bars_drawn(page, selector: str) -> int:
+    """How many bars in the chart have a positive drawn width or height."""
+    return page.eval_on_selector_all(
+        selector, "els => els.filter(e => { const b = e.getBoundingClientRect(); return b.width > 0 && b.height > 0; }).length")
+
+
+def test_search_then_concept_page_draws_its_charts(page, base_url):
+    page.goto(base_url + "/")
+    assert page.locator(".card").count() == 9
+    box = page.locator(".searchbox input[name=q]")
+    box.fill("type 2 diab")
+    page.wait_for_function("document.querySelectorAll('#suggestions option').length > 0")  # app.js asked /api/search
+    box.press("Enter")
+    page.wait_for_url("**/search?q=type+2+diab")
+    link = page.locator("#search-results").get_by_role("link", name="Type 2 diabetes mellitus", exact=True).first
+    link.click()
+    page.wait_for_url("**/concepts/201826**")
+    assert page.locator("#concept-name").inner_text() == "Type 2 diabetes mellitus"
+    for chart in ("sex_at_birth", "gender", "age", "year"):
+        assert _bars_drawn(page, f"#chart-{chart} svg.chart rect") > 0, chart
+    page.screenshot(path=str(ARTIFACTS / "browser-concept.png"), full_page=True)
+
+
+def test_survey_explorer(page, base_url):
+    page.goto(base_url + "/surveys")
+    page.locator("#survey-modules .card", has_text="Overall Health").click()
+    page.wait_for_url("**/surveys/1585710")
+    question = page.locator("details.question").first
+    question.locator("summary").click()
+    assert question.locator("table.answers tbody tr").count() >= 2
+    assert _bars_drawn(page, "details.question[open] svg.stacked rect.segment") >= 4
+    page.screenshot(path=str(ARTIFACTS / "browser-survey.png"), full_page=True)
+
+
+def test_variant_search(page, base_url):
+    page.goto(base_url + "/genomes")
+    page.locator("#variant-q").fill("rs429358")
+    page.locator("#variant-search button").click()
+    page.wait_for_url("**/genomes?q=rs429358")
+    table = page.locator("#variant-results details.variant[open] table.ancestry")
+    rows = table.locator("tbody tr")
+    assert rows.count() == 8
+    assert rows.nth(7).locator("td").first.inner_text() == "Total"
+    page.screenshot(path=str(ARTIFACTS / "browser-variant.png"), full_page=True)
+    page.locator("#variant-q").fill("chr19:9-1")
+    page.locator("#variant-search button").click()
+    assert "start" in page.locator("p.error").inner_text()
+
+
+def test_measurement_histograms_and_phone_width(browser, base_url):
+    context = browser.new_context(viewport={"width": 375, "height": 740}, device_scale_factor=2, is_mobile=True)
+    pg = context.new_page()
+    try:
+        for path, shot in (("/", "phone-home"), ("/concepts/201826", "phone-concept"), ("/measurements/physical/903133", "phone-measurement"),
+                           ("/genomes?q=APOE", None), ("/surveys/1586134", None)):
+            pg.goto(base_url + path)
+            overflow = pg.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 1, f"{path} is {overflow}px wider than a phone screen"
+            if path.startswith("/measurements/"):
+                assert _bars_drawn(pg, "#histograms svg.columns rect") > 5
+            if shot:
+                pg.screenshot(path=str(ARTIFACTS / f"browser-{shot}.png"), full_page=True)
+    finally:
+        context.close()
