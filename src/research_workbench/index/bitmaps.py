@@ -12,10 +12,11 @@ import sqlite3
 from pathlib import Path
 
 import duckdb
+import numpy as np
 from pyroaring import BitMap
 
 MAX_PERSON_ID = 2**32 - 1
-BATCH = 200
+STREAM_ROWS = 1_000_000
 
 
 def build_concept_bitmaps(con: duckdb.DuckDBPyConnection, path: Path) -> int:
@@ -30,17 +31,37 @@ def build_concept_bitmaps(con: duckdb.DuckDBPyConnection, path: Path) -> int:
         if low is None or low < 0 or high > MAX_PERSON_ID:
             db.commit()
             return 0
-        result = con.execute(
-            "SELECT domain, is_standard, concept_id, list(DISTINCT person_id) FROM events GROUP BY ALL ORDER BY ALL"
-        )
+        # Distinct (key, person) pairs, ordered by key, streamed in Arrow batches: DuckDB's aggregate and sort
+        # spill to disk, so memory stays bounded however many participants a concept has (a list() per key
+        # would not spill).
+        reader = con.sql(
+            "SELECT domain, is_standard, concept_id, person_id FROM events GROUP BY ALL ORDER BY domain, is_standard, concept_id"
+        ).to_arrow_reader(STREAM_ROWS)
         written = 0
-        while batch := result.fetchmany(BATCH):
-            rows = []
-            for domain, is_standard, concept_id, persons in batch:
-                bitmap = BitMap(persons)
-                rows.append((domain, int(is_standard), concept_id, len(bitmap), bitmap.serialize()))
-            db.executemany("INSERT INTO concept_persons VALUES (?, ?, ?, ?, ?)", rows)
-            written += len(rows)
+        key, bitmap = None, BitMap()
+
+        def flush() -> None:
+            nonlocal written
+            if key is not None:
+                db.execute("INSERT INTO concept_persons VALUES (?, ?, ?, ?, ?)",
+                           (key[0], int(key[1]), key[2], len(bitmap), bitmap.serialize()))
+                written += 1
+
+        for batch in reader:
+            domains = batch.column("domain").to_pylist()
+            standard = batch.column("is_standard").to_numpy(zero_copy_only=False)
+            concepts = batch.column("concept_id").to_numpy(zero_copy_only=False)
+            persons = batch.column("person_id").to_numpy(zero_copy_only=False).astype(np.uint32)
+            # Start of each run of one key inside the batch.
+            change = np.flatnonzero((concepts[1:] != concepts[:-1]) | (standard[1:] != standard[:-1])
+                                    | np.array([a != b for a, b in zip(domains[1:], domains[:-1])], dtype=bool)) + 1
+            for start, stop in zip(np.concatenate(([0], change)), np.concatenate((change, [len(concepts)]))):
+                run_key = (domains[start], bool(standard[start]), int(concepts[start]))
+                if run_key != key:
+                    flush()
+                    key, bitmap = run_key, BitMap()
+                bitmap.update(persons[start:stop])
+        flush()
         db.commit()
         return written
     finally:
