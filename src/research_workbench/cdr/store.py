@@ -188,12 +188,12 @@ class CdrBuilder:
         manifest.write(self.work)
         self.con.close()
         shutil.rmtree(self.scratch, ignore_errors=True)
-        _swap_into_place(self.work, self.target)
+        swap_into_place(self.work, self.target)
         self._committed = True
         return manifest
 
 
-def _swap_into_place(built: Path, target: Path) -> None:
+def swap_into_place(built: Path, target: Path) -> None:
     """Rename ``built`` to ``target``; an existing target is moved aside first and removed afterwards."""
     old = None
     if target.exists():

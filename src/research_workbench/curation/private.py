@@ -18,7 +18,7 @@ from sqlglot import exp
 
 from ..cdr.model import cdm
 from .engine import Workspace, qualified
-from .rule import col, table
+from .rule import col
 
 PRIVATE_DIR_NAME = ".private"
 

@@ -19,7 +19,6 @@ appears whole or not at all; an existing ``NAME`` is refused unless ``replace``.
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 import uuid
@@ -27,11 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from sqlglot import exp
 
 from ..cdr.manifest import MANIFEST_NAME, Manifest
 from ..cdr.model import cdm
-from ..cdr.store import CdrBuilder, CdrExistsError, Cdr, sha256_file, typed_select
+from ..cdr.store import Cdr, CdrBuilder, CdrExistsError, sha256_file, swap_into_place, typed_select
 from .config import CurationConfig, load_config
 from .engine import RuleEffect, Workspace, qualified
 from .private import PRIVATE_DIR_NAME, extend_maps, load_maps, save_maps
@@ -57,21 +55,6 @@ class CurationResult:
             "rows": {"raw": self.report["raw"]["rows"], **{t: v["rows"] for t, v in self.report["tiers"].items()}},
             "balanced": self.report["balanced"],
         }
-
-
-def _swap_into_place(built: Path, target: Path) -> None:
-    old = None
-    if target.exists():
-        old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
-        os.replace(target, old)
-    try:
-        os.replace(built, target)
-    except BaseException:
-        if old is not None:
-            os.replace(old, target)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def _write_tier(ws: Workspace, raw: Cdr, target: Path, manifest_extra: dict[str, Any]) -> Manifest:
@@ -178,7 +161,7 @@ def curate(
         ws.close()
         ws = None
         shutil.rmtree(work / ".scratch", ignore_errors=True)
-        _swap_into_place(work, target)
+        swap_into_place(work, target)
     except BaseException:
         if ws is not None:
             ws.close()

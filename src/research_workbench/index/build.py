@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 import uuid
@@ -11,11 +10,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+import duckdb
 import sqlglot
+from sqlglot import exp
 
 from ..cdr.engine import connect, one_row
 from ..cdr.manifest import MANIFEST_NAME
-from ..cdr.store import Cdr, CdrExistsError, sha256_file
+from ..cdr.store import Cdr, CdrExistsError, sha256_file, swap_into_place
 from .criteria import CRITERIA_SQL, SURVEY_TREE_SQL
 from .events import events_params, events_query
 from .persons import persons_query
@@ -28,6 +29,10 @@ PERSONS_FILE = "search_person.parquet"
 CRITERIA_FILE = "criteria.parquet"
 ANCESTRY_FILE = "criteria_ancestor.parquet"
 BITMAPS_FILE = "concept_persons.sqlite"
+# The same tables in DuckDB's own storage, for the embedded engine: zone maps per row group and no Parquet decoding
+# make a criterion on the concept-sorted events an order of magnitude faster than reading the Parquet file.
+DATABASE_FILE = "search_index.duckdb"
+DATABASE_TABLES = {"search_all_events": EVENTS_FILE, "search_person": PERSONS_FILE, "criteria_ancestor": ANCESTRY_FILE}
 SURVEY_TREE_FILE = "survey_tree.parquet"
 # Small row groups: the events file is sorted by concept, so a criterion's min/max statistics let DuckDB skip
 # every row group that cannot hold its concepts.
@@ -40,7 +45,7 @@ WHERE a.descendant_concept_id IN (SELECT DISTINCT concept_id FROM events WHERE i
 ORDER BY a.ancestor_concept_id, a.descendant_concept_id
 """
 
-STEPS = ("events", "persons", "criteria", "bitmaps", "search")
+STEPS = ("events", "persons", "criteria", "bitmaps", "database", "search")
 
 
 @dataclass
@@ -60,6 +65,22 @@ def default_index_path(cdr_dir: Path) -> Path:
 
 def _sql(text: str) -> str:
     return sqlglot.parse_one(text, dialect="duckdb").sql(dialect="duckdb")
+
+
+def write_database(path: Path, tables: dict[str, Path]) -> None:
+    """Copy the index's Parquet tables, in their order, into one DuckDB database file (read-only from then on)."""
+    db = duckdb.connect(str(path))
+    try:
+        for table, parquet in tables.items():
+            create = exp.Create(
+                kind="TABLE",
+                this=exp.Table(this=exp.to_identifier(table, quoted=True)),
+                expression=exp.select(exp.Star()).from_(exp.func("READ_PARQUET", exp.Placeholder())),
+            )
+            db.execute(create.sql(dialect="duckdb"), [str(parquet)])
+        db.execute("CHECKPOINT")
+    finally:
+        db.close()
 
 
 def build_index(cdr_dir: Path, out: Path | None = None, *, replace: bool = False, progress=None) -> IndexResult:
@@ -100,6 +121,9 @@ def build_index(cdr_dir: Path, out: Path | None = None, *, replace: bool = False
         step("bitmaps")
         counts["concept_bitmaps"] = build_concept_bitmaps(con, work / BITMAPS_FILE)
 
+        step("database")
+        write_database(work / DATABASE_FILE, {table: work / file for table, file in DATABASE_TABLES.items()})
+
         step("search")
         rows = con.execute(
             """
@@ -135,16 +159,10 @@ def build_index(cdr_dir: Path, out: Path | None = None, *, replace: bool = False
             "created_at": datetime.now(timezone.utc).isoformat(),
             "build_seconds": round(seconds, 3),
             "counts": counts,
-            "files": {name: sha256_file(work / name) for name in (EVENTS_FILE, PERSONS_FILE, CRITERIA_FILE, SURVEY_TREE_FILE, ANCESTRY_FILE, BITMAPS_FILE, SEARCH_DB)},
+            "files": {name: sha256_file(work / name) for name in (EVENTS_FILE, PERSONS_FILE, CRITERIA_FILE, SURVEY_TREE_FILE, ANCESTRY_FILE, BITMAPS_FILE, DATABASE_FILE, SEARCH_DB)},
         }
         (work / INDEX_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-        old = None
-        if out.exists():
-            old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
-            os.replace(out, old)
-        os.replace(work, out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        swap_into_place(work, out)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise

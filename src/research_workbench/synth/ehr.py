@@ -251,7 +251,7 @@ class Ehr:
 
     # ---- drugs ------------------------------------------------------------------------------------------------
     def drugs(self) -> None:
-        p, rng, r = self.p, self.rng, self.rows
+        rng = self.rng
         self.first_statin = np.full(self.n, -1, dtype=np.int64)
         self.on_insulin = np.zeros(self.n, dtype=bool)
         for name, regimens in REGIMENS.items():
@@ -322,7 +322,6 @@ class Ehr:
         for lab in self.vocab.labs:
             cid = int(lab["concept_id"])
             k = rng.poisson(float(lab["base_rate"]) * float(lab["repeats"]) * scale)
-            min_rank = np.zeros(self.n, dtype=np.int64)
             after = np.zeros(self.n, dtype=np.int64)
             if lab["panel"] == "diabetes":
                 extra, after = np.where(t2d >= 0, 2 + rng.poisson(1.5, self.n), 0), t2d

@@ -38,7 +38,6 @@ class Surveys:
     def __init__(self, rng: np.random.Generator, people: People, vocab: Vocabulary):
         self.rng, self.p, self.vocab = rng, people, vocab
         self.codes = {cid: row["concept_code"] for cid, row in vocab.concepts.items()}
-        n = people.n
         self.single: dict[str, np.ndarray] = {}  # question code → answer concept per person (0 = not answered)
         self.multi: dict[str, np.ndarray] = {}  # question code → (n, answers) bool
         self.conduct: list[Frame] = []

@@ -12,7 +12,7 @@ from sqlglot import exp
 
 from ...cdr.engine import connect
 from ...index.bitmaps import ConceptBitmaps
-from ...index.build import ANCESTRY_FILE, BITMAPS_FILE, EVENTS_FILE, INDEX_MANIFEST, PERSONS_FILE
+from ...index.build import ANCESTRY_FILE, BITMAPS_FILE, DATABASE_FILE, EVENTS_FILE, INDEX_MANIFEST, PERSONS_FILE
 from .compile import CompiledQuery, Compiler, compile_definition, whole_years
 from .model import EVENT_DOMAINS, CohortDefinition, Domain, SearchGroup, SearchGroupItem
 
@@ -23,9 +23,9 @@ MAX_PAGE_SIZE = 10_000
 class CohortEngine:
     """One index, one DuckDB connection.
 
-    The person table (one row per participant, a few dozen narrow columns) and the concept ancestry are loaded
-    into memory once, so each count's final semi-join does not decode Parquet again; the event table stays on
-    disk, where its sort by concept lets each criterion read only its own row groups.
+    The index's tables are read from its DuckDB database file (read-only): the event table is sorted by concept,
+    so zone maps let each criterion read only its own row groups. (An older index without that file is read from
+    its Parquet files, with the small person and ancestry tables copied into memory.)
 
     Counts and ids run accelerated (``accelerate=True``): a criterion that needs no event detail (no values,
     modifiers or temporal relation) is a union of precomputed per-concept participant bitmaps, every other
@@ -37,10 +37,16 @@ class CohortEngine:
         self.index_dir = Path(index_dir)
         if not (self.index_dir / INDEX_MANIFEST).is_file():
             raise FileNotFoundError(f"{index_dir}: not an index directory (no {INDEX_MANIFEST}); run `workbench index CDR_DIR`")
-        self.con: duckdb.DuckDBPyConnection = connect()
-        self.con.execute("CREATE TABLE search_person AS SELECT * FROM read_parquet(?)", [str(self.index_dir / PERSONS_FILE)])
-        self.con.execute("CREATE TABLE criteria_ancestor AS SELECT * FROM read_parquet(?)", [str(self.index_dir / ANCESTRY_FILE)])
-        self.con.read_parquet(str(self.index_dir / EVENTS_FILE)).create_view("search_all_events")
+        database = self.index_dir / DATABASE_FILE
+        if database.is_file():
+            # DuckDB's own storage of the same tables, opened read-only (several processes may share it).
+            self.con: duckdb.DuckDBPyConnection = duckdb.connect(str(database), read_only=True)
+            self.con.execute("SET enable_progress_bar = false")
+        else:  # an index from before the database file: the Parquet tables
+            self.con = connect()
+            self.con.execute("CREATE TABLE search_person AS SELECT * FROM read_parquet(?)", [str(self.index_dir / PERSONS_FILE)])
+            self.con.execute("CREATE TABLE criteria_ancestor AS SELECT * FROM read_parquet(?)", [str(self.index_dir / ANCESTRY_FILE)])
+            self.con.read_parquet(str(self.index_dir / EVENTS_FILE)).create_view("search_all_events")
         self._descendants: dict[int, list[int]] = {}
         self.bitmaps = ConceptBitmaps(self.index_dir / BITMAPS_FILE)
         self.accelerate = accelerate and self.bitmaps.available
