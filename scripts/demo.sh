@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The main job on the embedded default (DuckDB): build a synthetic program from nothing, index it, query it.
+# The main job on the embedded default (DuckDB): build a synthetic program from nothing, curate it into releases,
+# index the Registered Tier, build the public aggregates and serve the Data Browser at http://127.0.0.1:8000.
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$REPO/scripts/env.sh"
@@ -7,16 +8,20 @@ cd "$REPO"
 
 OUT="${RW_DEMO_DIR:-$REPO/.demo}"
 PARTICIPANTS="${RW_DEMO_PARTICIPANTS:-10000}"
+PORT="${RW_DEMO_PORT:-8000}"
+RELEASE="$OUT/releases/demo"
 mkdir -p "$OUT"
+started=$SECONDS
 
-echo "== 1. Generating a synthetic program of $PARTICIPANTS participants (EHR, surveys, measurements, wearables, genomes) into $OUT/raw"
+echo "== 1/5 Generating a synthetic program of $PARTICIPANTS participants (EHR, surveys, measurements, wearables, genomes)"
 workbench synth --participants "$PARTICIPANTS" --seed 1 --out "$OUT/raw" --replace
 workbench cdr info "$OUT/raw"
 
-echo "== 2. Building the search index"
-workbench index "$OUT/raw" --replace
+echo "== 2/5 Curating it into a Registered and a Controlled Tier release (report: $RELEASE/report.html)"
+workbench curate "$OUT/raw" --release demo --out "$OUT/releases" --replace
 
-echo "== 3. A cohort: type 2 diabetes (with descendants) and metformin, without chronic kidney disease"
+echo "== 3/5 Indexing the Registered Tier for the Cohort Builder"
+workbench index "$RELEASE/registered" --replace
 cat > "$OUT/t2dm-metformin.json" <<'JSON'
 {"includes": [
   {"id": "diabetes", "items": [{"id": "t2dm", "type": "CONDITION", "searchParameters": [
@@ -27,6 +32,11 @@ cat > "$OUT/t2dm-metformin.json" <<'JSON'
   {"id": "ckd", "items": [{"id": "ckd", "type": "CONDITION", "searchParameters": [
     {"parameterId": "ckd", "domain": "CONDITION", "type": "SNOMED", "conceptId": 46271022, "group": true}]}]}]}
 JSON
-workbench cohort count "$OUT/t2dm-metformin.json" --cdr "$OUT/raw"
-workbench cohort breakdown "$OUT/t2dm-metformin.json" --cdr "$OUT/raw"
-workbench criteria search "diabetes" --index "$OUT/raw.index" --limit 5
+echo "   Cohort: type 2 diabetes (with descendants) and metformin, without chronic kidney disease:"
+workbench cohort count "$OUT/t2dm-metformin.json" --cdr "$RELEASE/registered"
+
+echo "== 4/5 Building the public aggregates (every count rounded up to a multiple of 20)"
+workbench browser build "$RELEASE" --out "$OUT/browser.sqlite" --replace
+
+echo "== 5/5 Ready in $((SECONDS - started)) s. Serving the Data Browser at http://127.0.0.1:$PORT (Ctrl-C to stop)"
+exec workbench browser serve "$OUT/browser.sqlite" --host 127.0.0.1 --port "$PORT"
