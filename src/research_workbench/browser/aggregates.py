@@ -507,7 +507,7 @@ def compute(source: BrowserSource, *, scratch: Path, progress: Progress | None =
     tables = [demo, RawTable(spec("domain_summary"), cards), concept, concept_stratum, concept_source,
               *survey_tables, *measurement_tables, wearable, genome_summary, *variant_tables]
     tables.append(search_items(concept, survey_tables, measurement_tables[0]))
-    report("done", steps, steps)
+    report("", steps, steps)  # the end: progress printers show no item for it
     return tables
 
 
