@@ -95,10 +95,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(store: Path, port: int, workers: int) -> subprocess.Popen:
+def start_server(store: Path, port: int, workers: int, cache: bool = True) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "research_workbench", "browser", "serve", str(store), "--host", "127.0.0.1",
            "--port", str(port), "--workers", str(workers)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    env = {**os.environ, **({} if cache else {"RW_BROWSER_CACHE_SIZE": "0"})}
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True, env=env)
     import httpx
 
     deadline = time.monotonic() + 60
@@ -217,18 +218,19 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--requests-per-client", type=int, default=60)
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn server processes")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn server processes (one per core here)")
     parser.add_argument("--rebuild", action="store_true", help="rebuild the results store even if cached")
     parser.add_argument("--client", choices=["auto", "wrk", "httpx"], default="auto",
                         help="load generator: wrk (apt-get install wrk) when present, else Python httpx")
     parser.add_argument("--seconds", type=int, default=10, help="wrk: seconds of load per endpoint")
+    parser.add_argument("--no-cache", action="store_true", help="turn the server's response cache off (worst case)")
     args = parser.parse_args()
 
     store, facts = prepare(args.workdir, args.participants, args.seed, args.rebuild)
     urls = targets(store, random.Random(args.seed))
     port = free_port()
     load_before = os.getloadavg()
-    proc = start_server(store, port, args.workers)
+    proc = start_server(store, port, args.workers, cache=not args.no_cache)
     try:
         base = f"http://127.0.0.1:{port}"
         cold = cold_pass(base, urls, per_endpoint=40)
@@ -247,7 +249,7 @@ def main() -> None:
         "participants": args.participants,
         "seed": args.seed,
         **facts,
-        "server": {"uvicorn_workers": args.workers, "host": "127.0.0.1"},
+        "server": {"uvicorn_workers": args.workers, "host": "127.0.0.1", "response_cache": not args.no_cache},
         "clients": args.clients,
         "load_generator": client,
         "requests": total,

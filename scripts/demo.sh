@@ -39,4 +39,4 @@ echo "== 4/5 Building the public aggregates (every count rounded up to a multipl
 workbench browser build "$RELEASE" --out "$OUT/browser.sqlite" --replace
 
 echo "== 5/5 Ready in $((SECONDS - started)) s. Serving the Data Browser at http://127.0.0.1:$PORT (Ctrl-C to stop)"
-exec workbench browser serve "$OUT/browser.sqlite" --host 127.0.0.1 --port "$PORT"
+exec workbench browser serve "$OUT/browser.sqlite" --host 127.0.0.1 --port "$PORT" --workers 2
