@@ -31,10 +31,8 @@ EARLIER = ("duplicate_rows", "duplicate_ids", "withdrawn_participants", "under_a
 
 @pytest.fixture(scope="module")
 def synthetic_release(tmp_path_factory):
-    try:
-        from research_workbench.synth import generate
-    except ImportError as err:  # pragma: no cover - the generator is a separate issue
-        pytest.skip(f"synthetic generator not available: {err}")
+    from research_workbench.synth import generate
+
     root = tmp_path_factory.mktemp("synth")
     generate(1500, 11, root / "raw")
     config = load_config().model_copy(update={"cutoff_date": date(2024, 6, 30)})
@@ -71,3 +69,45 @@ def test_every_injected_defect_is_caught_by_the_rule_responsible(synthetic_relea
     assert missed == [], f"{len(missed)} injected defects not caught: {missed[:10]}"
     assert len(preempted) < len(defects) / 2
     assert result.report["balanced"] is True
+
+
+def _vcf_genotypes(path, sample_names: dict[str, str] | None = None) -> dict[str, list]:
+    """Sample (renamed through ``sample_names`` when given) → genotypes of the first 50 variants."""
+    import pysam
+
+    vcf = pysam.VariantFile(str(path))
+    samples = list(vcf.header.samples)
+    genotypes: dict[str, list] = {s: [] for s in samples}
+    for i, record in enumerate(vcf.fetch()):
+        if i == 50:
+            break
+        for s in samples:
+            genotypes[s].append(record.samples[s]["GT"])
+    if sample_names is not None:
+        genotypes = {sample_names[s]: g for s, g in genotypes.items() if s in sample_names}
+    return genotypes
+
+
+def test_controlled_tier_carries_the_genomes_renamed_to_research_ids(synthetic_release):
+    from research_workbench.cdr.store import Cdr
+
+    root, result = synthetic_release
+    controlled = Cdr(result.release_dir / "controlled")
+    assert {"genomics/wgs.vcf.gz", "genomics/wgs.vcf.gz.tbi", "genomics/array.vcf.gz", "genomics/array.vcf.gz.tbi"} <= set(controlled.manifest.files)
+    assert controlled.verify() == []
+    con = duckdb.connect()
+    kept = {str(r[0]) for r in con.execute("SELECT person_id FROM read_parquet(?)", [str(controlled.table_file("person"))]).fetchall()}
+    research = {str(p): str(r) for p, r in con.execute(
+        "SELECT person_id, research_id FROM read_parquet(?)", [str(root / "out" / ".private" / "person_map.parquet")]).fetchall()}
+    released = _vcf_genotypes(controlled.path / "genomics" / "wgs.vcf.gz")
+    raw = _vcf_genotypes(root / "raw" / "genomics" / "wgs.vcf.gz", {p: r for p, r in research.items() if r in kept})
+    # Exactly the raw samples of participants still in the tier, under their research ids, genotypes unchanged.
+    assert released == raw
+    assert released and not set(released) & set(research)  # no raw person id is a sample name
+
+
+def test_registered_tier_carries_no_genomes(synthetic_release):
+    from research_workbench.cdr.manifest import Manifest
+
+    _, result = synthetic_release
+    assert not [f for f in Manifest.read(result.release_dir / "registered").files if f.endswith(".vcf.gz")]

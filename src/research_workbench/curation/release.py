@@ -26,12 +26,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from sqlglot import exp
+
 
 from ..cdr.manifest import MANIFEST_NAME, Manifest
 from ..cdr.model import cdm
 from ..cdr.store import Cdr, CdrBuilder, CdrExistsError, sha256_file, swap_into_place, typed_select
 from .config import CurationConfig, load_config
 from .engine import RuleEffect, Workspace, qualified
+from .genomes import deidentify_vcf, genome_files
 from .private import PRIVATE_DIR_NAME, extend_maps, load_maps, save_maps
 from .report import build_report, write_report
 from .rule import Tier
@@ -57,9 +60,28 @@ class CurationResult:
         }
 
 
+def _research_ids(ws: Workspace) -> dict[str, str]:
+    """Raw person id → research id (as VCF sample names) for the participants left in the current tier."""
+    query = (
+        exp.select(exp.column("person_id", table="m"), exp.column("research_id", table="m"))
+        .from_(exp.alias_(qualified("private", "person_map"), "m", table=True))
+        .join(exp.alias_(qualified("tier", "person"), "p", table=True),
+              on=exp.EQ(this=exp.column("person_id", table="p"), expression=exp.column("research_id", table="m")))
+    )
+    return {str(raw_id): str(research_id) for raw_id, research_id in ws.con.execute(query.sql(dialect="duckdb")).fetchall()}
+
+
 def _write_tier(ws: Workspace, raw: Cdr, target: Path, manifest_extra: dict[str, Any]) -> Manifest:
     model = cdm()
     with CdrBuilder(target) as builder:
+        if manifest_extra["tier"] == Tier.CONTROLLED.value:
+            # Genomes go to the Controlled Tier only, their samples renamed to research ids.
+            ids = _research_ids(ws)
+            for name in genome_files(raw.manifest.files):
+                description = raw.manifest.files[name].description
+                vcf = builder.add_file(name, description + " (samples: research ids)")
+                builder.add_file(name + ".tbi", "Tabix index of " + name)
+                deidentify_vcf(raw.path / name, vcf, ids)
         for name in model.tables:
             if name in ws.views:  # unchanged vocabulary: the raw file, byte for byte
                 shutil.copyfile(raw.table_file(name), builder.table_path(name))
