@@ -1,6 +1,6 @@
 """Benchmark: curate a synthetic program of N participants into both tiers; prints one JSON document.
 
-    python bench/bench_curate.py [--participants 100000] [--seed 1] [--keep DIR]
+    python bench/bench_curate.py [--participants 100000] [--seed 1] [--keep DIR] [--raw EXISTING_RAW_CDR]
 
 Generation (research_workbench.synth) is timed separately from curation; peak RSS is the process's maximum
 resident set size (generation included, reported separately with ru_maxrss sampled after each phase).
@@ -28,6 +28,7 @@ def main() -> None:
     parser.add_argument("--participants", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", type=Path, default=None, help="Keep the raw CDR and release here")
+    parser.add_argument("--raw", type=Path, default=None, help="Curate this existing raw CDR instead of generating one")
     args = parser.parse_args()
 
     from research_workbench.cdr.store import Cdr
@@ -36,21 +37,23 @@ def main() -> None:
 
     root = args.keep or Path(tempfile.mkdtemp(prefix="bench_curate_"))
     try:
+        raw_dir = args.raw or root / "raw"
         t0 = time.perf_counter()
-        generate(args.participants, args.seed, root / "raw", replace=True)
+        if args.raw is None:
+            generate(args.participants, args.seed, raw_dir, replace=True)
         generate_seconds = time.perf_counter() - t0
         rss_after_generate = peak_rss_mb()
-        raw = Cdr(root / "raw").manifest
+        raw = Cdr(raw_dir).manifest
         raw_rows = sum(e.rows for n, e in raw.tables.items() if not n.startswith("concept") and n not in ("vocabulary", "domain", "relationship", "drug_strength"))
         config = load_config().model_copy(update={"cutoff_date": date(2024, 6, 30)})
         t1 = time.perf_counter()
-        result = curate(root / "raw", "bench", root / "releases", config=config, replace=True)
+        result = curate(raw_dir, "bench", root / "releases", config=config, replace=True)
         curate_seconds = time.perf_counter() - t1
         report = result.report
         print(json.dumps({
-            "participants": args.participants,
+            "participants": raw.person_count,
             "raw_rows": raw_rows,
-            "generate_seconds": round(generate_seconds, 1),
+            "generate_seconds": None if args.raw else round(generate_seconds, 1),
             "curate_seconds": round(curate_seconds, 1),
             "rows_per_second": round(raw_rows / curate_seconds),
             "peak_rss_mb_after_generate": round(rss_after_generate),
