@@ -29,6 +29,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", type=Path, default=None, help="Keep the raw CDR and release here")
     parser.add_argument("--raw", type=Path, default=None, help="Curate this existing raw CDR instead of generating one")
+    parser.add_argument("--memory-limit", default=None, help="DuckDB memory cap for the curation workspace (default: RW_DUCKDB_MEMORY_LIMIT or 2GB)")
     args = parser.parse_args()
 
     from research_workbench.cdr.store import Cdr
@@ -45,9 +46,12 @@ def main() -> None:
         rss_after_generate = peak_rss_mb()
         raw = Cdr(raw_dir).manifest
         raw_rows = sum(e.rows for n, e in raw.tables.items() if not n.startswith("concept") and n not in ("vocabulary", "domain", "relationship", "drug_strength"))
+        from research_workbench.cdr.engine import DEFAULT_MEMORY_LIMIT
+
+        memory_limit = args.memory_limit or DEFAULT_MEMORY_LIMIT
         config = load_config().model_copy(update={"cutoff_date": date(2024, 6, 30)})
         t1 = time.perf_counter()
-        result = curate(raw_dir, "bench", root / "releases", config=config, replace=True)
+        result = curate(raw_dir, "bench", root / "releases", config=config, replace=True, memory_limit=memory_limit)
         curate_seconds = time.perf_counter() - t1
         report = result.report
         print(json.dumps({
@@ -60,7 +64,9 @@ def main() -> None:
             "peak_rss_mb": round(peak_rss_mb()),
             "tiers": {t: {"participants": v["persons"], "rows": v["rows"]} for t, v in report["tiers"].items()},
             "balanced": report["balanced"],
-            "slowest_rules": sorted(({"rule": r["name"], "scope": r["scope"], "seconds": r["seconds"]} for r in report["rules"]), key=lambda r: -r["seconds"])[:8],
+            "memory_limit": memory_limit,
+            "phase_seconds": result.phases,
+            "slowest_rules": sorted(({"rule": r["name"], "scope": r["scope"], "seconds": r["seconds"]} for r in report["rules"]), key=lambda r: -r["seconds"])[:15],
         }, indent=2))
     finally:
         if args.keep is None:

@@ -7,7 +7,7 @@ from sqlglot import exp
 
 from research_workbench.curation.config import ConfigError, load_config
 from research_workbench.curation.engine import BalanceError, RuleDefinitionError
-from research_workbench.curation.rule import BOTH, Query, Rule, Stage, col, delete, remove, sandbox, table
+from research_workbench.curation.rule import BOTH, Query, Rule, Stage, col, delete, remap, remove, sandbox, table
 
 from .fixtures import obs, person, run_rules
 
@@ -85,3 +85,49 @@ def test_a_unit_mapping_file_with_a_bad_row_is_refused_naming_the_key(tmp_path):
     (tmp_path / "c.toml").write_text("[units]\nmapping_file = 'units.csv'\n")
     with pytest.raises(ConfigError, match="units.mapping_file .* row 2"):
         load_config(tmp_path / "c.toml").unit_mapping()
+
+
+# --- deferred remaps: consecutive whole-table remaps are written once, in order ---------------------------------
+
+
+def _deid_rule(name, build, tables=("observation",)) -> Rule:
+    return Rule(name=name, description=name, stage=Stage.DEID, tiers=BOTH, tables=tables, build=build)
+
+
+def _concept_remap(op):
+    return lambda ctx: [remap("observation", {"observation_concept_id": op(col("observation_concept_id", "t"))}, [])]
+
+
+def test_consecutive_remaps_compose_into_one_write_applied_in_rule_order(tmp_path, monkeypatch):
+    from research_workbench.curation.engine import Workspace
+    from research_workbench.curation.rule import Tier
+
+    writes = []
+    original = Workspace.sql
+
+    def spy(self, expression, params=None):
+        if isinstance(expression, exp.Create) and expression.args.get("replace") and isinstance(expression.this, exp.Table) and expression.this.db == "tier":
+            writes.append(expression.this.name)
+        return original(self, expression, params)
+
+    monkeypatch.setattr(Workspace, "sql", spy)
+    plus_one = _deid_rule("plus_one", _concept_remap(lambda c: exp.Add(this=c, expression=exp.Literal.number(1))))
+    times_ten = _deid_rule("times_ten", _concept_remap(lambda c: exp.Mul(this=c, expression=exp.Literal.number(10))))
+    drop_first = _deid_rule("drop_first", lambda ctx: remove("observation", col("observation_id").eq(1)))
+    run = run_rules(tmp_path, FIXTURE, [plus_one, times_ten, drop_first], tier=Tier.REGISTERED)
+    assert writes == ["observation"]  # one rewrite for both remaps, flushed before drop_first reads the table
+    assert run.sandboxed("drop_first", "observation", key="observation_concept_id") == {40010}  # (4000 + 1) × 10
+    assert run.rows("observation", "observation_id", "observation_concept_id") == [(2, 40010), (3, 40010)]
+    assert [run.effect(r).tables["observation"].remapped for r in ("plus_one", "times_ten")] == [3, 3]
+
+
+def test_a_remap_whose_map_repeats_a_key_stops_the_run_naming_the_rule(tmp_path):
+    from research_workbench.curation.rule import Tier
+
+    def doubled(ctx):
+        data = Query("load", target="doubled__m", data={"observation_id": [1, 1], "v": [7, 8]})
+        m = ctx.scratch("m").as_("m")
+        return [data, remap("observation", {"observation_concept_id": col("v", "m")}, [(m, col("observation_id", "t").eq(col("observation_id", "m")))])]
+
+    with pytest.raises(BalanceError, match=r"remap of observation by doubled: 3 rows before, 4 after"):
+        run_rules(tmp_path, FIXTURE, [_deid_rule("doubled", doubled)], tier=Tier.REGISTERED)

@@ -173,6 +173,26 @@ def test_the_cli_curates_and_refuses_a_reused_name(tmp_path, raw):
     assert bad.exit_code == 1 and "registered.max_age" in json.loads(bad.stdout)["error"]
 
 
+def test_the_cli_reports_phase_times_and_refuses_a_malformed_memory_limit(tmp_path, raw):
+    from research_workbench.cli import app
+
+    runner = CliRunner()
+    args = ["curate", str(raw), "--release", "r1", "--out", str(tmp_path / "out"), "--json"]
+    bad = runner.invoke(app, [*args, "--memory-limit", "lots"])
+    assert bad.exit_code == 1
+    assert json.loads(bad.stdout)["error"] == "memory limit 'lots': expected a size such as 512MB or 8GB"
+    assert not (tmp_path / "out" / "r1").exists() and not list((tmp_path / "out").glob(".r1.*"))
+    good = runner.invoke(app, [*args, "--memory-limit", "1GB"])
+    assert good.exit_code == 0, good.output
+    phases = json.loads(good.stdout)["phase_seconds"]
+    assert list(phases) == [
+        "load", "clean rules", "clean sandboxes", "private maps", "controlled copy", "controlled rules",
+        "controlled sandboxes", "controlled write", "registered rules", "registered sandboxes", "registered write",
+        "genomes wait and commit", "report and swap",
+    ]
+    assert all(seconds >= 0 for seconds in phases.values())
+
+
 def test_gibleed_curates_end_to_end_and_the_report_balances(gibleed_cdr, tmp_path):
     result = curate(gibleed_cdr, "gibleed", tmp_path / "out", config=CONFIG)
     report = result.report

@@ -145,6 +145,7 @@ class Registered(_Section):
 
 class Controlled(_Section):
     zip3_min_participants: int = Field(ge=0)
+    genome_compression_level: int = Field(ge=1, le=9)
 
 
 class CurationConfig(_Section):

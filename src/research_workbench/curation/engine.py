@@ -80,8 +80,25 @@ def qualified(schema: str, name: str) -> exp.Table:
     return exp.Table(this=ident(name), db=ident(schema))
 
 
+@dataclass
+class PendingRemap:
+    """Whole-table remaps of one table not yet written: one SELECT composing them all, and who asked for them."""
+
+    select: exp.Select
+    params: dict[str, Any]
+    rules: list[str]
+    rows: int  # the table's row count when the first of them was deferred
+
+
 class Workspace:
-    """A DuckDB working database holding a CDR being curated."""
+    """A DuckDB working database holding a CDR being curated.
+
+    Whole-table remaps (site, response, device and person ids, the date shift) each rewrite every row of a table.
+    They come one after another at the end of de-identification, so the engine defers them: consecutive remaps of
+    a table compose into one SELECT (each reading the previous one's output), written once, when a later query
+    reads or changes that table, when a remap reads a rule's scratch table, or at the end of the stage. Row counts
+    cannot change under a remap; the write checks that they did not.
+    """
 
     def __init__(self, raw: Cdr, scratch_dir: Path, memory_limit: str | None = None, threads: int | None = None):
         self.raw = raw
@@ -95,6 +112,7 @@ class Workspace:
         self.materialized: list[str] = []
         self.views: list[str] = []
         self._count_sql: dict[str, str] = {}
+        self.pending: dict[str, PendingRemap] = {}  # table (of the schema being run) → its deferred remaps
 
     def close(self) -> None:
         self.con.close()
@@ -181,6 +199,7 @@ class Workspace:
             if progress:
                 progress(f"{scope}: {rule.name}", number, len(rules))
             effects.append(self.run_rule(rule, schema=schema, scope=scope, config=config, tier=tier))
+        self.flush_remaps(schema)
         return effects
 
     def run_rule(self, rule: Rule, *, schema: str, scope: str, config: CurationConfig, tier: Tier | None) -> RuleEffect:
@@ -199,6 +218,10 @@ class Workspace:
                 self._execute(query, ctx, rule, schema, scope, sandboxes, remapped)
                 if query.kind == "insert":
                     touched.add(query.table)  # type: ignore[arg-type]
+            self.flush_remaps(schema, only=[t for t, p in self.pending.items() if self._reads_scratch(p.select)])
+        except BaseException:
+            self.pending.clear()
+            raise
         finally:
             for name in self.tables_in("scratch"):
                 self.sql(exp.Drop(tables=[qualified("scratch", name)], kind="TABLE", exists=True))
@@ -234,8 +257,57 @@ class Workspace:
             elif query.kind == "remap" and rule.stage.value == "clean":
                 raise RuleDefinitionError(f"rule {rule.name}: remap queries are for de-identification only")
 
+    # --- deferred remaps -------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _reads_scratch(select: exp.Expression) -> bool:
+        return any(t.db == "scratch" for t in select.find_all(exp.Table))
+
+    def _referenced(self, query: Query, schema: str) -> set[str]:
+        """Tables of ``schema`` with pending remaps that ``query`` reads or changes."""
+        names = {query.table} if query.table else set()
+        if query.sql is not None:
+            names |= {t.name for t in query.sql.find_all(exp.Table) if t.db in ("", schema)}
+        return names & set(self.pending)
+
+    def defer_remap(self, query: Query, rule: Rule, schema: str, params: dict[str, Any]) -> None:
+        """Compose ``query`` (SELECT t.* REPLACE (…) FROM table t LEFT JOIN map …) onto the table's pending remaps."""
+        name = query.table
+        used = {p.name for p in query.sql.find_all(exp.Placeholder)}  # type: ignore[union-attr]
+        pending = self.pending.get(name)  # type: ignore[arg-type]
+        if pending is not None and (pending.params or used):  # placeholder names are per rule: never mix them
+            self.flush_remaps(schema, only=[name])  # type: ignore[list-item]
+            pending = None
+        select = query.sql.copy()  # type: ignore[union-attr]
+        source = select.args.get("from_") or select.args.get("from")
+        if pending is not None:
+            alias = source.this.alias or name
+            source.this.replace(exp.Subquery(this=pending.select, alias=exp.TableAlias(this=exp.to_identifier(alias))))
+        self.pending[name] = PendingRemap(  # type: ignore[index]
+            select=select,
+            params={k: v for k, v in params.items() if k in used},
+            rules=[*(pending.rules if pending else []), rule.name],
+            rows=pending.rows if pending else self.count(schema, name),  # type: ignore[arg-type]
+        )
+
+    def flush_remaps(self, schema: str, only: list[str] | None = None) -> None:
+        """Write the pending remaps (of ``only`` these tables): one CREATE OR REPLACE per table."""
+        for name in list(self.pending) if only is None else only:
+            pending = self.pending.pop(name)
+            self.sql(exp.Create(this=qualified(schema, name), kind="TABLE", replace=True, expression=pending.select), pending.params or None)
+            after = self.count(schema, name)
+            if after != pending.rows:
+                raise BalanceError(
+                    f"remap of {name} by {', '.join(pending.rules)}: {pending.rows} rows before, {after} after "
+                    "(a map key repeats, or the remap filtered rows)"
+                )
+
     def _execute(self, query: Query, ctx: RuleContext, rule: Rule, schema: str, scope: str, sandboxes: dict[str, exp.Table], remapped: dict[str, int]) -> None:
         params = ctx.params
+        if query.kind != "remap" and self.pending:
+            referenced = self._referenced(query, schema)
+            if referenced:
+                self.flush_remaps(schema, only=sorted(referenced))
         if query.kind == "setup":
             self.sql(exp.Create(this=qualified("scratch", query.target), kind="TABLE", expression=query.sql), params)  # type: ignore[arg-type]
         elif query.kind == "load":
@@ -257,7 +329,7 @@ class Workspace:
             self.sql(query.sql, params)  # type: ignore[arg-type]
         elif query.kind == "remap":
             remapped[query.table] = self.count(schema, query.table)  # type: ignore[arg-type]
-            self.sql(exp.Create(this=qualified(schema, query.table), kind="TABLE", replace=True, expression=query.sql), params)  # type: ignore[arg-type]
+            self.defer_remap(query, rule, schema, params)
         elif query.kind == "log":
             target = qualified(f"log_{scope}", query.target)  # type: ignore[arg-type]
             self.sql(exp.Create(this=target, kind="TABLE", exists=True, expression=query.sql.copy().limit(0)), params)  # type: ignore[union-attr]

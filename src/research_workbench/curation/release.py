@@ -19,9 +19,12 @@ appears whole or not at all; an existing ``NAME`` is refused unless ``replace``.
 
 from __future__ import annotations
 
+import multiprocessing
 import shutil
 import time
 import uuid
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -48,6 +51,8 @@ class CurationResult:
     release_dir: Path
     report: dict[str, Any]
     seconds: float
+    # Wall-clock seconds per phase (load, clean, maps, <tier> rules, <tier> write, ...), for benchmarks.
+    phases: dict[str, float]
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -57,46 +62,60 @@ class CurationResult:
             "participants": {"raw": self.report["raw"]["persons"], **{t: v["persons"] for t, v in self.report["tiers"].items()}},
             "rows": {"raw": self.report["raw"]["rows"], **{t: v["rows"] for t, v in self.report["tiers"].items()}},
             "balanced": self.report["balanced"],
+            "phase_seconds": self.phases,
         }
 
 
-def _research_ids(ws: Workspace) -> dict[str, str]:
-    """Raw person id → research id (as VCF sample names) for the participants left in the current tier."""
+def _research_ids(ws: Workspace, schema: str) -> dict[str, str]:
+    """Raw person id → research id (as VCF sample names) for the participants left in the tier in ``schema``."""
     query = (
         exp.select(exp.column("person_id", table="m"), exp.column("research_id", table="m"))
         .from_(exp.alias_(qualified("private", "person_map"), "m", table=True))
-        .join(exp.alias_(qualified("tier", "person"), "p", table=True),
+        .join(exp.alias_(qualified(schema, "person"), "p", table=True),
               on=exp.EQ(this=exp.column("person_id", table="p"), expression=exp.column("research_id", table="m")))
     )
     return {str(raw_id): str(research_id) for raw_id, research_id in ws.con.execute(query.sql(dialect="duckdb")).fetchall()}
 
 
-def _write_tier(ws: Workspace, raw: Cdr, target: Path, manifest_extra: dict[str, Any]) -> Manifest:
+def _start_genomes(ws: Workspace, raw: Cdr, builder: CdrBuilder, schema: str, level: int, pool: Executor) -> list[Future]:
+    """Start rewriting the raw VCFs into ``builder`` (samples renamed to research ids) in the background."""
+    ids = _research_ids(ws, schema)
+    jobs = []
+    for name in genome_files(raw.manifest.files):
+        description = raw.manifest.files[name].description
+        vcf = builder.add_file(name, description + " (samples: research ids; AC/AN/AF over them)")
+        builder.add_file(name + ".tbi", "Tabix index of " + name)
+        jobs.append(pool.submit(deidentify_vcf, raw.path / name, vcf, ids, level))
+    return jobs
+
+
+def _write_tables(ws: Workspace, raw: Cdr, builder: CdrBuilder, schema: str) -> None:
     model = cdm()
-    with CdrBuilder(target) as builder:
-        if manifest_extra["tier"] == Tier.CONTROLLED.value:
-            # Genomes go to the Controlled Tier only, their samples renamed to research ids.
-            ids = _research_ids(ws)
-            for name in genome_files(raw.manifest.files):
-                description = raw.manifest.files[name].description
-                vcf = builder.add_file(name, description + " (samples: research ids)")
-                builder.add_file(name + ".tbi", "Tabix index of " + name)
-                deidentify_vcf(raw.path / name, vcf, ids)
-        for name in model.tables:
-            if name in ws.views:  # unchanged vocabulary: the raw file, byte for byte
-                shutil.copyfile(raw.table_file(name), builder.table_path(name))
-                builder.tables[name] = raw.manifest.tables[name]
-                continue
-            query = typed_select(model.table(name), qualified("tier", name)).sql(dialect="duckdb")
-            ws.con.sql(query).write_parquet(str(builder.table_path(name)), compression="zstd")
-            builder.register_table(name)
-        return builder.commit(
-            cdm_version=raw.manifest.cdm_version,
-            vocabulary_version=raw.manifest.vocabulary_version,
-            source={"kind": "curation", "raw": str(raw.path.resolve()), "raw_manifest_sha256": manifest_extra["raw_input"]["manifest_sha256"]},
-            notes=[f"curated by research_workbench.curation: release {manifest_extra['release']}, {manifest_extra['tier']} tier"],
-            extra=manifest_extra,
-        )
+    for name in model.tables:
+        if name in ws.views:  # unchanged vocabulary: the raw file, byte for byte
+            shutil.copyfile(raw.table_file(name), builder.table_path(name))
+            builder.tables[name] = raw.manifest.tables[name]
+            continue
+        query = typed_select(model.table(name), qualified(schema, name)).sql(dialect="duckdb")
+        ws.con.sql(query).write_parquet(str(builder.table_path(name)), compression="zstd")
+        builder.register_table(name)
+
+
+def _commit_tier(builder: CdrBuilder, raw: Cdr, manifest_extra: dict[str, Any]) -> Manifest:
+    return builder.commit(
+        cdm_version=raw.manifest.cdm_version,
+        vocabulary_version=raw.manifest.vocabulary_version,
+        source={"kind": "curation", "raw": str(raw.path.resolve()), "raw_manifest_sha256": manifest_extra["raw_input"]["manifest_sha256"]},
+        notes=[f"curated by research_workbench.curation: release {manifest_extra['release']}, {manifest_extra['tier']} tier"],
+        extra=manifest_extra,
+    )
+
+
+# The Controlled Tier is curated first so that its genomes (the longest single job at scale) are rewritten in a
+# background process while the Registered Tier is curated; the Registered Tier, curated last, works on the clean
+# schema itself instead of a copy of it.
+TIER_ORDER = (Tier.CONTROLLED, Tier.REGISTERED)
+REPORT_ORDER = (Tier.REGISTERED, Tier.CONTROLLED)
 
 
 def curate(
@@ -128,28 +147,47 @@ def curate(
     work = out / f".{release}.building-{uuid.uuid4().hex[:8]}"
     work.mkdir()
     ws = None
+    phases: dict[str, float] = {}
+    clock = [time.perf_counter()]
+
+    def lap(phase: str) -> None:
+        now = time.perf_counter()
+        phases[phase] = round(now - clock[0], 1)
+        clock[0] = now
+
+    stack = ExitStack()  # the tiers' builders and the genome process, closed (aborted if uncommitted) on any exit
+    pool: ProcessPoolExecutor | None = None
     try:
         ws = Workspace(raw, work / ".scratch", memory_limit=memory_limit)
         ws.load_raw()
         raw_counts = ws.counts("clean")
+        lap("load")
         effects: list[RuleEffect] = []
         effects += ws.run(rules_for(STAGE_ORDER[0]), schema="clean", scope="clean", config=cfg, tier=None, progress=progress)
         clean_counts = ws.counts("clean")
+        lap("clean rules")
         sandbox_files = {"clean": ws.write_sandboxes("clean", work / "sandbox" / "clean")}
+        lap("clean sandboxes")
 
         load_maps(ws, private)
         new_ids = extend_maps(ws, "clean", release, cfg.registered.max_date_shift_days)
+        lap("private maps")
 
         tier_counts: dict[str, dict[str, int]] = {}
-        manifests: dict[str, Manifest] = {}
-        for tier in (Tier.REGISTERED, Tier.CONTROLLED):
-            ws.copy_schema("clean", "tier")
+        pending: list[tuple[CdrBuilder, list[Future], dict[str, Any]]] = []
+        for tier in TIER_ORDER:
+            schema = "clean" if tier == TIER_ORDER[-1] else "tier"
+            if schema == "tier":
+                ws.copy_schema("clean", "tier")
+                lap(f"{tier.value} copy")
             tier_effects: list[RuleEffect] = []
             for stage in STAGE_ORDER[1:]:
-                tier_effects += ws.run(rules_for(stage, tier), schema="tier", scope=tier.value, config=cfg, tier=tier, progress=progress)
+                tier_effects += ws.run(rules_for(stage, tier), schema=schema, scope=tier.value, config=cfg, tier=tier, progress=progress)
             effects += tier_effects
-            tier_counts[tier.value] = ws.counts("tier")
+            tier_counts[tier.value] = ws.counts(schema)
+            lap(f"{tier.value} rules")
             sandbox_files[tier.value] = ws.write_sandboxes(tier.value, work / "sandbox" / tier.value)
+            lap(f"{tier.value} sandboxes")
             extra = {
                 "release": release,
                 "tier": tier.value,
@@ -162,9 +200,23 @@ def curate(
                     if e.scope in ("clean", tier.value)
                 ],
             }
-            manifests[tier.value] = _write_tier(ws, raw, work / tier.value, extra)
-            ws.use("clean")
-            ws.drop_schema("tier")
+            builder = stack.enter_context(CdrBuilder(work / tier.value))
+            jobs = []
+            if tier == Tier.CONTROLLED:  # genomes go to the Controlled Tier only
+                pool = pool or stack.enter_context(ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")))
+                jobs = _start_genomes(ws, raw, builder, schema, cfg.controlled.genome_compression_level, pool)
+            _write_tables(ws, raw, builder, schema)
+            pending.append((builder, jobs, extra))
+            if schema == "tier":
+                ws.use("clean")
+                ws.drop_schema("tier")
+            lap(f"{tier.value} write")
+        for builder, jobs, extra in pending:
+            for job in jobs:
+                job.result()
+            _commit_tier(builder, raw, extra)
+        lap("genomes wait and commit")
+        tier_counts = {t.value: tier_counts[t.value] for t in REPORT_ORDER}
 
         report = build_report(
             release=release,
@@ -180,13 +232,18 @@ def curate(
         )
         write_report(report, work)
         save_maps(ws, private)  # before the release appears: its research ids must already be on record
+        stack.close()
         ws.close()
         ws = None
         shutil.rmtree(work / ".scratch", ignore_errors=True)
         swap_into_place(work, target)
+        lap("report and swap")
     except BaseException:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+        stack.close()
         if ws is not None:
             ws.close()
         shutil.rmtree(work, ignore_errors=True)
         raise
-    return CurationResult(release_dir=target, report=report, seconds=time.perf_counter() - started)
+    return CurationResult(release_dir=target, report=report, seconds=time.perf_counter() - started, phases=phases)

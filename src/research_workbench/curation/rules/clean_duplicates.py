@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from ...cdr.model import cdm
-from ..rule import BOTH, Rule, RuleContext, Stage, col, remove, table
+from ..rule import BOTH, Query, Rule, RuleContext, Stage, col, remove, setup, table
 
 # Tables whose rows are data (not vocabulary, not results): every one may hold repeats.
 DATA_TABLES = tuple(t.name for t in cdm().tables.values() if t.category not in ("vocabulary", "results"))
@@ -20,11 +20,30 @@ SURROGATE_KEY_TABLES = (
 
 
 def _later_copies(name: str, partition: list[str]) -> exp.Expression:
-    """_rid of every row but the first of each group of rows equal on ``partition`` (lowest key, then first loaded)."""
+    """_rid of every row but the first of each group of rows equal on ``partition`` (lowest key, then first loaded).
+
+    A full window over every column of a 100-million-row table sorts it all; instead the rows are first grouped
+    by one hash of ``partition`` (a single-column aggregate), and only rows whose hash repeats, a superset of the
+    duplicates, go through the exact window. Hash collisions cost time, never correctness.
+    """
+    digest = exp.func("hash", *[col(c) for c in partition])
+    repeated = (
+        exp.select(digest.copy().as_("h"))
+        .from_(table(name))
+        .group_by(digest.copy())
+        .having(exp.GT(this=exp.func("COUNT", exp.Star()), expression=exp.Literal.number(1)))
+    )
+    candidates = exp.select(exp.Star()).from_(table(name)).where(digest.copy().isin(query=repeated))
     order = [exp.Ordered(this=col(k)) for k in cdm().table(name).primary_key if k not in partition] + [exp.Ordered(this=col("_rid"))]
     number = exp.Window(this=exp.func("ROW_NUMBER"), partition_by=[col(c) for c in partition], order=exp.Order(expressions=order))
-    ranked = exp.select(col("_rid"), number.as_("n")).from_(table(name))
+    ranked = exp.select(col("_rid"), number.as_("n")).from_(candidates.subquery("c"))
     return exp.select(col("_rid")).from_(ranked.subquery("r")).where(exp.GT(this=col("n"), expression=exp.Literal.number(1)))
+
+
+def _remove_later_copies(ctx: RuleContext, name: str, partition: list[str]) -> list[Query]:
+    """Find the later copies once (a scratch table), then sandbox and delete exactly those rows."""
+    found, copies = setup(ctx, name, _later_copies(name, partition))
+    return [found, *remove(name, col("_rid").isin(query=exp.select(col("_rid")).from_(copies)))]
 
 
 def _duplicate_rows(ctx: RuleContext):
@@ -32,7 +51,7 @@ def _duplicate_rows(ctx: RuleContext):
     for name in DATA_TABLES:
         t = cdm().table(name)
         columns = [c for c in t.column_names if c not in t.primary_key] if name in SURROGATE_KEY_TABLES else t.column_names
-        queries += remove(name, col("_rid").isin(query=_later_copies(name, columns)))
+        queries += _remove_later_copies(ctx, name, columns)
     return queries
 
 
@@ -50,7 +69,7 @@ duplicate_rows = Rule(
 def _duplicate_ids(ctx: RuleContext):
     queries = []
     for name in KEYED_TABLES:
-        queries += remove(name, col("_rid").isin(query=_later_copies(name, list(cdm().table(name).primary_key))))
+        queries += _remove_later_copies(ctx, name, list(cdm().table(name).primary_key))
     return queries
 
 
