@@ -1,6 +1,11 @@
 """Benchmark: curate a synthetic program of N participants into both tiers; prints one JSON document.
 
     python bench/bench_curate.py [--participants 100000] [--seed 1] [--keep DIR] [--raw EXISTING_RAW_CDR]
+                                 [--memory-limit 2GB]
+
+The 1M figure: ``workbench synth -n 1000000 -s 7 --out RAW`` once, then ``python bench/bench_curate.py --raw RAW``.
+The JSON gives the seconds of each phase (load, clean rules, each tier's copy / rules / write, the wait for the
+Controlled Tier genomes) and the slowest rules.
 
 Generation (research_workbench.synth) is timed separately from curation; peak RSS is the process's maximum
 resident set size (generation included, reported separately with ru_maxrss sampled after each phase).

@@ -128,3 +128,33 @@ def test_birth_month_and_day_are_removed_and_identifying_tables_emptied(tmp_path
     assert run.rows("person", "person_id", "year_of_birth", "month_of_birth", "day_of_birth") == [(1, 1980, None, None), (2, 1981, None, None)]
     assert run.sandboxed("identifying_tables", "note") == {1}
     assert run.sandboxed("identifying_tables", "location") == {5}
+
+
+def test_site_device_and_response_ids_are_replaced_through_the_private_maps_consistently(tmp_path):
+    run = run_rules(tmp_path, {
+        "person": [person(1), person(2)],
+        "observation": [answer(1, 1, GENDER, 1585839, response=500), answer(2, 1, SEX, 1585846, response=500), answer(3, 2, GENDER, 1585840, response=501)],
+        "steps_intraday": [{"person_id": p, "datetime": datetime(2021, 1, 1, h), "steps": 10.0 * h, "src_id": s}
+                           for p, h, s in ((1, 8, "hospital a"), (1, 9, "hospital a"), (2, 8, "hospital b"))],
+        "survey_conduct": [{"survey_conduct_id": 500, "person_id": 1, "survey_concept_id": 1, "survey_end_date": date(2021, 1, 1), "survey_source_identifier": "500"},
+                           {"survey_conduct_id": 501, "person_id": 2, "survey_concept_id": 1, "survey_end_date": date(2021, 1, 1)}],
+        "device": [{"person_id": 1, "device_id": "dev-a", "device_date": date(2021, 1, 1)}, {"person_id": 1, "device_id": "dev-a", "device_date": date(2021, 1, 2)},
+                   {"person_id": 2, "device_id": "dev-b", "device_date": date(2021, 1, 1)}],
+    }, [rule_named(n) for n in ("site_masking", "device_ids", "survey_response_ids")], tier=Tier.CONTROLLED)
+    con = run.ws.con
+    sites = dict(con.execute("SELECT src_id, masked_src_id FROM private.site_map").fetchall())
+    responses = dict(con.execute("SELECT questionnaire_response_id, research_response_id FROM private.response_map").fetchall())
+    devices = dict(con.execute("SELECT device_id, research_device_id FROM private.device_map").fetchall())
+    assert sites["hospital a"] != sites["hospital b"] and all(m.startswith("site ") for m in sites.values())
+    assert sorted(run.rows("steps_intraday", "person_id", "steps", "src_id")) == [(1, 80.0, sites["hospital a"]), (1, 90.0, sites["hospital a"]), (2, 80.0, sites["hospital b"])]
+    assert run.rows("observation", "observation_id", "questionnaire_response_id") == [(1, responses[500]), (2, responses[500]), (3, responses[501])]
+    assert responses[500] != 500 and responses[500] != responses[501]
+    assert run.rows("survey_conduct", "survey_conduct_id", "survey_source_identifier") == sorted(
+        [(responses[500], str(responses[500])), (responses[501], None)])
+    assert sorted(r[0] for r in run.rows("device", "device_id")) == sorted([devices["dev-a"], devices["dev-a"], devices["dev-b"]])
+    assert not {"dev-a", "dev-b"} & set(devices.values())
+    # remaps are counted, not sandboxed: the private maps already hold the original values
+    assert run.effect("survey_response_ids").tables["observation"].remapped == 3
+    assert run.effect("device_ids").tables["device"].remapped == 3
+    assert run.effect("site_masking").tables["steps_intraday"].remapped == 3
+    assert run.ws.tables_in("sb_controlled") == []
