@@ -164,8 +164,9 @@ def test_a_release_takes_genomes_from_its_controlled_tier(tmp_path: Path, synth_
     assert source.kind == "release" and source.wgs_vcf.resolve() == (other / "genomics" / "wgs.vcf.gz").resolve()
     result = build_store(release, tmp_path / "rel1.sqlite")
     con = sqlite3.connect(result.path)
-    reg = duckdb.execute(f"SELECT count(*) FROM '{synth_cdr}/person.parquet'").fetchone()[0]
-    ctl = duckdb.execute(f"SELECT count(DISTINCT person_id) FROM '{other}/genomic_sample.parquet'").fetchone()[0]
+    with duckdb.connect() as db:  # its own connection, results read to the end (never the shared default one)
+        reg = db.execute("SELECT count(*) FROM read_parquet(?)", [f"{synth_cdr}/person.parquet"]).fetchall()[0][0]
+        ctl = db.execute("SELECT count(DISTINCT person_id) FROM read_parquet(?)", [f"{other}/genomic_sample.parquet"]).fetchall()[0][0]
     assert con.execute("SELECT participant_count FROM demographics WHERE dimension = 'total'").fetchone()[0] == round_count(reg)
     assert con.execute("SELECT participant_count FROM genome WHERE data_type = 'any' AND dimension = 'total'").fetchone()[0] == round_count(ctl)
     assert con.execute("SELECT value FROM meta WHERE key = 'genomes_from'").fetchone()[0] == '"controlled"'

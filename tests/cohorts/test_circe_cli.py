@@ -31,7 +31,8 @@ def test_json_summary_and_parquet_rows(tmp_path, tiny_cdr):
     assert (document["subject_count"], document["entry_count"]) == (1, 1)
     assert [(r["name"], r["persons_passing"], r["persons_lost"]) for r in document["inclusion_rules"]] == [("Age > 40", 1, 1)]
     assert document["elapsed_ms"] > 0
-    rows = duckdb.sql(f"SELECT subject_id, CAST(cohort_start_date AS VARCHAR), CAST(cohort_end_date AS VARCHAR) FROM '{out}'").fetchall()
+    with duckdb.connect() as db:  # its own connection: another test may leave the shared default one busy
+        rows = db.execute("SELECT subject_id, CAST(cohort_start_date AS VARCHAR), CAST(cohort_end_date AS VARCHAR) FROM read_parquet(?)", [str(out)]).fetchall()
     assert rows == [(1, "2001-01-01", "2010-12-31")]
 
 

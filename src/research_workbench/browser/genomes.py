@@ -56,7 +56,7 @@ def genome_tables(source: BrowserSource, *, scratch: Path, memory_limit: str | N
         ]
         rows = _rank_concept_strata(_strata_rows(con, " UNION ALL ".join(parts), 1), 1)
         rows = [_ancestry_label(r) for r in rows]
-        participants = con.execute("SELECT count(*) FROM gs WHERE data_type = 'any'").fetchone()[0]
+        participants = con.execute("SELECT count(*) FROM gs WHERE data_type = 'any'").fetchall()[0][0]
         ancestry_of = dict(
             con.execute("SELECT p.person_id, a.ancestry FROM people p LEFT JOIN anc a ON a.person_id = p.person_id").fetchall()
         )
