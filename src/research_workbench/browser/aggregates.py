@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 
 from ..cdr.ddl import create_table
-from ..cdr.engine import connect
+from ..cdr.engine import connect, one_row
 from ..cdr.store import Cdr
 from .protect import RawTable
 from .schema import (
@@ -308,7 +308,7 @@ def surveys(con) -> tuple[list[RawTable], int]:
     for m, q, a, n in answers:
         rank[(m, q)] = rank.get((m, q), 0) + 1
         answer_rows.append((m, q, a, *name(a), rank[(m, q)], n, None))
-    participants = con.execute("SELECT count(DISTINCT person_id) FROM sv").fetchall()[0][0]
+    participants = one_row(con, "SELECT count(DISTINCT person_id) FROM sv")[0]
     return [
         RawTable(spec("survey_module"), module_rows),
         RawTable(spec("survey_question"), question_rows),
@@ -429,7 +429,7 @@ def measurements(con) -> tuple[list[RawTable], int]:
                 if (kind, cid, stratum, b) not in present:
                     hist_rows.append((kind, cid, stratum, b, _r(start + b * width, 6), _r(start + (b + 1) * width, 6), 0))
     hist_rows.sort(key=lambda r: (r[0], r[1], r[2], r[3]))
-    physical = con.execute("SELECT count(DISTINCT person_id) FROM mv WHERE kind = 'physical'").fetchall()[0][0]
+    physical = one_row(con, "SELECT count(DISTINCT person_id) FROM mv WHERE kind = 'physical'")[0]
     return [
         RawTable(spec("measurement"), measurement_rows),
         RawTable(spec("measurement_stats"), stat_rows),
@@ -456,7 +456,7 @@ def wearables(con) -> tuple[RawTable, int]:
         for dim, expr in WEARABLE_DIM_SQL.items()
     ]
     rows = _rank_concept_strata(_strata_rows(con, " UNION ALL ".join(parts), 1), 1)
-    any_wear = con.execute("SELECT count(*) FROM wear w JOIN people p ON p.person_id = w.person_id WHERE data_type = 'any'").fetchall()[0][0]
+    any_wear = one_row(con, "SELECT count(*) FROM wear w JOIN people p ON p.person_id = w.person_id WHERE data_type = 'any'")[0]
     return RawTable(spec("wearable"), rows), any_wear
 
 

@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..cdr.engine import one_row
 from .aggregates import _rank_concept_strata, _strata_rows, connect_cdr, people_table
 from .protect import RawTable
 from .schema import ANCESTRIES, ANCESTRY_LABELS, spec
@@ -56,7 +57,7 @@ def genome_tables(source: BrowserSource, *, scratch: Path, memory_limit: str | N
         ]
         rows = _rank_concept_strata(_strata_rows(con, " UNION ALL ".join(parts), 1), 1)
         rows = [_ancestry_label(r) for r in rows]
-        participants = con.execute("SELECT count(*) FROM gs WHERE data_type = 'any'").fetchall()[0][0]
+        participants = one_row(con, "SELECT count(*) FROM gs WHERE data_type = 'any'")[0]
         ancestry_of = dict(
             con.execute("SELECT p.person_id, a.ancestry FROM people p LEFT JOIN anc a ON a.person_id = p.person_id").fetchall()
         )

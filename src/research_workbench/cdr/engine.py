@@ -3,20 +3,11 @@
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 import duckdb
 
 DEFAULT_MEMORY_LIMIT = os.environ.get("RW_DUCKDB_MEMORY_LIMIT", "2GB")
-_MEMORY_LIMIT = re.compile(r"^\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$", re.IGNORECASE)
-
-
-def checked_memory_limit(value: str) -> str:
-    """``value`` if it is a DuckDB memory size (``512MB``, ``8GB``, ``1.5GiB``); a ValueError naming it otherwise."""
-    if not _MEMORY_LIMIT.match(value):
-        raise ValueError(f"memory limit {value!r}: expected a size such as 512MB or 8GB")
-    return value.strip()
 
 
 def connect(temp_dir: Path | None = None, memory_limit: str | None = None, threads: int | None = None) -> duckdb.DuckDBPyConnection:
@@ -26,12 +17,15 @@ def connect(temp_dir: Path | None = None, memory_limit: str | None = None, threa
     No extension is ever installed: the wheel's built-in parquet, json and icu are all we use.
     """
     config: dict[str, str | int | bool] = {
-        "memory_limit": checked_memory_limit(memory_limit or DEFAULT_MEMORY_LIMIT),
+        "memory_limit": memory_limit or DEFAULT_MEMORY_LIMIT,
         "threads": threads or os.cpu_count() or 1,
         "autoinstall_known_extensions": False,
         "autoload_known_extensions": False,
     }
-    con = duckdb.connect(config=config)
+    try:
+        con = duckdb.connect(config=config)
+    except duckdb.ParserException:  # DuckDB parses the size (512MB, 8GB, 1.5GiB, 80%); the other keys are ours
+        raise ValueError(f"memory limit {config['memory_limit']!r}: expected a size such as 512MB or 8GB") from None
     # DuckDB would otherwise draw its own progress bar on stdout during long queries, breaking --json output.
     con.execute("SET enable_progress_bar = false")
     if temp_dir is not None:

@@ -22,6 +22,7 @@ cohort_app.command("circe")(circe)
 
 CDR_OPTION = typer.Option(..., "--cdr", help="CDR directory (its index, built by `workbench index`, sits beside it).")
 INDEX_OPTION = typer.Option(None, "--index", help="Index directory, if not the default CDR_DIR.index.")
+DEFINITION_ARGUMENT = typer.Argument(..., help="Cohort definition (JSON).")
 
 
 def _fail(message: str, json_output: bool, problems: list[str] | None = None) -> None:
@@ -51,7 +52,7 @@ def _load(definition_file: Path, cdr: Path, index: Path | None, json_output: boo
 
 @cohort_app.command("count")
 def count(
-    definition_file: Path = typer.Argument(..., help="Cohort definition (JSON)."),
+    definition_file: Path = DEFINITION_ARGUMENT,
     cdr: Path = CDR_OPTION,
     index: Optional[Path] = INDEX_OPTION,
     json_output: bool = JSON_OPTION,
@@ -67,7 +68,7 @@ def count(
 
 @cohort_app.command("ids")
 def ids(
-    definition_file: Path = typer.Argument(..., help="Cohort definition (JSON)."),
+    definition_file: Path = DEFINITION_ARGUMENT,
     cdr: Path = CDR_OPTION,
     index: Optional[Path] = INDEX_OPTION,
     page: int = typer.Option(0, "--page", min=0, help="Page number, from 0."),
@@ -86,7 +87,7 @@ def ids(
 
 @cohort_app.command("breakdown")
 def breakdown(
-    definition_file: Path = typer.Argument(..., help="Cohort definition (JSON)."),
+    definition_file: Path = DEFINITION_ARGUMENT,
     cdr: Path = CDR_OPTION,
     index: Optional[Path] = INDEX_OPTION,
     json_output: bool = JSON_OPTION,
@@ -106,7 +107,7 @@ def breakdown(
 
 @cohort_app.command("sql")
 def sql(
-    definition_file: Path = typer.Argument(..., help="Cohort definition (JSON)."),
+    definition_file: Path = DEFINITION_ARGUMENT,
     cdr: Path = CDR_OPTION,
     index: Optional[Path] = INDEX_OPTION,
     dialect: str = typer.Option("duckdb", "--dialect", help=f"One of {', '.join(DIALECTS)}."),
@@ -147,7 +148,7 @@ def _saved(version, json_output: bool) -> None:
 
 @cohort_app.command("save")
 def save(
-    definition_file: Path = typer.Argument(..., help="Cohort definition (JSON)."),
+    definition_file: Path = DEFINITION_ARGUMENT,
     name: str = typer.Option(..., "--name", help="Name of the saved cohort."),
     library: Path = LIBRARY_OPTION,
     description: str = typer.Option("", "--description"),

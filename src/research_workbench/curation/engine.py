@@ -270,7 +270,7 @@ class Workspace:
             names |= {t.name for t in query.sql.find_all(exp.Table) if t.db in ("", schema)}
         return names & set(self.pending)
 
-    def defer_remap(self, query: Query, rule: Rule, schema: str, params: dict[str, Any]) -> None:
+    def defer_remap(self, query: Query, rule: Rule, schema: str, params: dict[str, Any], rows: int) -> None:
         """Compose ``query`` (SELECT t.* REPLACE (…) FROM table t LEFT JOIN map …) onto the table's pending remaps."""
         name = query.table
         used = {p.name for p in query.sql.find_all(exp.Placeholder)}  # type: ignore[union-attr]
@@ -287,7 +287,7 @@ class Workspace:
             select=select,
             params={k: v for k, v in params.items() if k in used},
             rules=[*(pending.rules if pending else []), rule.name],
-            rows=pending.rows if pending else self.count(schema, name),  # type: ignore[arg-type]
+            rows=rows,  # a remap never changes a count, so this is also the count when the first was deferred
         )
 
     def flush_remaps(self, schema: str, only: list[str] | None = None) -> None:
@@ -328,8 +328,8 @@ class Workspace:
         elif query.kind in ("delete", "update", "insert"):
             self.sql(query.sql, params)  # type: ignore[arg-type]
         elif query.kind == "remap":
-            remapped[query.table] = self.count(schema, query.table)  # type: ignore[arg-type]
-            self.defer_remap(query, rule, schema, params)
+            rows = remapped[query.table] = self.count(schema, query.table)  # type: ignore[index,arg-type]
+            self.defer_remap(query, rule, schema, params, rows)
         elif query.kind == "log":
             target = qualified(f"log_{scope}", query.target)  # type: ignore[arg-type]
             self.sql(exp.Create(this=target, kind="TABLE", exists=True, expression=query.sql.copy().limit(0)), params)  # type: ignore[union-attr]

@@ -93,7 +93,8 @@ class _SampleSelector:
     def _general(self, fixed: list[bytes], body: bytes) -> tuple[bytes, int, list[int]]:
         samples = body.split(b"\t")
         kept = [samples[i] for i in self.keep]
-        gt_at = fixed[8].split(b":").index(b"GT") if b"GT" in fixed[8].split(b":") else None
+        keys = fixed[8].split(b":")
+        gt_at = keys.index(b"GT") if b"GT" in keys else None
         called, per_allele = 0, {}
         if gt_at is not None:
             for sample in kept:

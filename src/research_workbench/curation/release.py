@@ -148,15 +148,14 @@ def curate(
     work.mkdir()
     ws = None
     phases: dict[str, float] = {}
-    clock = [time.perf_counter()]
+    last = time.perf_counter()
 
     def lap(phase: str) -> None:
+        nonlocal last
         now = time.perf_counter()
-        phases[phase] = round(now - clock[0], 1)
-        clock[0] = now
+        phases[phase], last = round(now - last, 1), now
 
     stack = ExitStack()  # the tiers' builders and the genome process, closed (aborted if uncommitted) on any exit
-    pool: ProcessPoolExecutor | None = None
     try:
         ws = Workspace(raw, work / ".scratch", memory_limit=memory_limit)
         ws.load_raw()
@@ -203,7 +202,8 @@ def curate(
             builder = stack.enter_context(CdrBuilder(work / tier.value))
             jobs = []
             if tier == Tier.CONTROLLED:  # genomes go to the Controlled Tier only
-                pool = pool or stack.enter_context(ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")))
+                pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+                stack.callback(pool.shutdown, wait=True, cancel_futures=True)  # before the builder is aborted
                 jobs = _start_genomes(ws, raw, builder, schema, cfg.controlled.genome_compression_level, pool)
             _write_tables(ws, raw, builder, schema)
             pending.append((builder, jobs, extra))
@@ -239,8 +239,6 @@ def curate(
         swap_into_place(work, target)
         lap("report and swap")
     except BaseException:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
         stack.close()
         if ws is not None:
             ws.close()
