@@ -45,7 +45,7 @@ def summary(values: list[float], errors: int) -> dict:
 
 
 def prepare(workdir: Path, participants: int, seed: int, rebuild: bool) -> tuple[Path, dict]:
-    from research_workbench.browser.store import build_store
+    from research_workbench.browser.store import Store, build_store
     from research_workbench.synth import generate
 
     workdir.mkdir(parents=True, exist_ok=True)
@@ -56,6 +56,11 @@ def prepare(workdir: Path, participants: int, seed: int, rebuild: bool) -> tuple
         started = time.perf_counter()
         generate(participants, seed, cdr, replace=True)
         facts["generate_seconds"] = round(time.perf_counter() - started, 1)
+    if not rebuild and store.is_file():
+        try:
+            Store(store)  # a store of an older format, or of a CDR that has changed since, is rebuilt
+        except ValueError:
+            rebuild = True
     if rebuild or not store.is_file():
         result = build_store(cdr, store, replace=True)
         facts["store_build_seconds"] = round(result.seconds, 1)

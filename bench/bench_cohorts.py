@@ -2,11 +2,14 @@
 
     python bench/bench_cohorts.py                       # 100k and 1M synthetic participants
     python bench/bench_cohorts.py --participants 20000  # a quick run
+    python bench/bench_cohorts.py --compile-only        # compile times of 100-, 400- and 800-item definitions only
 
 For each size: generate the synthetic program (cached in --workdir), build the index (timed), run a fixed suite of
 12 realistic definitions through the Cohort Builder (each 5 times, warm) and the same criteria as plain SQL over
-the raw tables (each 3 times), and check that both give the same count. Also times criteria search. Prints one
-JSON document: per size the index build time and p50/p95/max of both suites and their ratio.
+the raw tables (each 3 times), and check that both give the same count. Also times criteria search, and the
+compilation of large definitions (n condition items with a modifier, as one union and as one temporal group:
+parse + compile + render, median of 3), which must grow linearly with n. Prints one JSON document: per size the
+index build time and p50/p95/max of both suites and their ratio, and the compile times.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pathlib import Path
 
 from research_workbench.cdr.engine import connect
 from research_workbench.cdr.store import Cdr
+from research_workbench.cohorts.builder.compile import compile_definition
 from research_workbench.cohorts.builder.engine import CohortEngine
 from research_workbench.cohorts.builder.model import parse_definition
 from research_workbench.index import build_index, search_criteria
@@ -138,6 +142,41 @@ def summary(values: list[float]) -> dict:
     return {"p50_ms": round(statistics.median(values), 1), "p95_ms": round(percentile(values, 0.95), 1), "max_ms": round(max(values), 1)}
 
 
+def large_definition(items: int, temporal: bool) -> dict:
+    """``items`` condition items, each with an AGE_AT_EVENT modifier: one union group, or one temporal group."""
+    members = []
+    for i in range(items):
+        member = cond(1000 + i, [{"name": "AGE_AT_EVENT", "operator": "GREATER_THAN", "operands": ["40"]}],
+                      temporal_group=i % 2 if temporal else None)
+        member["id"] = f"i{i}"
+        members.append(member)
+    extra = {"temporal": True, "mention": "FIRST_MENTION", "time": "WITHIN_X_DAYS_OF", "timeValue": 30} if temporal else {}
+    return {"includes": [g(*members, **extra)]}
+
+
+def compile_times(sizes: list[int]) -> list[dict]:
+    """Seconds to parse, compile and render (DuckDB SQL) definitions of each size; median of 3."""
+    rows = []
+    for items in sizes:
+        for temporal in (False, True):
+            document = large_definition(items, temporal)
+            timings = {"parse": [], "compile": [], "render": []}
+            for _ in range(3):
+                started = time.perf_counter()
+                definition = parse_definition(json.dumps(document))
+                parsed = time.perf_counter()
+                query = compile_definition(definition, lambda concept, standard: [concept])
+                compiled = time.perf_counter()
+                query.sql()
+                rendered = time.perf_counter()
+                timings["parse"].append(parsed - started)
+                timings["compile"].append(compiled - parsed)
+                timings["render"].append(rendered - compiled)
+            rows.append({"items": items, "group": "temporal" if temporal else "union",
+                         **{f"{k}_seconds": round(statistics.median(v), 4) for k, v in timings.items()}})
+    return rows
+
+
 def run_size(participants: int, workdir: Path, seed: int) -> dict:
     from research_workbench.synth import generate
 
@@ -198,10 +237,13 @@ def main() -> None:
     parser.add_argument("--participants", type=int, action="append", help="program size (repeatable); default 100000 and 1000000")
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "rw-bench-cohorts", help="cache of generated programs")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--compile-items", type=int, action="append", help="definition sizes to compile (repeatable); default 100, 400, 800")
+    parser.add_argument("--compile-only", action="store_true", help="only time the compilation of large definitions")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
-    sizes = args.participants or [100_000, 1_000_000]
+    sizes = [] if args.compile_only else (args.participants or [100_000, 1_000_000])
     report = {"benchmark": "cohort_counts", "machine": {"cpus": os.cpu_count()}, "suite_size": len(SUITE),
+              "compile": compile_times(args.compile_items or [100, 400, 800]),
               "runs": [run_size(n, args.workdir, args.seed) for n in sizes]}
     print(json.dumps(report, indent=2))
 

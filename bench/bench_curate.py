@@ -69,6 +69,8 @@ def main() -> None:
             "peak_rss_mb": round(peak_rss_mb()),
             "tiers": {t: {"participants": v["persons"], "rows": v["rows"]} for t, v in report["tiers"].items()},
             "balanced": report["balanced"],
+            "scan": result.scan,
+            "residual_risk_unique_share": report["residual_risk"]["unique_share"],
             "memory_limit": memory_limit,
             "phase_seconds": result.phases,
             "slowest_rules": sorted(({"rule": r["name"], "scope": r["scope"], "seconds": r["seconds"]} for r in report["rules"]), key=lambda r: -r["seconds"])[:15],

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 PARTICIPANTS, SEED = 600, 5
+BASE_URL = "http://localhost"  # an allowed host (TestClient's own "testserver" is not one)
 
 
 @pytest.fixture(scope="session")
@@ -33,5 +34,5 @@ def client(store_path: Path):
 
     from research_workbench.browser.app import create_app
 
-    with TestClient(create_app(store_path)) as c:
+    with TestClient(create_app(store_path), base_url=BASE_URL) as c:
         yield c

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
+from urllib.parse import quote, quote_from_bytes
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from .conftest import BASE_URL
 
 T2DM, HEIGHT_PPI = 201826, 903133
 
@@ -140,6 +144,73 @@ def test_no_input_makes_a_server_error(client, text, number):
         assert client.get(path).status_code < 500
 
 
+# What a numeric parameter may be sent as: any integer (huge ones included), float spellings, NaN and infinities in
+# every spelling, numbers with signs, spaces, underscores or exponents, other digits, arbitrary text.
+NUMBERS = st.one_of(
+    st.integers(min_value=-10**30, max_value=10**30).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.sampled_from(["nan", "NaN", "-nan", "inf", "-inf", "+inf", "Infinity", "-Infinity", "1e3", "1.0", "+1", "1_0",
+                     " 1", "1 ", "0x10", "", "٣", "１", "9" * 5000, "-0", "00001"]),
+    st.text(max_size=12),
+)
+NUMERIC = {"/api/search?q=a": ("limit", 1, 250), "/api/variants?q=APOE": ("page", 1, 100_000),
+           "/api/domains/drug/concepts?limit=1": ("offset", 0, 10**7), "/genomes?q=APOE": ("page", 1, 100_000)}
+
+
+def _expected_number(value: str, low: int, high: int) -> bool:
+    return bool(re.fullmatch(r"-?[0-9]+", value)) and len(value) < 40 and low <= int(value) <= high
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=NUMBERS)
+def test_numeric_parameters_take_plain_digits_in_range_and_refuse_anything_else_naming_the_parameter(client, value):
+    """Never a 500, never a silent answer: a value that is not plain digits within the declared range gets a 4xx
+    whose problems name the parameter (JSON for the API, the error page for pages)."""
+    for base, (name, low, high) in NUMERIC.items():
+        r = client.get(f"{base}&{name}={quote(value, safe='')}")
+        assert r.status_code < 500, (base, value)
+        if _expected_number(value, low, high):
+            assert r.status_code == 200, (base, value, r.text[:300])
+            continue
+        assert 400 <= r.status_code < 500, (base, value)
+        if base.startswith("/api"):
+            body = r.json()
+            assert set(body) == {"error", "problems"}
+            assert any(p["where"] == f"query.{name}" for p in body["problems"]), (base, value, body)
+        else:
+            assert f"query.{name}" in r.text
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(raw=st.binary(max_size=40))
+def test_text_that_is_not_clean_utf8_is_refused_naming_the_parameter(client, raw):
+    """Any bytes, percent-encoded into the query and the path: never a 500; bytes that are not UTF-8, or hold a
+    control character, get a 400 naming where they were (Starlette would have replaced them with U+FFFD)."""
+    try:
+        text = raw.decode("utf-8")
+        clean = not re.search(r"[\x00-\x1f\x7f]", text)
+    except UnicodeDecodeError:
+        clean = False
+    encoded = quote_from_bytes(raw, safe="")
+    for url, where in ((f"/api/search?q={encoded}", "query.q"), (f"/api/variants?q={encoded}", "query.q"),
+                       (f"/search?q={encoded}", "query.q"), (f"/genomes?q={encoded}", "query.q"),
+                       (f"/api/search?q=a&{encoded}=1", None), (f"/api/variants/x{encoded}", "path"),
+                       (f"/concepts/{encoded}", "path")):
+        r = client.get(url)
+        assert r.status_code < 500, (url, r.text[:300])
+        if clean:
+            assert r.status_code != 400 or "UTF-8" not in r.text, url
+            continue
+        if where is None and not raw:
+            continue
+        assert r.status_code == 400, (url, r.status_code)
+        if url.startswith("/api"):
+            problems = r.json()["problems"]
+            assert problems and all(p["where"].startswith(where or "query.") for p in problems), (url, problems)
+        else:
+            assert where in r.text
+
+
 def test_every_api_endpoint_is_in_the_openapi_document(client):
     doc = client.get("/api/openapi.json").json()
     paths = set(doc["paths"])
@@ -182,7 +253,7 @@ def test_the_research_projects_directory_lists_validated_projects(synth_cdr: Pat
     projects = tmp_path / "projects.json"
     projects.write_text(json.dumps([project]))
     store = build_store(synth_cdr, tmp_path / "s.sqlite", projects=projects).path
-    client = TestClient(create_app(store))
+    client = TestClient(create_app(store), base_url=BASE_URL)
     body = client.get("/api/research-projects").json()
     assert body["count"] == 1 and body["projects"][0]["name"] == "Sleep and blood pressure"
     assert "Population health" in client.get("/research-projects").text
@@ -198,7 +269,7 @@ def test_a_rebuilt_store_is_picked_up_by_a_running_app(synth_cdr: Path, tmp_path
     from research_workbench.browser.store import build_store
 
     path = build_store(synth_cdr, tmp_path / "s.sqlite", bin_size=20).path
-    client = TestClient(create_app(path))
+    client = TestClient(create_app(path), base_url=BASE_URL)
     assert client.get("/api/info").json()["bin_size"] == 20
     build_store(synth_cdr, path, bin_size=50, replace=True)
     assert client.get("/api/info").json()["bin_size"] == 50

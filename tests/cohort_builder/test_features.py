@@ -290,3 +290,14 @@ def test_malformed_json_names_line_and_column():
     with pytest.raises(DefinitionError) as caught:
         parse_definition('{"includes": [\n  {"id": }\n]}')
     assert caught.value.problems == ["(json) line 2, column 10: Expecting value"]
+
+
+def test_a_page_number_that_would_overflow_is_refused_naming_the_page(engine, cdr):
+    with pytest.raises(ValueError, match=r"page 99999999999999999999: at most 1,000,000,000"):
+        engine.participant_ids(cohort(group(t2dm())), 99999999999999999999, 25)
+    from typer.testing import CliRunner
+
+    from research_workbench.cli import app
+
+    result = CliRunner().invoke(app, ["cohort", "ids", "x.json", "--cdr", str(cdr), "--page", "99999999999999999999"])
+    assert result.exit_code == 2 and "--page" in result.output

@@ -45,7 +45,7 @@ def test_every_injected_defect_is_caught_by_the_rule_responsible(synthetic_relea
     con = duckdb.connect()
     defects = con.execute("SELECT defect, \"table\", row_id, person_id FROM read_parquet(?)", [str(root / "raw" / "ground_truth" / "defects.parquet")]).fetchall()
     assert {d[0] for d in defects} <= set(RESPONSIBLE), "a defect kind without a responsible rule"
-    sandbox = root / "out" / "synthetic" / "sandbox" / "clean"
+    sandbox = root / "out" / ".private" / "sandbox" / "synthetic" / "clean"
 
     def sandboxed(rule: str, table: str, key: str, action: str) -> set:
         path = sandbox / rule / f"{table}.parquet"

@@ -46,11 +46,14 @@ def raw(tmp_path):
     return write_cdr(tmp_path / "raw", small_program([101, 102, 103, 104], [0, 40, 80, 400]))
 
 
-def test_a_release_holds_both_tiers_sandboxes_and_report_and_leaves_the_raw_cdr_untouched(tmp_path, raw):
+def test_a_release_holds_both_tiers_and_report_its_sandbox_is_private_and_the_raw_cdr_is_untouched(tmp_path, raw):
     before = {p.name: p.stat().st_mtime_ns for p in raw.iterdir()}
     result = curate(raw, "2024Q2", tmp_path / "releases", config=CONFIG)
     release = tmp_path / "releases" / "2024Q2"
-    assert sorted(p.name for p in release.iterdir()) == ["controlled", "registered", "report.html", "report.json", "sandbox"]
+    assert sorted(p.name for p in release.iterdir()) == ["controlled", "registered", "report.html", "report.json"]
+    sandbox = tmp_path / "releases" / ".private" / "sandbox" / "2024Q2"
+    assert sorted(p.name for p in sandbox.iterdir()) == ["clean", "controlled", "registered"]
+    assert result.report["sandbox_files"]["clean"] and all((sandbox / scope / f).is_file() for scope, files in result.report["sandbox_files"].items() for f in files)
     assert {p.name: p.stat().st_mtime_ns for p in raw.iterdir()} == before and Cdr(raw).verify() == []
     raw_sha = json.loads((release / "report.json").read_text())["raw"]["manifest_sha256"]
     for tier in ("registered", "controlled"):
@@ -86,7 +89,8 @@ def test_a_failed_run_leaves_no_release_behind(tmp_path, raw, monkeypatch):
     monkeypatch.setattr(release_module, "write_report", boom)
     with pytest.raises(RuntimeError, match="disk full"):
         curate(raw, "r1", tmp_path / "out", config=CONFIG)
-    assert [p.name for p in (tmp_path / "out").iterdir()] == []
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".lock", ".private"]  # the lock file and the private area
+    assert list((tmp_path / "out" / ".private" / "sandbox").iterdir()) == []  # no sandbox of a release that never appeared
 
 
 def released(path, sql: str) -> list[tuple]:
@@ -99,15 +103,17 @@ def test_research_ids_and_date_shifts_are_stable_across_releases(tmp_path, raw):
     curate(raw, "r1", tmp_path / "out", config=CONFIG)
     bigger = write_cdr(tmp_path / "raw2", small_program([101, 102, 103, 104, 105], [0, 40, 80, 400, 5]))
     curate(bigger, "r2", tmp_path / "out", config=CONFIG)
-    q = "SELECT c.person_id, c.condition_start_date FROM condition_occurrence c ORDER BY condition_occurrence_id"
+    q = "SELECT c.condition_occurrence_id, c.person_id, c.condition_start_date FROM condition_occurrence c ORDER BY condition_occurrence_id"
     r1 = released(tmp_path / "out" / "r1" / "registered", q)
     r2 = released(tmp_path / "out" / "r2" / "registered", q)
-    assert r2[:4] == r1
+    assert len(r1) == 4 and len(r2) == 5 and set(r1) <= set(r2)  # the same row ids, research ids and shifted dates
     ct1 = released(tmp_path / "out" / "r1" / "controlled", "SELECT person_id FROM person ORDER BY person_id")
     rt1 = released(tmp_path / "out" / "r1" / "registered", "SELECT person_id FROM person ORDER BY person_id")
     assert ct1 == rt1  # the same research ids in both tiers
     private = tmp_path / "out" / ".private"
-    assert sorted(p.name for p in private.iterdir()) == ["device_map.parquet", "person_map.parquet", "response_map.parquet", "site_map.parquet"]
+    assert sorted(p.name for p in private.iterdir()) == [
+        "device_map.parquet", "person_map.parquet", "response_map.parquet", "row_ids.key", "sample_map.parquet", "sandbox", "site_map.parquet",
+    ]
     assert not any(p.name == ".private" for p in (tmp_path / "out" / "r1").rglob("*"))
 
 
@@ -186,9 +192,9 @@ def test_the_cli_reports_phase_times_and_refuses_a_malformed_memory_limit(tmp_pa
     assert good.exit_code == 0, good.output
     phases = json.loads(good.stdout)["phase_seconds"]
     assert list(phases) == [
-        "load", "clean rules", "clean sandboxes", "private maps", "controlled copy", "controlled rules",
-        "controlled sandboxes", "controlled write", "registered rules", "registered sandboxes", "registered write",
-        "genomes wait and commit", "report and swap",
+        "load", "verify raw", "clean rules", "clean sandboxes", "private maps", "controlled copy", "controlled rules",
+        "controlled sandboxes", "controlled write", "registered rules", "residual risk", "registered sandboxes", "registered write",
+        "genomes wait and commit", "report", "scan", "swap",
     ]
     assert all(seconds >= 0 for seconds in phases.values())
 

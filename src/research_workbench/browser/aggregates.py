@@ -102,8 +102,12 @@ def _label(con: duckdb.DuckDBPyConnection, ids) -> dict[int, tuple[str, str, str
     return {r[0]: (r[1] or "", r[2] or "", r[3] or "", r[4] or "") for r in rows}
 
 
-def _stratum_label(dimension: str, stratum: str, names: dict[int, tuple]) -> tuple[str, int]:
-    """Display label and sort order of one stratum value."""
+def _stratum_label(dimension: str, stratum: str, names: dict[int, tuple]) -> tuple[str, int | None]:
+    """Display label and sort order of one stratum value.
+
+    Named concept values get no order here (None): the disclosure pass ranks them by their *published* counts
+    (``schema.Rank``). Age bands and years keep their natural order; unknown values come last.
+    """
     if dimension in ("age",):
         if stratum == "unknown":
             return "Unknown", 999
@@ -116,7 +120,7 @@ def _stratum_label(dimension: str, stratum: str, names: dict[int, tuple]) -> tup
     if cid == 0:
         return "Not reported", 10**9
     if cid is not None and cid in names:
-        return names[cid][0], 0
+        return names[cid][0], None
     return f"Concept {stratum}", 10**9 - 1
 
 
@@ -131,33 +135,17 @@ PERSON_DIM_SQL = {
 }
 
 
-def _strata_rows(con, sql: str, key_width: int, names_con=None) -> list[tuple]:
-    """Rows (keys…, dimension, stratum, count) → (keys…, dimension, stratum, label, sort_order, count)."""
+def _strata_rows(con, sql: str, key_width: int, names: dict[int, tuple] | None = None) -> list[tuple]:
+    """Rows (keys…, dimension, stratum, count) → (keys…, dimension, stratum, label, sort_order, count).
+
+    Concept values are named from ``names`` first, then from ``con``'s vocabulary."""
     rows = con.execute(sql).fetchall()
     ids = [int(r[key_width + 1]) for r in rows if r[key_width] not in ("age", "year", "total") and r[key_width + 1].lstrip("-").isdigit()]
-    names = _label(names_con or con, ids)
+    names = {**_label(con, [i for i in ids if i not in (names or {})]), **(names or {})}
     out = []
     for r in rows:
         label, order = _stratum_label(r[key_width], r[key_width + 1], names)
         out.append((*r[: key_width + 2], label, order, r[key_width + 2]))
-    # sort order among concept-valued strata: by count, descending (unknowns last)
-    return out
-
-
-def _rank_concept_strata(rows: list[tuple], key_width: int) -> list[tuple]:
-    """Give concept-valued strata a sort order by descending count within their group (unknowns stay last)."""
-    groups: dict[tuple, list[int]] = {}
-    for i, r in enumerate(rows):
-        groups.setdefault(tuple(r[: key_width + 1]), []).append(i)
-    out = list(rows)
-    for members in groups.values():
-        ranked = sorted(members, key=lambda i: (rows[i][key_width + 3] != 0, -rows[i][key_width + 4], rows[i][key_width + 2]))
-        for rank, i in enumerate(ranked):
-            r = rows[i]
-            order = r[key_width + 3] if r[key_width + 3] != 0 else rank + 1
-            if r[key_width] in ("age", "year", "total"):
-                order = r[key_width + 3]
-            out[i] = (*r[: key_width + 3], order, r[key_width + 4])
     return out
 
 
@@ -168,7 +156,6 @@ def demographics(con) -> RawTable:
         for dim, expr in PERSON_DIM_SQL.items()
     ]
     rows = _strata_rows(con, " UNION ALL ".join(parts), 0)
-    rows = _rank_concept_strata(rows, 0)
     return RawTable(spec("demographics"), [(*r, None) for r in rows])
 
 
@@ -218,7 +205,7 @@ def concepts(con) -> tuple[RawTable, RawTable, RawTable, dict[str, tuple[int, in
         SELECT f.domain, f.concept_id, COALESCE(c.concept_name, 'Concept ' || f.concept_id), COALESCE(c.vocabulary_id, ''),
                COALESCE(c.concept_code, ''), COALESCE(c.concept_class_id, ''), COALESCE(s.synonyms, ''), count(*) AS n, NULL
         FROM pc f LEFT JOIN concept c ON c.concept_id = f.concept_id LEFT JOIN syn s ON s.concept_id = f.concept_id
-        GROUP BY ALL ORDER BY f.domain, n DESC, f.concept_id
+        GROUP BY ALL ORDER BY f.domain, f.concept_id
         """
     ).fetchall()
     parts = [
@@ -230,7 +217,7 @@ def concepts(con) -> tuple[RawTable, RawTable, RawTable, dict[str, tuple[int, in
         "SELECT domain, concept_id, 'year', CAST(year(d) AS VARCHAR), count(DISTINCT person_id) FROM ev "
         "WHERE d IS NOT NULL GROUP BY ALL"
     )
-    strata = _rank_concept_strata(_strata_rows(con, " UNION ALL ".join(parts), 2), 2)
+    strata = _strata_rows(con, " UNION ALL ".join(parts), 2)
     sources = con.execute(
         """
         SELECT e.domain, e.concept_id, e.source_concept_id, COALESCE(c.concept_name, 'Concept ' || e.source_concept_id),
@@ -280,7 +267,7 @@ def surveys(con) -> tuple[list[RawTable], int]:
         "SELECT module, question, count(DISTINCT person_id), min(observation_id) FROM sv GROUP BY ALL ORDER BY module, 4"
     ).fetchall()
     answers = con.execute(
-        "SELECT module, question, answer, count(DISTINCT person_id) AS n FROM sv GROUP BY ALL ORDER BY module, question, n DESC, answer"
+        "SELECT module, question, answer, count(DISTINCT person_id) AS n FROM sv GROUP BY ALL ORDER BY module, question, answer"
     ).fetchall()
     con.execute("CREATE OR REPLACE TEMP TABLE sa AS SELECT module, question, answer, person_id, min(d) AS first_d FROM sv GROUP BY ALL")
     parts = [
@@ -288,7 +275,7 @@ def surveys(con) -> tuple[list[RawTable], int]:
         f"FROM sa f JOIN people p ON p.person_id = f.person_id GROUP BY ALL"
         for dim, expr in SURVEY_DIM_SQL.items()
     ]
-    strata = _rank_concept_strata(_strata_rows(con, " UNION ALL ".join(parts), 3), 3)
+    strata = _strata_rows(con, " UNION ALL ".join(parts), 3)
     names = _label(con, [m[0] for m in modules] + [q[1] for q in questions] + [a[2] for a in answers])
 
     def name(cid: int) -> tuple[str, str]:
@@ -303,11 +290,8 @@ def surveys(con) -> tuple[list[RawTable], int]:
     for m, q, n, _ in questions:
         order[m] = order.get(m, 0) + 1
         question_rows.append((m, q, *name(q), order[m], n))
-    answer_rows = []
-    rank: dict[tuple, int] = {}
-    for m, q, a, n in answers:
-        rank[(m, q)] = rank.get((m, q), 0) + 1
-        answer_rows.append((m, q, a, *name(a), rank[(m, q)], n, None))
+    # sort_order None: the disclosure pass ranks answers by their published counts (ties by name, then id)
+    answer_rows = [(m, q, a, *name(a), None, n, None) for m, q, a, n in answers]
     participants = one_row(con, "SELECT count(DISTINCT person_id) FROM sv")[0]
     return [
         RawTable(spec("survey_module"), module_rows),
@@ -455,9 +439,19 @@ def wearables(con) -> tuple[RawTable, int]:
         f"SELECT w.data_type, '{dim}' AS dimension, {expr} AS stratum, count(*) FROM wear w JOIN people p ON p.person_id = w.person_id GROUP BY ALL"
         for dim, expr in WEARABLE_DIM_SQL.items()
     ]
-    rows = _rank_concept_strata(_strata_rows(con, " UNION ALL ".join(parts), 1), 1)
+    rows = _strata_rows(con, " UNION ALL ".join(parts), 1)
     any_wear = one_row(con, "SELECT count(*) FROM wear w JOIN people p ON p.person_id = w.person_id WHERE data_type = 'any'")[0]
     return RawTable(spec("wearable"), rows), any_wear
+
+
+def registered_demographics(con) -> tuple:
+    """The Registered Tier's people (the columns genome strata use) and the names of their concept values, for
+    the genome aggregates computed on the Controlled Tier's connection."""
+    from .genomes import REGISTERED_PEOPLE_COLUMNS
+
+    people = con.sql(f"SELECT {', '.join(REGISTERED_PEOPLE_COLUMNS)} FROM people").to_arrow_table()
+    ids = [r[0] for r in con.execute("SELECT DISTINCT gender FROM people UNION SELECT DISTINCT sex_at_birth FROM people").fetchall()]
+    return people, _label(con, ids)
 
 
 # ---- everything ----------------------------------------------------------------------------------------------------
@@ -481,11 +475,13 @@ def compute(source: BrowserSource, *, scratch: Path, progress: Progress | None =
         measurement_tables, physical_participants = measurements(con)
         report("wearables", 4, steps)
         wearable, wearable_participants = wearables(con)
+        registered_people, registered_labels = registered_demographics(con)
     finally:
         con.close()
     report("genomes", 5, steps)
-    genome_summary, variant_tables, genome_participants = genome_tables(source, scratch=scratch / "controlled",
-                                                                        memory_limit=memory_limit)
+    genome_summary, variant_tables, genome_participants = genome_tables(
+        source, scratch=scratch / "controlled", memory_limit=memory_limit,
+        registered_people=registered_people, registered_labels=registered_labels)
     report("search", 6, steps)
     survey_modules = {r[0]: r for r in survey_tables[0].rows}
     cards = []

@@ -36,20 +36,34 @@ def build(
 @browser_app.command("serve")
 def serve(
     store: Path = typer.Argument(..., help="A results store built by `workbench browser build`."),
-    host: str = typer.Option("127.0.0.1", "--host"),
+    host: str = typer.Option("127.0.0.1", "--host", help="The address to listen on."),
     port: int = typer.Option(8000, "--port", min=1, max=65535),
     workers: int = typer.Option(1, "--workers", min=1, max=64, help="Server processes."),
+    allowed_hosts: list[str] = typer.Option(
+        [], "--allowed-host",
+        help="A host name the server answers for (repeatable; *.example.org for sub-domains). Requests with any other "
+             "Host header get 400. Always allowed: 127.0.0.1, localhost and the --host value."),
 ) -> None:
-    """Serve the Data Browser (pages and JSON API) over HTTP."""
+    """Serve the Data Browser (pages and JSON API) over HTTP.
+
+    A store whose source CDRs have changed since it was built is refused, with the command that rebuilds it.
+    """
+    import json
+    import logging
     import os
 
     import uvicorn
 
+    from ..web.hosts import DEFAULT_ALLOWED_HOSTS, parse_allowed_hosts
+    from .app import ALLOWED_HOSTS_ENV
     from .store import Store
 
+    logging.basicConfig(format="%(levelname)s: %(message)s")
     with user_errors(False):
-        Store(store)  # refuse a missing or foreign file before starting
+        names = parse_allowed_hosts([*DEFAULT_ALLOWED_HOSTS, host, *allowed_hosts])
+        Store(store)  # refuse a missing, foreign or stale store before starting (a warning if it cannot be checked)
     os.environ["RW_BROWSER_STORE"] = str(store.absolute())
+    os.environ[ALLOWED_HOSTS_ENV] = json.dumps(list(names))
     uvicorn.run("research_workbench.browser.cli:app_from_env", factory=True, host=host, port=port, workers=workers,
                 log_level="warning", access_log=False)
 

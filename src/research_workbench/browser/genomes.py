@@ -2,6 +2,16 @@
 of the whole-genome VCF the allele count, allele number, homozygote count (and, after rounding, allele
 frequency) in each genetic ancestry group and in total.
 
+Demographic strata of genome participants use the **Registered Tier's** categories only. The Controlled Tier
+keeps the demographics the Registered Tier generalises (sex at birth other than female/male, say) and
+participants the Registered Tier leaves out (aged 89 or over), so stratifying by its own person table published
+categories that no public aggregate of the Registered Tier has (an intersex stratum, a 90+ age band). Here the
+gender, sex-at-birth and age strata count the genome participants who are in the Registered Tier, with its
+generalised values (joined on the research id, which both tiers share). A genome participant who is only in the
+Controlled Tier is counted in the totals, the genetic-ancestry strata and the variant allele counts (Controlled
+Tier facts, with categories of their own), and in no demographic stratum: any category given them would be either
+one the Registered Tier removed or an untrue one.
+
 The VCF is streamed one line at a time; a line whose samples all carry a plain ``GT`` of three characters (``0/1``,
 ``1|1``, ``./.``) is decoded with numpy in one step, any other line field by field. Sample names are person ids of
 the tier; samples that are not participants of the tier (withdrawn since the VCF was written, say) are left out.
@@ -20,27 +30,45 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..cdr.engine import one_row
-from .aggregates import _rank_concept_strata, _strata_rows, connect_cdr, people_table
+from .aggregates import _strata_rows, connect_cdr, people_table
 from .protect import RawTable
 from .schema import ANCESTRIES, ANCESTRY_LABELS, spec
 from .source import BrowserSource
 
 BLOCK_VARIANTS = 4096
 GROUPS = (*ANCESTRIES, "total")
+# Controlled Tier facts: every genome participant counts.
 GENOME_DIM_SQL = {
     "total": "'all'",
-    "gender": "CAST(p.gender AS VARCHAR)",
-    "sex_at_birth": "CAST(p.sex_at_birth AS VARCHAR)",
-    "age": "p.age_now",
     "ancestry": "COALESCE(a.ancestry, 'none')",
 }
+# Registered Tier categories (``r``: the Registered Tier's people): only genome participants who are in it.
+REGISTERED_DIM_SQL = {
+    "gender": "CAST(r.gender AS VARCHAR)",
+    "sex_at_birth": "CAST(r.sex_at_birth AS VARCHAR)",
+    "age": "r.age_now",
+}
+REGISTERED_PEOPLE_COLUMNS = ("person_id", "gender", "sex_at_birth", "age_now")
 
 
-def genome_tables(source: BrowserSource, *, scratch: Path, memory_limit: str | None = None) -> tuple[RawTable, list[RawTable], int]:
+def genome_tables(source: BrowserSource, *, scratch: Path, memory_limit: str | None = None,
+                  registered_people: pa.Table | None = None,
+                  registered_labels: dict[int, tuple] | None = None) -> tuple[RawTable, list[RawTable], int]:
+    """``registered_people``: the Registered Tier's ``people`` (``REGISTERED_PEOPLE_COLUMNS``), and
+    ``registered_labels`` the names of its concepts; without them (a single CDR) the one CDR's own are used."""
+    if registered_people is None and source.kind == "release":
+        raise ValueError("the genome aggregates of a release need its Registered Tier's people")
     scratch.mkdir(parents=True, exist_ok=True)
     con = connect_cdr(source.controlled, scratch / "duckdb", memory_limit)
     try:
         people_table(con, source.cutoff)
+        if registered_people is None:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE reg AS SELECT {', '.join(REGISTERED_PEOPLE_COLUMNS)} FROM people")
+        else:
+            con.register("registered_people_arrow", registered_people)
+            con.execute(f"CREATE OR REPLACE TEMP TABLE reg AS SELECT {', '.join(REGISTERED_PEOPLE_COLUMNS)} "
+                        f"FROM registered_people_arrow")
+            con.unregister("registered_people_arrow")
         con.execute(
             "CREATE OR REPLACE TEMP TABLE anc AS SELECT person_id, lower(min(ancestry_pred)) AS ancestry "
             "FROM ancestry_prediction GROUP BY person_id"
@@ -52,10 +80,14 @@ def genome_tables(source: BrowserSource, *, scratch: Path, memory_limit: str | N
         con.execute("INSERT INTO gs SELECT DISTINCT 'any', person_id FROM gs")
         parts = [
             f"SELECT g.data_type, '{dim}' AS dimension, {expr} AS stratum, count(*) FROM gs g "
-            f"JOIN people p ON p.person_id = g.person_id LEFT JOIN anc a ON a.person_id = g.person_id GROUP BY ALL"
+            f"LEFT JOIN anc a ON a.person_id = g.person_id GROUP BY ALL"
             for dim, expr in GENOME_DIM_SQL.items()
+        ] + [
+            f"SELECT g.data_type, '{dim}' AS dimension, {expr} AS stratum, count(*) FROM gs g "
+            f"JOIN reg r ON r.person_id = g.person_id GROUP BY ALL"
+            for dim, expr in REGISTERED_DIM_SQL.items()
         ]
-        rows = _rank_concept_strata(_strata_rows(con, " UNION ALL ".join(parts), 1), 1)
+        rows = _strata_rows(con, " UNION ALL ".join(parts), 1, names=registered_labels)
         rows = [_ancestry_label(r) for r in rows]
         participants = one_row(con, "SELECT count(*) FROM gs WHERE data_type = 'any'")[0]
         ancestry_of = dict(

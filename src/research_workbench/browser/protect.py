@@ -2,7 +2,10 @@
 
 Every column whose role is ``count`` (``schema.py``) goes through ``disclosure.round_count``; every ``derived``
 column is then recomputed from the *rounded* counts; ``stat`` columns are blanked where the raw group is smaller
-than the bin. Only ``PublishedTable`` objects, which only ``protect`` makes, can be written to a results store.
+than the bin; rows of a table with ``publish_if`` (histogram bins) are dropped when their group is smaller than the
+bin; sort orders declared by ``rank`` are computed from the *rounded* counts, ties broken by names and ids. Only
+``PublishedTable`` objects, which only ``protect`` makes, can be written to a results store (in primary-key
+order, so that not even the order of stored rows comes from the counts).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from .disclosure import DEFAULT_BIN, round_count, rounded_frequency, rounded_share
-from .schema import TableSpec
+from .schema import GroupGate, Rank, TableSpec
 
 
 @dataclass
@@ -70,18 +73,22 @@ def protect(tables: Iterable[RawTable], bin_size: int = DEFAULT_BIN) -> list[Pub
     if len(set(names)) != len(names):
         raise ValueError(f"a table appears twice: {names}")
     referenced = {d.table for t in tables for d in t.spec.derived if d.table}
+    by_name = {t.spec.name: t for t in tables}
     rounded: dict[str, tuple[TableSpec, list[list]]] = {}
     lazy: dict[str, Iterable[tuple]] = {}
     for table in tables:
         spec = table.spec
+        if spec.publish_if is not None:
+            table = RawTable(spec, _gated(table, spec.publish_if, by_name, bin_size))
         counts = [spec.index(c) for c in spec.role_columns("count")]
         stats = [spec.index(c) for c in spec.role_columns("stat")]
         gate = spec.index(spec.stats_require) if spec.stats_require else None
         if stats and gate is None:
             raise ValueError(f"{spec.name}: stat columns need stats_require")
         if not isinstance(table.rows, list):
-            if spec.name in referenced or any(d.table for d in spec.derived):
-                raise ValueError(f"{spec.name}: a table with cross-table percentages must be given as a list")
+            if spec.name in referenced or any(d.table for d in spec.derived) or spec.rank or spec.publish_if:
+                raise ValueError(f"{spec.name}: a table with cross-table percentages, ranks or a group gate must be "
+                                 f"given as a list")
             lazy[spec.name] = _lazy(spec, table.rows, bin_size, counts, stats, gate)
             continue
         rounded[spec.name] = (spec, [_round_row(spec, raw, bin_size, counts, stats, gate) for raw in table.rows])
@@ -111,6 +118,9 @@ def protect(tables: Iterable[RawTable], bin_size: int = DEFAULT_BIN) -> list[Pub
             for row in rows:
                 whole = lookup.get(tuple(row[i] for i in ours))
                 row[col] = None if whole is None else _derive(d.kind, row[num], whole)
+    for spec, rows in rounded.values():
+        if spec.rank is not None:
+            _rank(spec, spec.rank, rows)
     published = []
     for table in tables:
         name = table.spec.name
@@ -120,6 +130,35 @@ def protect(tables: Iterable[RawTable], bin_size: int = DEFAULT_BIN) -> list[Pub
             spec, rows = rounded[name]
             published.append(PublishedTable(spec, [tuple(r) for r in rows], bin_size, _PROTECT_TOKEN))
     return published
+
+
+def _gated(table: RawTable, gate: GroupGate, tables: dict[str, RawTable], bin_size: int) -> list[tuple]:
+    """The rows of ``table`` whose group (a row of ``gate.table``) has a *raw* count of at least the bin."""
+    if gate.table not in tables:
+        raise ValueError(f"{table.spec.name}: rows are published by group of {gate.table}, which was not built")
+    other = tables[gate.table]
+    if not isinstance(other.rows, list) or not isinstance(table.rows, list):
+        raise ValueError(f"{table.spec.name}: a table with a group gate (and its groups) must be given as a list")
+    their = [other.spec.index(c) for c in gate.match]
+    ours = [table.spec.index(c) for c in gate.match.values()]
+    count = other.spec.index(gate.count)
+    sizes = {tuple(r[i] for i in their): r[count] or 0 for r in other.rows}
+    return [r for r in table.rows if sizes.get(tuple(r[i] for i in ours), 0) >= bin_size]
+
+
+def _rank(spec: TableSpec, rank: Rank, rows: list[list]) -> None:
+    """Fill the rank column of rows left None: 1, 2, … within each group by published count, then names/ids."""
+    col, count = spec.index(rank.column), spec.index(rank.count)
+    group = [spec.index(c) for c in rank.group]
+    ties = [spec.index(c) for c in rank.tiebreak]
+    groups: dict[tuple, list[list]] = {}
+    for row in rows:
+        if row[col] is None:
+            groups.setdefault(tuple(row[i] for i in group), []).append(row)
+    for members in groups.values():
+        members.sort(key=lambda r: (-(r[count] or 0), *((r[i] is None, "" if r[i] is None else r[i]) for i in ties)))
+        for position, row in enumerate(members, start=1):
+            row[col] = position
 
 
 def _lazy(spec: TableSpec, rows: Iterable[tuple], bin_size: int, counts, stats, gate) -> Iterator[tuple]:

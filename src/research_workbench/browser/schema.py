@@ -47,6 +47,30 @@ class Derived:
 
 
 @dataclass(frozen=True)
+class Rank:
+    """``column`` (a sort order) ranks the rows of each ``group`` by their *published* ``count``, largest first,
+    ties broken by ``tiebreak`` (names and ids, never a count). Only rows whose ``column`` the builder left None are
+    ranked; a fixed order (age bands, "not reported" last) is kept. Ranking by true counts would say which of two
+    equal published values is the larger."""
+
+    column: str
+    count: str
+    group: tuple[str, ...]
+    tiebreak: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class GroupGate:
+    """Rows are published only when their group reaches the bin: the *raw* ``count`` of the one row of ``table``
+    whose ``match`` columns equal this row's (``{their column: our column}``) must be at least the bin size.
+    Rows without such a group row are not published either."""
+
+    table: str
+    match: dict[str, str]
+    count: str
+
+
+@dataclass(frozen=True)
 class TableSpec:
     name: str
     description: str
@@ -55,6 +79,8 @@ class TableSpec:
     indexes: tuple[tuple[str, ...], ...] = ()
     derived: tuple[Derived, ...] = ()
     stats_require: str | None = None  # the count column whose raw value must reach the bin for stats to show
+    rank: Rank | None = None  # a sort order computed from published counts by the disclosure pass
+    publish_if: GroupGate | None = None  # rows of groups smaller than the bin are not published at all
 
     @property
     def names(self) -> list[str]:
@@ -100,6 +126,7 @@ TABLES: tuple[TableSpec, ...] = (
          _c("sort_order", K_INT, "info"), PARTICIPANTS, _c("percent", "REAL", "derived")),
         primary_key=("dimension", "stratum"),
         derived=(Derived("percent", "participant_count", "participant_count", "demographics", where={"dimension": "total"}),),
+        rank=Rank("sort_order", "participant_count", ("dimension",), ("label", "stratum")),
     ),
     TableSpec(
         "domain_summary", "A card per domain: participants with any data in it and concepts with data.",
@@ -126,6 +153,7 @@ TABLES: tuple[TableSpec, ...] = (
         primary_key=("domain", "concept_id", "dimension", "stratum"),
         derived=(Derived("percent", "participant_count", "participant_count", "concept",
                          match={"domain": "domain", "concept_id": "concept_id"}),),
+        rank=Rank("sort_order", "participant_count", ("domain", "concept_id", "dimension"), ("label", "stratum")),
     ),
     TableSpec(
         "concept_source", "The source codes behind a standard concept, with participants per source concept.",
@@ -156,6 +184,7 @@ TABLES: tuple[TableSpec, ...] = (
         primary_key=("module_concept_id", "question_concept_id", "answer_concept_id"),
         derived=(Derived("percent", "participant_count", "participant_count", "survey_question",
                          match={"module_concept_id": "module_concept_id", "question_concept_id": "question_concept_id"}),),
+        rank=Rank("sort_order", "participant_count", ("module_concept_id", "question_concept_id"), ("name", "answer_concept_id")),
     ),
     TableSpec(
         "survey_answer_stratum", "Answers by gender, sex at birth and age at the survey.",
@@ -163,6 +192,8 @@ TABLES: tuple[TableSpec, ...] = (
          _c("answer_concept_id", K_INT, "key"), _c("dimension", K_TEXT, "key"), _c("stratum", K_TEXT, "key"),
          _c("label", K_TEXT, "label"), _c("sort_order", K_INT, "info"), PARTICIPANTS),
         primary_key=("module_concept_id", "question_concept_id", "answer_concept_id", "dimension", "stratum"),
+        rank=Rank("sort_order", "participant_count", ("module_concept_id", "question_concept_id", "answer_concept_id", "dimension"),
+                  ("label", "stratum")),
     ),
     TableSpec(
         "measurement", "Physical measurements and labs with a numeric value, in one unit per concept "
@@ -184,23 +215,27 @@ TABLES: tuple[TableSpec, ...] = (
     ),
     TableSpec(
         "measurement_histogram", "Participants per value bin, overall and by sex at birth (the first and last bins "
-        "are open: they hold every value below or above).",
+        "are open: they hold every value below or above); only for groups of at least the bin size.",
         (_c("kind", K_TEXT, "key"), _c("concept_id", K_INT, "key"), _c("stratum", K_TEXT, "key"),
          _c("bin", K_INT, "key"), _c("bin_low", "REAL", "info"), _c("bin_high", "REAL", "info"), PARTICIPANTS),
         primary_key=("kind", "concept_id", "stratum", "bin"),
+        publish_if=GroupGate("measurement_stats", {"kind": "kind", "concept_id": "concept_id", "stratum": "stratum"},
+                             "participant_count"),
     ),
     TableSpec(
         "wearable", "Participants with each kind of wearable data, in total and by gender, sex at birth and age.",
         (_c("data_type", K_TEXT, "key"), _c("dimension", K_TEXT, "key"), _c("stratum", K_TEXT, "key"),
          _c("label", K_TEXT, "label"), _c("sort_order", K_INT, "info"), PARTICIPANTS),
         primary_key=("data_type", "dimension", "stratum"),
+        rank=Rank("sort_order", "participant_count", ("data_type", "dimension"), ("label", "stratum")),
     ),
     TableSpec(
-        "genome", "Participants with whole-genome and array data, in total and by gender, sex at birth, age and "
-        "genetic ancestry (Controlled Tier).",
+        "genome", "Participants with whole-genome and array data (Controlled Tier), in total and by genetic ancestry; "
+        "by gender, sex at birth and age only those also in the Registered Tier, in its generalised categories.",
         (_c("data_type", K_TEXT, "key"), _c("dimension", K_TEXT, "key"), _c("stratum", K_TEXT, "key"),
          _c("label", K_TEXT, "label"), _c("sort_order", K_INT, "info"), PARTICIPANTS),
         primary_key=("data_type", "dimension", "stratum"),
+        rank=Rank("sort_order", "participant_count", ("data_type", "dimension"), ("label", "stratum")),
     ),
     TableSpec(
         "variant", "Whole-genome variants with their totals over every participant with a genome.",

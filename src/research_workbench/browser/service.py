@@ -26,8 +26,16 @@ DOMAIN_URLS = {
 }
 
 
+MAX_PAGE = 100_000  # variant search pages are numbered 1 … MAX_PAGE
+MAX_POSITION = 10**10  # past the end of any chromosome
+
+
 class BadQuery(ValueError):
-    """A query parameter that parses but cannot be answered (reported as 400)."""
+    """A query parameter that parses but cannot be answered (reported as 400, naming the parameter)."""
+
+    def __init__(self, message: str, where: str | None = "query.q"):
+        super().__init__(message)
+        self.where = where
 
 
 class NotFound(LookupError):
@@ -233,7 +241,8 @@ class Browser:
         return M.MeasurementDetail(
             measurement=self._measurement(r), bin_width=r["bin_width"], stats=stats, histograms=hist,
             note=f"Each participant's latest value in {r['unit'] or 'the main unit'}. The first and last bins also hold "
-                 f"every value below or above them. Statistics are shown only for groups of at least {b} participants.",
+                 f"every value below or above them. Histograms and statistics are shown only for groups of at least "
+                 f"{b} participants.",
         )
 
     # -- wearables and genomes ------------------------------------------------------------------------------
@@ -277,13 +286,15 @@ class Browser:
             return "rsid", "rsid = ? COLLATE NOCASE", (q.lower(),)
         if m := self.VARIANT.match(q):
             chrom = m.group(1).upper()
+            if int(m.group(2)) > MAX_POSITION:
+                raise BadQuery(f"variant {query!r}: position out of range")
             return "variant", "variant_id = ?", (f"{chrom}-{int(m.group(2))}-{m.group(3).upper()}-{m.group(4).upper()}",)
         if m := self.REGION.match(q):
             chrom = m.group(1).upper()
             start, end = int(m.group(2).replace(",", "")), int(m.group(3).replace(",", ""))
             if start > end:
                 raise BadQuery(f"region {query!r}: the start ({start:,}) is after the end ({end:,})")
-            if end > 10**10:
+            if end > MAX_POSITION:
                 raise BadQuery(f"region {query!r}: position out of range")
             return "region", "chrom IN (?, ?) AND pos BETWEEN ? AND ?", (chrom, f"chr{chrom}", start, end)
         if ":" in q or "-" in q and q[:1].isdigit():
@@ -305,10 +316,13 @@ class Browser:
         )
 
     def variants(self, query: str, page: int, page_size: int, with_ancestries: bool = False) -> M.VariantSearch:
+        """Page ``page`` (from 1) of the variants matching ``query``."""
+        if isinstance(page, bool) or not isinstance(page, int) or not 1 <= page <= MAX_PAGE:
+            raise BadQuery(f"page must be a whole number from 1 to {MAX_PAGE:,}, not {page!r}", "query.page")
         query_type, where, params = self.parse_variant_query(query)
         total = self.store.one(f"SELECT count(*) AS n FROM variant WHERE {where}", params)["n"]  # where: one of four constants
         rows = self.store.rows(f"SELECT * FROM variant WHERE {where} ORDER BY chrom, pos, variant_id LIMIT ? OFFSET ?",
-                               (*params, page_size, page * page_size))
+                               (*params, page_size, (page - 1) * page_size))
         ancestries: dict[str, list[dict]] = {}
         if with_ancestries and rows:
             ids = [r["variant_id"] for r in rows]

@@ -19,6 +19,19 @@ WGS_NAMES = ("genomics/wgs.vcf.gz",)
 
 
 @dataclass(frozen=True)
+class SourceCdr:
+    """One CDR a store is built from, as the store records it: which role it plays, where it was, and the SHA-256
+    of its ``manifest.json`` (which changes with any table or file of the CDR, since it holds their hashes)."""
+
+    role: str  # "registered", "controlled" (tiers of a release) or "cdr" (a single CDR)
+    path: str  # absolute
+    manifest_sha256: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"role": self.role, "path": self.path, "manifest_sha256": self.manifest_sha256}
+
+
+@dataclass(frozen=True)
 class BrowserSource:
     name: str
     kind: str  # "release" or "cdr"
@@ -26,6 +39,7 @@ class BrowserSource:
     controlled: Cdr
     manifest_sha256: str  # of the manifest(s) the aggregates were computed from
     cutoff: date  # ages are computed at this date
+    cdrs: tuple[SourceCdr, ...] = ()  # every CDR read, with its manifest's hash
 
     @property
     def wgs_vcf(self) -> Path | None:
@@ -44,6 +58,11 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def manifest_sha256(cdr_dir: Path) -> str:
+    """SHA-256 of a CDR directory's ``manifest.json`` (FileNotFoundError when it has none)."""
+    return _sha256(Path(cdr_dir) / MANIFEST_NAME)
+
+
 def _cutoff(cdr: Cdr) -> date:
     extra = cdr.manifest.extra
     for value in (extra.get("cutoff_date"), (extra.get("synth") or {}).get("data_cutoff")):
@@ -60,12 +79,13 @@ def open_source(path: Path) -> BrowserSource:
     registered_dir, controlled_dir = path / "registered", path / "controlled"
     if registered_dir.is_dir() and controlled_dir.is_dir():
         registered, controlled = Cdr(registered_dir), Cdr(controlled_dir)
-        digest = hashlib.sha256(
-            (_sha256(registered_dir / MANIFEST_NAME) + _sha256(controlled_dir / MANIFEST_NAME)).encode()
-        ).hexdigest()
+        cdrs = (SourceCdr("registered", str(registered_dir.absolute()), manifest_sha256(registered_dir)),
+                SourceCdr("controlled", str(controlled_dir.absolute()), manifest_sha256(controlled_dir)))
+        digest = hashlib.sha256((cdrs[0].manifest_sha256 + cdrs[1].manifest_sha256).encode()).hexdigest()
         name = str(registered.manifest.extra.get("release") or path.name)
-        return BrowserSource(name, "release", registered, controlled, digest, _cutoff(registered))
+        return BrowserSource(name, "release", registered, controlled, digest, _cutoff(registered), cdrs)
     if registered_dir.is_dir() or controlled_dir.is_dir():
         raise ValueError(f"{path}: a release needs both registered/ and controlled/ (found only one)")
     cdr = Cdr(path)  # raises FileNotFoundError without a manifest
-    return BrowserSource(path.name, "cdr", cdr, cdr, _sha256(path / MANIFEST_NAME), _cutoff(cdr))
+    single = SourceCdr("cdr", str(path.absolute()), manifest_sha256(path))
+    return BrowserSource(path.name, "cdr", cdr, cdr, single.manifest_sha256, _cutoff(cdr), (single,))

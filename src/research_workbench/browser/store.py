@@ -7,13 +7,21 @@ place when complete. ``store_columns`` records every column's role, so every cou
 
 ``Store`` opens the file read-only and immutable (it never changes after the rename) with one connection per
 thread; when a rebuild replaces the file, the next query reopens it.
+
+Nothing stale is served: the store records every CDR it was built from (``meta.sources``: role, absolute path,
+SHA-256 of its ``manifest.json``). Opening a store to serve it re-hashes each source's manifest and refuses the
+store (``StaleStoreError``, with the exact rebuild command) when one has changed, or when the store predates
+these records. A source directory that does not exist on this machine (a store deployed alone on a public host)
+cannot be checked: the store is served and a warning logged.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
+import shlex
 import shutil
 import sqlite3
 import threading
@@ -30,15 +38,21 @@ from .disclosure import DEFAULT_BIN
 from .projects import ResearchProject, read_projects
 from .protect import PublishedTable, RawTable, protect
 from .schema import TABLES, spec
-from .source import open_source
+from .source import manifest_sha256, open_source
 
 STORE_FORMAT = "research-workbench-browser"
-STORE_FORMAT_VERSION = 1
+STORE_FORMAT_VERSION = 2  # 2: meta.sources records each source CDR's manifest hash
 Progress = Callable[[str, int, int], None]
+log = logging.getLogger(__name__)
+ROLE_NAMES = {"registered": "the Registered Tier", "controlled": "the Controlled Tier", "cdr": "the CDR"}
 
 
 class StoreExistsError(FileExistsError):
     pass
+
+
+class StaleStoreError(ValueError):
+    """The store's aggregates no longer match the CDRs they were computed from (or cannot be checked)."""
 
 
 def default_store_path(release_dir: Path) -> Path:
@@ -87,7 +101,11 @@ def write_store(path: Path, tables: list[PublishedTable], meta: dict[str, Any]) 
             insert = f'INSERT INTO "{s.name}" VALUES ({", ".join("?" for _ in s.columns)})'
             n = 0
             batch: list[tuple] = []
-            for row in table.rows:
+            rows = table.rows
+            if isinstance(rows, list) and s.primary_key:  # key order: no order of stored rows comes from the counts
+                at = [s.index(c) for c in s.primary_key]
+                rows = sorted(rows, key=lambda r: tuple((r[i] is None, r[i]) for i in at))
+            for row in rows:
                 batch.append(row)
                 if len(batch) >= 10_000:
                     con.executemany(insert, batch)
@@ -148,6 +166,8 @@ def build_store(release_dir: Path, out: Path | None = None, *, bin_size: int = D
             "source_kind": source.kind,
             "source_path": str(Path(release_dir).absolute()),
             "source_manifest_sha256": source.manifest_sha256,
+            "sources": [c.as_dict() for c in source.cdrs],
+            "projects_path": str(Path(projects).absolute()) if projects else None,
             "registered_manifest_created_at": source.registered.manifest.created_at.isoformat(),
             "genomes_from": "controlled" if source.kind == "release" else "cdr",
             "bin_size": bin_size,
@@ -167,6 +187,53 @@ def build_store(release_dir: Path, out: Path | None = None, *, bin_size: int = D
     return BuildResult(target, meta, rows, time.perf_counter() - started)
 
 
+# ---- staleness -------------------------------------------------------------------------------------------------
+def rebuild_command(meta: dict[str, Any], store_path: Path) -> str:
+    """The exact ``workbench browser build`` command that rebuilds this store in place with the same options."""
+    source = meta.get("source_path") or "RELEASE_DIR"
+    words = ["workbench", "browser", "build", str(source), "--out", str(Path(store_path).absolute())]
+    if meta.get("bin_size") not in (None, DEFAULT_BIN):
+        words += ["--bin-size", str(meta["bin_size"])]
+    if meta.get("projects_path"):
+        words += ["--projects", str(meta["projects_path"])]
+    words.append("--replace")
+    return " ".join(shlex.quote(w) for w in words)
+
+
+def verify_sources(meta: dict[str, Any], store_path: Path) -> list[str]:
+    """Refuse a stale store (``StaleStoreError``); return warnings for sources that cannot be checked here.
+
+    Each recorded source CDR's ``manifest.json`` is hashed again and compared with the hash recorded at build time.
+    """
+    store_path = Path(store_path).absolute()
+    sources = meta.get("sources")
+    command = rebuild_command(meta, store_path)
+    if not isinstance(sources, list) or not sources:
+        raise StaleStoreError(
+            f"{store_path}: this results store was built before stores recorded the manifest hash of the CDRs they "
+            f"come from, so whether it is stale cannot be checked. Rebuild it:\n  {command}")
+    warnings = []
+    for source in sources:
+        role, path, recorded = source.get("role", "cdr"), Path(str(source.get("path"))), source.get("manifest_sha256")
+        what = f"{ROLE_NAMES.get(role, role)} of {meta.get('release', '?')} ({path})" if role != "cdr" \
+            else f"the CDR {path}"
+        if not path.is_dir():
+            warnings.append(f"{store_path}: cannot check that the store is current: {what} is not on this machine; "
+                            f"serving the aggregates as built at {meta.get('built_at', '?')}")
+            continue
+        try:
+            current = manifest_sha256(path)
+        except FileNotFoundError:
+            current = None
+        if current != recorded:
+            now = "has no manifest.json any more" if current is None else \
+                f"its manifest.json has changed (sha256 {str(recorded)[:12]}… when built, {current[:12]}… now)"
+            raise StaleStoreError(
+                f"{store_path}: stale results store: {what} {now} since the store was built at "
+                f"{meta.get('built_at', '?')}. Its aggregates may not match the data any more. Rebuild it:\n  {command}")
+    return warnings
+
+
 # ---- reading ---------------------------------------------------------------------------------------------------
 _TOKEN = re.compile(r"[\w.]+", re.UNICODE)
 
@@ -180,9 +247,13 @@ def match_expression(term: str) -> str | None:
 
 
 class Store:
-    """Read-only access to a results store, one SQLite connection per thread."""
+    """Read-only access to a results store, one SQLite connection per thread.
 
-    def __init__(self, path: Path):
+    ``check_sources`` (the default, for serving) refuses a stale store; tools that only inspect a store's
+    contents may pass False.
+    """
+
+    def __init__(self, path: Path, *, check_sources: bool = True):
         self.path = Path(path).absolute()
         if not self.path.is_file():
             raise FileNotFoundError(f"{self.path}: no results store (build one with `workbench browser build`)")
@@ -195,6 +266,11 @@ class Store:
         self.generation = 0
         if self.meta.get("format") != STORE_FORMAT:
             raise ValueError(f"{self.path}: not a Data Browser results store")
+        self.warnings: list[str] = []
+        if check_sources:
+            self.warnings = verify_sources(self.meta, self.path)
+            for warning in self.warnings:
+                log.warning(warning)
 
     def _open(self) -> tuple[sqlite3.Connection, int]:
         ino = os.stat(self.path).st_ino

@@ -26,7 +26,8 @@ def event_date_range(cdr: Cdr) -> tuple[str | None, str | None]:
     query = exp.select(exp.func("MIN", exp.column("d")), exp.func("MAX", exp.column("d"))).from_(union.subquery("events"))
     con = cdr.connect()
     try:
-        low, high = one_row(con, query.sql(dialect="duckdb"))
+        with cdr.query_errors():
+            low, high = one_row(con, query.sql(dialect="duckdb"))
     finally:
         con.close()
     return (low.isoformat() if low else None, high.isoformat() if high else None)

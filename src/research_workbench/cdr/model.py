@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 from typing import Literal
 
@@ -103,6 +103,28 @@ class UnknownTableError(KeyError):
     pass
 
 
+IdentifierKind = Literal["person", "row", "response", "device", "site", "sample", "source", "none"]
+IDENTIFIER_KINDS: tuple[IdentifierKind, ...] = ("person", "row", "response", "device", "site", "sample", "source", "none")
+
+
+@dataclass(frozen=True)
+class Identifier:
+    """A column that identifies something, and what: the rule de-identification and the release scanner share.
+
+    - ``person``: a participant (each table's person column, from ``tables.csv``);
+    - ``row``: a row of a person-level table (its key, a reference to one, or a provider, care site or location);
+    - ``response``: a survey response (questionnaire_response_id and the columns that repeat it);
+    - ``device``: a wearable device; ``sample``: a genomic sample; ``site``: the site a row came from (``src_id``);
+    - ``source``: an identifier of the source systems that curation empties (a serial number, a barcode);
+    - ``none``: named like an identifier but identifying no participant (a cohort definition, a domain name).
+    """
+
+    table: str
+    column: str
+    kind: IdentifierKind
+    note: str = ""
+
+
 @dataclass(frozen=True)
 class CdmModel:
     version: str
@@ -124,10 +146,42 @@ class CdmModel:
     def vocabulary_tables(self) -> list[Table]:
         return self.by_category("vocabulary")
 
+    def identifiers(self, *kinds: IdentifierKind) -> list[Identifier]:
+        """The identifier columns (of ``kinds``, or all), in model order."""
+        return [i for i in self._identifier_columns if not kinds or i.kind in kinds]
+
+    @cached_property
+    def _identifier_columns(self) -> tuple[Identifier, ...]:
+        return _identifiers(self)
+
 
 def _read_csv(name: str) -> list[dict[str, str]]:
     text = resources.files(__package__).joinpath("schema", name).read_text(encoding="utf-8")
     return list(csv.DictReader(text.splitlines()))
+
+
+def _identifiers(model: CdmModel) -> tuple[Identifier, ...]:
+    """``schema/identifiers.csv``, plus every person column (``tables.csv``) and every ``src_id`` (a site)."""
+    listed: dict[tuple[str, str], Identifier] = {}
+    for row in _read_csv("identifiers.csv"):
+        where = f"schema/identifiers.csv: {row['table']}.{row['column']}"
+        if row["kind"] not in IDENTIFIER_KINDS or row["kind"] in ("person", "site"):
+            raise ValueError(f"{where}: kind {row['kind']!r} is not one of {[k for k in IDENTIFIER_KINDS if k not in ('person', 'site')]}")
+        model.table(row["table"]).column(row["column"])  # raises on a typo
+        if (row["table"], row["column"]) in listed:
+            raise ValueError(f"{where} is listed twice")
+        listed[(row["table"], row["column"])] = Identifier(row["table"], row["column"], row["kind"], row["note"])  # type: ignore[arg-type]
+    found = []
+    for table in model.tables.values():
+        for col in table.columns:
+            key = (table.name, col.name)
+            if col.name == table.person_column or col.name == "src_id":
+                if key in listed:
+                    raise ValueError(f"schema/identifiers.csv: {table.name}.{col.name} is derived (person column or src_id); do not list it")
+                found.append(Identifier(table.name, col.name, "person" if col.name == table.person_column else "site"))
+            elif key in listed:
+                found.append(listed[key])
+    return tuple(found)
 
 
 @cache

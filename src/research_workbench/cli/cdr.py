@@ -10,7 +10,7 @@ from rich.table import Table as RichTable
 
 from ..cdr.ddl import DIALECTS, ddl
 from ..cdr.info import cdr_info
-from ..cdr.store import Cdr
+from ..cdr.store import Cdr, summarize
 from .output import JSON_OPTION, emit_json, err_console, out_console, progress_bar, user_errors
 
 app = typer.Typer(help="Inspect, verify and export CDR directories.", no_args_is_help=True)
@@ -41,15 +41,21 @@ def info(directory: Path = typer.Argument(..., help="CDR directory."), json_outp
 
 
 @app.command("verify")
-def verify(directory: Path = typer.Argument(..., help="CDR directory."), json_output: bool = JSON_OPTION) -> None:
-    """Re-hash every file against the manifest; exit 1 if anything was altered."""
+def verify(
+    directory: Path = typer.Argument(..., help="CDR directory."),
+    content: bool = typer.Option(True, "--content/--no-content", help="Also recompute every table's content hash from its rows (reads every row)."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Check every file against the manifest (presence, size, SHA-256, row count, content hash); exit 1 on any difference."""
     with user_errors(json_output):
-        problems = Cdr(directory).verify()
+        problems = Cdr(directory).check(content=content)
     if json_output:
-        emit_json({"path": str(directory), "intact": not problems, "problems": problems})
+        # "problems": one line per damaged table or file; "details": every difference, with expected and found.
+        emit_json({"path": str(directory), "intact": not problems, "content_checked": content, "problems": summarize(problems),
+                   "details": [p.as_dict() for p in problems]})
     else:
         for problem in problems:
-            err_console.print(f"[red]{problem}[/]", highlight=False)
+            err_console.print(str(problem), style="red", highlight=False, markup=False)
         if not problems:
             err_console.print(f"{directory}: intact", highlight=False)
     if problems:

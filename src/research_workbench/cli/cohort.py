@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -13,8 +15,8 @@ from ..cdr.ddl import DIALECTS
 from ..cohorts.builder.engine import CohortEngine
 from ..cohorts.circe.cli import circe
 from ..cohorts.builder.library import Library
-from ..cohorts.builder.model import DefinitionError, parse_definition
-from ..index.build import INDEX_MANIFEST, default_index_path
+from ..cohorts.builder.model import DefinitionError, parse_definition, read_json_file
+from ..index.layout import INDEX_MANIFEST, default_index_path
 from .output import JSON_OPTION, emit_json, err_console, out_console
 
 cohort_app = typer.Typer(help="Cohort definitions: counts, participants, breakdowns, SQL; OHDSI Circe definitions.", no_args_is_help=True)
@@ -35,19 +37,29 @@ def _fail(message: str, json_output: bool, problems: list[str] | None = None) ->
     raise typer.Exit(1)
 
 
+@contextmanager
+def _refusals(json_output: bool) -> Iterator[None]:
+    """A stale or damaged index or CDR (StaleIndexError, CdrFileError: ValueErrors naming the files) → exit 1."""
+    try:
+        yield
+    except DefinitionError as err:
+        _fail("invalid input", json_output, err.problems)
+    except (ValueError, OSError) as err:
+        _fail(str(err), json_output)
+
+
 def _load(definition_file: Path, cdr: Path, index: Path | None, json_output: bool):
     try:
-        text = definition_file.read_text(encoding="utf-8")
+        definition = parse_definition(read_json_file(definition_file))
     except OSError as err:
         _fail(f"{definition_file}: {err.strerror}", json_output)
-    try:
-        definition = parse_definition(text)
     except DefinitionError as err:
         _fail(f"{definition_file}: invalid cohort definition", json_output, err.problems)
     index_dir = index or default_index_path(cdr)
     if not (index_dir / INDEX_MANIFEST).is_file():
         _fail(f"{index_dir}: no index; build it with `workbench index {cdr}`", json_output)
-    return definition, CohortEngine(index_dir)
+    with _refusals(json_output):
+        return definition, CohortEngine(index_dir, cdr_dir=cdr)
 
 
 @cohort_app.command("count")
@@ -59,7 +71,8 @@ def count(
 ) -> None:
     """Count the participants who meet a definition."""
     definition, engine = _load(definition_file, cdr, index, json_output)
-    n, elapsed = engine.count(definition)
+    with _refusals(json_output):
+        n, elapsed = engine.count(definition)
     if json_output:
         emit_json({"count": n, "elapsed_ms": round(elapsed, 2)})
     else:
@@ -71,13 +84,14 @@ def ids(
     definition_file: Path = DEFINITION_ARGUMENT,
     cdr: Path = CDR_OPTION,
     index: Optional[Path] = INDEX_OPTION,
-    page: int = typer.Option(0, "--page", min=0, help="Page number, from 0."),
+    page: int = typer.Option(0, "--page", min=0, max=10**9, help="Page number, from 0."),
     page_size: int = typer.Option(25, "--page-size", min=1, max=10_000, help="Ids per page."),
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Participant ids of a cohort, in ascending order, one page at a time."""
     definition, engine = _load(definition_file, cdr, index, json_output)
-    found = engine.participant_ids(definition, page, page_size)
+    with _refusals(json_output):
+        found = engine.participant_ids(definition, page, page_size)
     if json_output:
         emit_json({"page": page, "page_size": page_size, "person_ids": found})
     else:
@@ -94,7 +108,8 @@ def breakdown(
 ) -> None:
     """Counts by gender × age band, race, ethnicity and sex at birth."""
     definition, engine = _load(definition_file, cdr, index, json_output)
-    result = engine.breakdown(definition)
+    with _refusals(json_output):
+        result = engine.breakdown(definition)
     if json_output:
         emit_json(result)
         return
@@ -117,7 +132,8 @@ def sql(
     if dialect not in DIALECTS:
         raise typer.BadParameter(f"must be one of {', '.join(DIALECTS)}", param_hint="--dialect")
     definition, engine = _load(definition_file, cdr, index, json_output)
-    query = engine.compile(definition)
+    with _refusals(json_output):
+        query = engine.compile(definition)
     text = query.sql(dialect=dialect, pretty=True)
     if json_output:
         emit_json({"dialect": dialect, "sql": text, "params": query.params})
@@ -129,13 +145,14 @@ def sql(
 LIBRARY_OPTION = typer.Option(..., "--library", help="Library directory of saved cohorts and concept sets.")
 
 
-def _read_json(path: Path, json_output: bool) -> dict:
+def _read_json(path: Path, json_output: bool, root: str = "(definition)") -> dict:
+    """A definition or concept-set file, read strictly (``cohorts.jsonfile``): located problems, exit 1."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return read_json_file(path, root)
     except OSError as err:
         _fail(f"{path}: {err.strerror}", json_output)
-    except json.JSONDecodeError as err:
-        _fail(f"{path}: invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}", json_output)
+    except DefinitionError as err:
+        _fail(f"{path}: invalid JSON", json_output, err.problems)
 
 
 def _saved(version, json_output: bool) -> None:
@@ -166,8 +183,9 @@ def save(
 @cohort_app.command("versions")
 def versions(name: str = typer.Argument(...), library: Path = LIBRARY_OPTION, json_output: bool = JSON_OPTION) -> None:
     """The saved versions of a named cohort."""
-    found = [{"version": v.version, "saved_at": v.saved_at.isoformat(), "content_sha256": v.content_sha256}
-             for v in Library(library).versions("cohort", name)]
+    with _refusals(json_output):
+        found = [{"version": v.version, "saved_at": v.saved_at.isoformat(), "content_sha256": v.content_sha256}
+                 for v in Library(library).versions("cohort", name)]
     if not found:
         _fail(f"no cohort named {name!r} in {library}", json_output)
     if json_output:
@@ -188,7 +206,7 @@ def conceptset_save(
 ) -> None:
     """Save a concept set as its next version (unchanged content keeps its version)."""
     try:
-        version = Library(library).save_concept_set(_read_json(set_file, json_output))
+        version = Library(library).save_concept_set(_read_json(set_file, json_output, "(concept set)"))
     except DefinitionError as err:
         _fail(f"{set_file}: invalid concept set", json_output, err.problems)
     _saved(version, json_output)
@@ -206,6 +224,8 @@ def conceptset_show(
         found = Library(library).latest("concept_set", name, version)
     except FileNotFoundError as err:
         _fail(str(err), json_output)
+    except DefinitionError as err:
+        _fail(f"{library}: a saved version is damaged", json_output, err.problems)
     if json_output:
         emit_json(found.model_dump(mode="json"))
     else:

@@ -6,7 +6,7 @@ import typer
 
 from .. import __version__
 from ..browser.cli import browser_app
-from ..curation.cli import curate
+from ..curation.cli import curate, release_app
 from ..synth.cli import synth
 from . import cdr, cohort, index, load
 
@@ -20,6 +20,7 @@ app.command("synth")(synth)
 app.add_typer(load.app, name="load")
 app.add_typer(cdr.app, name="cdr")
 app.command("curate")(curate)
+app.add_typer(release_app, name="release")
 app.command("index")(index.index)
 app.add_typer(index.criteria_app, name="criteria")
 app.add_typer(cohort.cohort_app, name="cohort")

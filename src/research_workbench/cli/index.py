@@ -10,6 +10,7 @@ import typer
 from rich.table import Table as RichTable
 
 from ..index import build_index, search_criteria
+from ..index.freshness import check_index
 from ..index.search import SEARCH_LIMIT
 from .output import JSON_OPTION, emit_json, err_console, out_console, progress_bar, user_errors
 
@@ -44,16 +45,17 @@ def search(
     domain: Optional[str] = typer.Option(None, "--domain", help=f"One of {', '.join(DOMAINS)}."),
     standard: Optional[bool] = typer.Option(None, "--standard/--source", help="Only standard, or only source, concepts."),
     limit: int = typer.Option(SEARCH_LIMIT, "--limit", min=1, max=SEARCH_LIMIT, help="At most this many results."),
+    cdr: Optional[Path] = typer.Option(None, "--cdr", help="The CDR the index must match (default: the one it was built from)."),
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Ranked search over criteria names, codes and synonyms (exact code first)."""
     if domain is not None and domain.upper() not in DOMAINS:
         raise typer.BadParameter(f"must be one of {', '.join(DOMAINS)}", param_hint="--domain")
     with user_errors(json_output):
-        if not (index_dir / "index.json").is_file():
-            raise FileNotFoundError(f"{index_dir}: not an index directory (no index.json)")
+        check_index(index_dir, cdr)  # refuses an index whose CDR changed since it was built
         started = time.perf_counter()
-        results = search_criteria(index_dir, term, domain=domain.upper() if domain else None, standard=standard, limit=limit)
+        results = search_criteria(index_dir, term, domain=domain.upper() if domain else None, standard=standard, limit=limit,
+                                  cdr_dir=cdr, check=False)
         elapsed = (time.perf_counter() - started) * 1000
     if json_output:
         emit_json({"term": term, "count": len(results), "elapsed_ms": round(elapsed, 2), "results": results})

@@ -1,4 +1,5 @@
-"""``workbench curate``: raw CDR → a release with Registered and Controlled Tier CDRs and a report."""
+"""``workbench curate``: raw CDR → a release with Registered and Controlled Tier CDRs and a report;
+``workbench release scan``: prove a release holds no raw identifier."""
 
 from __future__ import annotations
 
@@ -24,8 +25,13 @@ def curate(
     """Curate a raw CDR into RELEASES_DIR/NAME/{registered,controlled}, with sandboxes and report.json/html."""
     from .release import curate as run_curation
 
+    from .scan import ScanError
+
     with user_errors(json_output), progress_bar("Curating", enabled=not json_output) as progress:
-        result = run_curation(raw_dir, release, out, config=config, replace=replace, progress=progress, memory_limit=memory_limit)
+        try:
+            result = run_curation(raw_dir, release, out, config=config, replace=replace, progress=progress, memory_limit=memory_limit)
+        except ScanError as err:
+            _report_findings(err, json_output)
     summary = result.summary()
     if json_output:
         emit_json(summary)
@@ -36,3 +42,55 @@ def curate(
         + f"; report: {result.release_dir / 'report.html'}",
         highlight=False,
     )
+    risk, scan = summary["residual_risk"], summary["scan"]
+    if scan:
+        err_console.print(
+            f"Scan: no raw identifier in {scan['checked']['tables']} tables, {scan['checked']['vcf_samples']:,} VCF samples and "
+            f"{scan['checked']['files']} file names; sandbox (steward-only): {Path(out).absolute() / '.private' / 'sandbox' / release}",
+            highlight=False,
+        )
+    if risk:
+        err_console.print(
+            f"Residual risk: {risk['unique']:,} of {risk['participants']:,} Registered Tier participants ({risk['unique_share']:.1%}) are unique "
+            "on year of birth, gender, state and conditions (see the report)",
+            highlight=False,
+        )
+
+
+release_app = typer.Typer(help="Check releases.", no_args_is_help=True)
+
+
+@release_app.command("scan")
+def scan(
+    release_dir: Path = typer.Argument(..., help="A release folder (RELEASES_DIR/NAME, holding registered/ and controlled/)."),
+    raw: Optional[Path] = typer.Option(None, "--raw", help="The raw CDR it was curated from (default: the path its manifests record)."),
+    private: Optional[Path] = typer.Option(None, "--private", help="The private area (default: RELEASES_DIR/.private)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="Curation TOML whose scan settings (minimum lengths of ids in text) to use."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Refuse a release holding a raw person, row, response, device, sample or site id, or a full date of birth: every column of every table of both tiers, every VCF header and sample name, every file name and the report are read; exit status 1 when anything is found."""
+    from .config import load_config
+    from .scan import ScanError, scan_release
+
+    with user_errors(json_output):
+        result = scan_release(release_dir, private_dir=private, raw_dir=raw, config=load_config(config))
+        if not result.ok:
+            _report_findings(ScanError(release_dir, result.findings), json_output)
+    if json_output:
+        emit_json(result.as_dict())
+        return
+    checked = result.checked
+    err_console.print(
+        f"{release_dir}: no raw identifier found ({checked['tables']} tables, {checked['identifier_columns']} identifier and "
+        f"{checked['text_columns']} text columns, {checked['vcf_samples']:,} VCF samples, {checked['files']} file names; "
+        f"{result.seconds:.1f} s)",
+        highlight=False,
+    )
+
+
+def _report_findings(err, json_output: bool) -> None:
+    if json_output:
+        emit_json({"error": "release refused: identifying data found", "problems": [f.as_dict() for f in err.findings]})
+    else:
+        err_console.print(f"[bold red]Refused:[/] {err}", highlight=False, markup=False)
+    raise typer.Exit(1)

@@ -134,6 +134,10 @@ class Demographics(_Section):
     employment_not_employed: list[int]
     state_question: int
     zip_question: int
+    person_race_allowed: list[int]
+    person_race_source_allowed: list[int]
+    person_ethnicity_allowed: list[int]
+    person_ethnicity_source_allowed: list[int]
 
 
 class Registered(_Section):
@@ -146,6 +150,11 @@ class Registered(_Section):
 class Controlled(_Section):
     zip3_min_participants: int = Field(ge=0)
     genome_compression_level: int = Field(ge=1, le=9)
+
+
+class Scan(_Section):
+    min_embedded_digits: int = Field(ge=1, le=30)
+    min_embedded_chars: int = Field(ge=1, le=100)
 
 
 class CurationConfig(_Section):
@@ -161,6 +170,7 @@ class CurationConfig(_Section):
     demographics: Demographics
     registered: Registered
     controlled: Controlled
+    scan: Scan
     base_dir: Path = Field(default=Path("."), exclude=True, description="Directory relative file paths resolve against")
 
     @field_validator("cutoff_date", mode="before")

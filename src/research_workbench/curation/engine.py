@@ -23,7 +23,7 @@ from sqlglot import exp
 
 from ..cdr.engine import connect
 from ..cdr.model import cdm
-from ..cdr.store import Cdr
+from ..cdr.store import Cdr, content_hash
 from .config import CurationConfig
 from .rule import RID, Query, Rule, RuleContext, Tier
 
@@ -113,6 +113,7 @@ class Workspace:
         self.views: list[str] = []
         self._count_sql: dict[str, str] = {}
         self.pending: dict[str, PendingRemap] = {}  # table (of the schema being run) → its deferred remaps
+        self.row_id_key: bytes | None = None  # a row-id key drawn in this run, not yet saved (private.py)
 
     def close(self) -> None:
         self.con.close()
@@ -171,6 +172,29 @@ class Workspace:
             self.sql(exp.Create(this=qualified("clean", name), kind="TABLE", expression=select))
             self.materialized.append(name)
         self.con.execute("DROP VIEW IF EXISTS _raw_load")
+
+    def verify_loaded(self) -> list[str]:
+        """Problems found comparing the tables just loaded with the raw manifest: row count and content hash.
+
+        The content hash is the manifest's own (cdr/store.py): a file rewritten with the same rows passes, a changed
+        value, a lost or a repeated row does not. Run right after ``load_raw``, before any rule.
+        """
+        problems = []
+        for name in self.model.tables:
+            entry = self.raw.manifest.tables.get(name)
+            if entry is None:
+                continue
+            if name in self.views:
+                relation = self.con.sql(exp.select(exp.Star()).from_(exp.to_identifier(name, quoted=True)).sql(dialect="duckdb"))
+            else:
+                star = exp.Star(**{"except": [exp.column(RID, quoted=True)]})
+                relation = self.con.sql(exp.select(star).from_(qualified("clean", name)).sql(dialect="duckdb"))
+            rows, digest = content_hash(self.con, relation, self.model.table(name))
+            if rows != entry.rows:
+                problems.append(f"{name}: {rows:,} rows, the manifest says {entry.rows:,}")
+            elif digest != entry.content_hash:
+                problems.append(f"{name}: content hash {digest[:12]}…, the manifest says {entry.content_hash[:12]}…")
+        return problems
 
     def copy_schema(self, source: str, target: str) -> None:
         self.drop_schema(target)

@@ -1,11 +1,13 @@
-"""The private maps: person_id → research_id and date shift, survey response ids, device ids, site masks.
+"""The private maps: person_id → research_id and date shift, survey response ids, device ids, genomic sample ids,
+site masks, and the key of the row-id permutation (``row_ids.py``).
 
-They live in ``RELEASES_DIR/.private/`` (directory mode 0700), outside every release directory, and are never
-copied into one. Each map only grows: an id seen in an earlier release keeps its research id and its date shift
-in every later release, so a participant's research_id and shift are stable across releases. New ids are drawn
-at random (research ids 10^9 … 10^10, never equal to any person_id or another research id; shifts 1 …
-registered.max_date_shift_days; site masks "site NNN"). Files are replaced atomically, before the release itself
-is moved into place.
+They live in ``RELEASES_DIR/.private/`` (directory mode 0700, files 0600), outside every release directory, and
+are never copied into one. Each map only grows: an id seen in an earlier release keeps its research id and its date
+shift in every later release, so a participant's research_id and shift are stable across releases; the row-id key
+is drawn once and never replaced. New ids are drawn at random (research ids 10^9 … 10^10, never equal to any
+person_id or another research id; shifts 1 … registered.max_date_shift_days; device and sample ids random UUIDs;
+site masks "site NNN"). Files are replaced atomically, before the release itself is moved into place, and only
+while the releases folder is locked (``lock.py``), so two curations never lose each other's map entries.
 """
 
 from __future__ import annotations
@@ -18,21 +20,41 @@ from sqlglot import exp
 
 from ..cdr.model import cdm
 from .engine import Workspace, qualified
+from .row_ids import RowIdCipher, load_key, register, save_key
 from .rule import col
 
 PRIVATE_DIR_NAME = ".private"
+SANDBOX_DIR_NAME = "sandbox"  # .private/sandbox/<release>/<scope>/<rule>/<table>.parquet
 
 MAPS = {
     "person_map": {"person_id": "BIGINT", "research_id": "BIGINT", "shift_days": "INTEGER", "first_release": "VARCHAR"},
     "response_map": {"questionnaire_response_id": "BIGINT", "research_response_id": "BIGINT", "first_release": "VARCHAR"},
     "device_map": {"device_id": "VARCHAR", "research_device_id": "VARCHAR", "first_release": "VARCHAR"},
+    "sample_map": {"sample_id": "VARCHAR", "research_sample_id": "VARCHAR", "first_release": "VARCHAR"},
     "site_map": {"src_id": "VARCHAR", "masked_src_id": "VARCHAR", "first_release": "VARCHAR"},
 }
 RESEARCH_ID_LOW = 1_000_000_000
 RESEARCH_ID_SPAN = 9_000_000_000
 
 
+def protect(path: Path) -> None:
+    """Steward-only permissions: directories 0700, files 0600, for ``path`` and everything below it."""
+    if path.is_dir():
+        os.chmod(path, 0o700)
+        for root, dirs, files in os.walk(path):
+            for d in dirs:
+                os.chmod(os.path.join(root, d), 0o700)
+            for f in files:
+                os.chmod(os.path.join(root, f), 0o600)
+    elif path.exists():
+        os.chmod(path, 0o600)
+
+
 def load_maps(ws: Workspace, private_dir: Path) -> None:
+    """Read the maps into schema ``private`` (empty ones when absent) and register the row-id permutation."""
+    key, is_new = load_key(private_dir)
+    ws.row_id_key = key if is_new else None  # written by save_maps, with the maps
+    register(ws.con, RowIdCipher(key))
     for name, columns in MAPS.items():
         path = private_dir / f"{name}.parquet"
         target = qualified("private", name)
@@ -102,6 +124,12 @@ def extend_maps(ws: Workspace, schema: str, release: str, max_shift: int) -> dic
     ws.sql(exp.Insert(this=qualified("private", "device_map"), expression=exp.select(col("device_id"), exp.cast(exp.func("gen_random_uuid"), "VARCHAR"), exp.Placeholder(this="release")).from_(new.subquery("n"))), params)
     added["device_map"] = ws.count("private", "device_map") - before
 
+    # genomic samples: a random UUID each
+    new = new_keys(exp.select(col("sample_id")).from_(src("genomic_sample")), "sample_id", "sample_map")
+    before = ws.count("private", "sample_map")
+    ws.sql(exp.Insert(this=qualified("private", "sample_map"), expression=exp.select(col("sample_id"), exp.cast(exp.func("gen_random_uuid"), "VARCHAR"), exp.Placeholder(this="release")).from_(new.subquery("n"))), params)
+    added["sample_map"] = ws.count("private", "sample_map") - before
+
     # sites: every src_id of every table, masked as "site NNN" (a random unused number)
     union = None
     for t in cdm().tables.values():
@@ -132,12 +160,22 @@ def extend_maps(ws: Workspace, schema: str, release: str, max_shift: int) -> dic
     return added
 
 
-def save_maps(ws: Workspace, private_dir: Path) -> None:
-    """Write each map beside its old file and rename it into place."""
+def private_area(private_dir: Path) -> Path:
+    """Create the private folder (mode 0700) when absent."""
     private_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(private_dir, 0o700)
+    return private_dir
+
+
+def save_maps(ws: Workspace, private_dir: Path) -> None:
+    """Write each map beside its old file (mode 0600) and rename it into place; a new row-id key is written once."""
+    private_area(private_dir)
+    if ws.row_id_key is not None:
+        save_key(private_dir, ws.row_id_key)
+        ws.row_id_key = None
     for name in MAPS:
         path = private_dir / f"{name}.parquet"
         tmp = private_dir / f".{name}.{secrets.token_hex(4)}.tmp"
         ws.con.sql(exp.select(exp.Star()).from_(qualified("private", name)).sql(dialect="duckdb")).write_parquet(str(tmp), compression="zstd")
+        os.chmod(tmp, 0o600)
         os.replace(tmp, path)

@@ -3,27 +3,28 @@
 Layout of ``RELEASES_DIR``::
 
     RELEASES_DIR/
-      .private/                 person → research id and date shift, response, device and site maps (0700);
-                                outside every release, never shipped (see private.py)
+      .lock                     held for the whole of a curation: one writer at a time (lock.py)
+      .private/                 steward-only (0700, files 0600), never shipped (see private.py):
+        person_map.parquet …    person → research id and date shift, response, device, sample and site maps
+        row_ids.key             the key of the row-id permutation (row_ids.py)
+        sandbox/NAME/           every row a rule removed, changed or added: <scope>/<rule>/<table>.parquet (scope:
+                                clean, registered, controlled), remap logs in <scope>/logs/
       NAME/
         registered/             a CDR (Parquet per table + manifest.json) for the Registered Tier
         controlled/             a CDR for the Controlled Tier
-        sandbox/                every row a rule removed, changed or added: sandbox/<scope>/<rule>/<table>.parquet
-                                (scope: clean, registered, controlled), remap logs in sandbox/<scope>/logs/;
-                                for data stewards only, never shipped to researchers
-        report.json, report.html
+        report.json, report.html   what each rule did (counts only), participants per tier, residual risk
 
-The release is built in a hidden directory beside ``NAME`` and renamed into place when complete, so ``NAME``
-appears whole or not at all; an existing ``NAME`` is refused unless ``replace``. The raw CDR is only read.
+The release is built in a hidden directory beside ``NAME``, scanned for identifiers (scan.py), and renamed into
+place when complete, so ``NAME`` appears whole or not at all; an existing ``NAME`` is refused unless ``replace``.
+The raw CDR is only read, and its content is checked against its manifest before anything else.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import shutil
 import time
 import uuid
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,13 +36,17 @@ from sqlglot import exp
 from ..cdr.manifest import MANIFEST_NAME, Manifest
 from ..cdr.model import cdm
 from ..cdr.store import Cdr, CdrBuilder, CdrExistsError, sha256_file, swap_into_place, typed_select
+from ..cdr.workers import worker_pool
 from .config import CurationConfig, load_config
 from .engine import RuleEffect, Workspace, qualified
 from .genomes import deidentify_vcf, genome_files
-from .private import PRIVATE_DIR_NAME, extend_maps, load_maps, save_maps
+from .lock import ReleasesLock
+from .private import PRIVATE_DIR_NAME, SANDBOX_DIR_NAME, extend_maps, load_maps, private_area, protect, save_maps
 from .report import build_report, write_report
+from .risk import residual_risk
 from .rule import Tier
 from .rules import STAGE_ORDER, rules_for
+from .scan import ScanError, scan_release
 
 Progress = Callable[[str, int, int], None]
 
@@ -53,6 +58,7 @@ class CurationResult:
     seconds: float
     # Wall-clock seconds per phase (load, clean, maps, <tier> rules, <tier> write, ...), for benchmarks.
     phases: dict[str, float]
+    scan: dict[str, Any] | None = None  # what the release scan checked (scan.py)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -62,6 +68,8 @@ class CurationResult:
             "participants": {"raw": self.report["raw"]["persons"], **{t: v["persons"] for t, v in self.report["tiers"].items()}},
             "rows": {"raw": self.report["raw"]["rows"], **{t: v["rows"] for t, v in self.report["tiers"].items()}},
             "balanced": self.report["balanced"],
+            "residual_risk": {k: self.report["residual_risk"].get(k) for k in ("participants", "unique", "unique_share")} if self.report.get("residual_risk") else None,
+            "scan": {"ok": self.scan["ok"], "checked": self.scan["checked"]} if self.scan else None,
             "phase_seconds": self.phases,
         }
 
@@ -118,6 +126,21 @@ TIER_ORDER = (Tier.CONTROLLED, Tier.REGISTERED)
 REPORT_ORDER = (Tier.REGISTERED, Tier.CONTROLLED)
 
 
+class RawCdrChangedError(ValueError):
+    """The raw CDR's content differs from its manifest: it changed after it was built."""
+
+
+def verify_raw(ws: Workspace) -> None:
+    """The loaded raw tables against the raw manifest (row counts and content hashes), before any rule runs."""
+    problems = ws.verify_loaded()
+    if problems:
+        raise RawCdrChangedError(
+            f"the raw CDR {ws.raw.path} does not match its manifest, so it changed after it was built ("
+            + "; ".join(problems[:10]) + (f"; and {len(problems) - 10} more" if len(problems) > 10 else "")
+            + "): rebuild it (workbench load … --replace) or restore it before curating"
+        )
+
+
 def curate(
     raw_dir: Path,
     release: str,
@@ -129,23 +152,51 @@ def curate(
     progress: Progress | None = None,
     memory_limit: str | None = None,
 ) -> CurationResult:
-    """Curate the raw CDR at ``raw_dir`` into ``out/release`` (both tiers, sandboxes, report)."""
-    started = time.perf_counter()
+    """Curate the raw CDR at ``raw_dir`` into ``out/release`` (both tiers, report) and its sandbox into the private area.
+
+    The releases folder is locked for the whole run; a second curation into it fails at once (lock.py).
+    """
     if not release or release.startswith(".") or "/" in release or "\\" in release:
         raise ValueError(f"invalid release name {release!r}: a plain directory name is expected")
     cfg = config if isinstance(config, CurationConfig) else load_config(config)
     raw = Cdr(Path(raw_dir))
     out = Path(out).absolute()
-    target = out / release
-    if target.exists() and not replace:
-        raise CdrExistsError(f"release {release!r} already exists in {out} (use --replace to overwrite it)")
-    private = Path(private_dir) if private_dir else out / PRIVATE_DIR_NAME
+    private = Path(private_dir).absolute() if private_dir else out / PRIVATE_DIR_NAME
+    out.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as locks:
+        lock = locks.enter_context(ReleasesLock(out, release=release))
+        lock.remove_stale_builds()  # what killed runs left behind: under the lock it can only be ours
+        if not private.is_relative_to(out):  # a private area shared by several releases folders is locked too
+            locks.enter_context(ReleasesLock(private_area(private), release=release)).remove_stale_builds()
+        sandboxes = private_area(private) / SANDBOX_DIR_NAME
+        sandboxes.mkdir(mode=0o700, exist_ok=True)
+        sandboxes.chmod(0o700)
+        lock.remove_stale_in(sandboxes)
+        target = out / release
+        if target.exists() and not replace:
+            raise CdrExistsError(f"release {release!r} already exists in {out} (use --replace to overwrite it)")
+        return _curate_locked(raw, release, out, target, private, sandboxes, cfg, progress, memory_limit)
+
+
+def _curate_locked(
+    raw: Cdr,
+    release: str,
+    out: Path,
+    target: Path,
+    private: Path,
+    sandboxes: Path,
+    cfg: CurationConfig,
+    progress: Progress | None,
+    memory_limit: str | None,
+) -> CurationResult:
+    started = time.perf_counter()
     raw_manifest_sha = sha256_file(raw.path / MANIFEST_NAME)
     cutoff = cfg.effective_cutoff()
-
-    out.mkdir(parents=True, exist_ok=True)
-    work = out / f".{release}.building-{uuid.uuid4().hex[:8]}"
+    suffix = f"building-{uuid.uuid4().hex[:8]}"
+    work = out / f".{release}.{suffix}"
+    sandbox_work = sandboxes / f".{release}.{suffix}"
     work.mkdir()
+    sandbox_work.mkdir(mode=0o700)
     ws = None
     phases: dict[str, float] = {}
     last = time.perf_counter()
@@ -159,20 +210,23 @@ def curate(
     try:
         ws = Workspace(raw, work / ".scratch", memory_limit=memory_limit)
         ws.load_raw()
-        raw_counts = ws.counts("clean")
         lap("load")
+        verify_raw(ws)
+        raw_counts = ws.counts("clean")
+        lap("verify raw")
         effects: list[RuleEffect] = []
         effects += ws.run(rules_for(STAGE_ORDER[0]), schema="clean", scope="clean", config=cfg, tier=None, progress=progress)
         clean_counts = ws.counts("clean")
         lap("clean rules")
-        sandbox_files = {"clean": ws.write_sandboxes("clean", work / "sandbox" / "clean")}
+        sandbox_files = {"clean": ws.write_sandboxes("clean", sandbox_work / "clean")}
         lap("clean sandboxes")
 
-        load_maps(ws, private)
+        load_maps(ws, private)  # read under the releases lock: no other run can be adding to them
         new_ids = extend_maps(ws, "clean", release, cfg.registered.max_date_shift_days)
         lap("private maps")
 
         tier_counts: dict[str, dict[str, int]] = {}
+        risk: dict = {}
         pending: list[tuple[CdrBuilder, list[Future], dict[str, Any]]] = []
         for tier in TIER_ORDER:
             schema = "clean" if tier == TIER_ORDER[-1] else "tier"
@@ -185,7 +239,10 @@ def curate(
             effects += tier_effects
             tier_counts[tier.value] = ws.counts(schema)
             lap(f"{tier.value} rules")
-            sandbox_files[tier.value] = ws.write_sandboxes(tier.value, work / "sandbox" / tier.value)
+            if tier == Tier.REGISTERED:
+                risk = residual_risk(ws, schema)
+                lap("residual risk")
+            sandbox_files[tier.value] = ws.write_sandboxes(tier.value, sandbox_work / tier.value)
             lap(f"{tier.value} sandboxes")
             extra = {
                 "release": release,
@@ -202,7 +259,7 @@ def curate(
             builder = stack.enter_context(CdrBuilder(work / tier.value))
             jobs = []
             if tier == Tier.CONTROLLED:  # genomes go to the Controlled Tier only
-                pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+                pool = worker_pool(1, "spawn")  # its worker dies with this process
                 stack.callback(pool.shutdown, wait=True, cancel_futures=True)  # before the builder is aborted
                 jobs = _start_genomes(ws, raw, builder, schema, cfg.controlled.genome_compression_level, pool)
             _write_tables(ws, raw, builder, schema)
@@ -229,6 +286,7 @@ def curate(
             effects=effects,
             sandbox_files=sandbox_files,
             new_ids=new_ids,
+            residual_risk=risk,
         )
         write_report(report, work)
         save_maps(ws, private)  # before the release appears: its research ids must already be on record
@@ -236,12 +294,20 @@ def curate(
         ws.close()
         ws = None
         shutil.rmtree(work / ".scratch", ignore_errors=True)
+        lap("report")
+        scan = scan_release(work, private_dir=private, raw_dir=raw.path, config=cfg, memory_limit=memory_limit)
+        if not scan.ok:
+            raise ScanError(target, scan.findings)
+        lap("scan")
+        protect(sandbox_work)
+        swap_into_place(sandbox_work, sandboxes / release)
         swap_into_place(work, target)
-        lap("report and swap")
+        lap("swap")
     except BaseException:
         stack.close()
         if ws is not None:
             ws.close()
         shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(sandbox_work, ignore_errors=True)
         raise
-    return CurationResult(release_dir=target, report=report, seconds=time.perf_counter() - started, phases=phases)
+    return CurationResult(release_dir=target, report=report, seconds=time.perf_counter() - started, phases=phases, scan=scan.as_dict())

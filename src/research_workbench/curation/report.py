@@ -33,6 +33,7 @@ def build_report(
     effects: list[RuleEffect],
     sandbox_files: dict[str, dict[str, int]],
     new_ids: dict[str, int],
+    residual_risk: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     tiers: dict[str, Any] = {}
     waterfall: dict[str, list[dict[str, Any]]] = {}
@@ -58,7 +59,7 @@ def build_report(
         waterfall[tier] = steps
     return {
         "release": release,
-        "created_at": datetime.now(timezone.utc).isoformat(),
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "raw": {"path": str(raw.path.resolve()), "manifest_sha256": raw_manifest_sha, "persons": raw_counts.get("person", 0), "rows": _rows(raw_counts), "vocabulary_version": raw.manifest.vocabulary_version},
         "after_clean": {"persons": clean_counts.get("person", 0), "rows": _rows(clean_counts)},
         "config_sha256": config.digest(),
@@ -67,8 +68,10 @@ def build_report(
         "rules": [e.as_dict() for e in effects],
         "tiers": tiers,
         "waterfall": waterfall,
+        "sandbox": "steward-only, in the private area: .private/sandbox/" + release,
         "sandbox_files": sandbox_files,
         "new_private_ids": new_ids,
+        "residual_risk": residual_risk or {},
     }
 
 
@@ -97,6 +100,7 @@ def render_html(report: dict[str, Any]) -> str:
             rule_rows.append([r["scope"], r["name"], "—", 0, 0, 0, 0])
         for t, v in r["tables"].items():
             rule_rows.append([r["scope"], r["name"], t, v["removed"], v["changed"], v["added"], v["remapped"]])
+    risk = _risk_html(report.get("residual_risk") or {})
     descriptions = _table(["rule", "stage", "tiers", "description"], [[r["name"], r["stage"], ", ".join(r["tiers"]), r["description"]] for r in report["rules"] if r["scope"] != "controlled" or "registered" not in r["tiers"]])
     return template.substitute(
         release=html.escape(report["release"]),
@@ -111,7 +115,23 @@ def render_html(report: dict[str, Any]) -> str:
         waterfalls="".join(waterfalls),
         rules=_table(["scope", "rule", "table", "removed", "changed", "added", "remapped"], rule_rows),
         descriptions=descriptions,
+        risk=risk,
     )
+
+
+def _risk_html(risk: dict[str, Any]) -> str:
+    if not risk:
+        return "<p>Not computed.</p>"
+    demo = risk["demographics_only"]
+    intro = (
+        f"<p>Participants who are the only one with their {html.escape(', '.join(risk['quasi_identifiers']))}: "
+        f"<strong>{risk['unique']:,} of {risk['participants']:,} ({risk['unique_share']:.2%})</strong>; "
+        f"with the demographics alone: {demo['unique']:,} ({demo['unique_share']:.2%}). An outsider who knows these facts "
+        "about a participant finds them alone in their class. Dates are shifted per participant and are not counted.</p>"
+    )
+    rows = [[b["size"], b["classes"], b["participants"], f"{b['share']:.2%}", d["classes"], d["participants"], f"{d['share']:.2%}"]
+            for b, d in zip(risk["class_sizes"], demo["class_sizes"])]
+    return intro + _table(["class size", "classes", "participants", "share", "classes (demographics only)", "participants", "share"], rows)
 
 
 def write_report(report: dict[str, Any], directory: Path) -> None:

@@ -5,6 +5,7 @@ criteria browsing and search never touch the wide OMOP tables (the All of Us Wor
 """
 
 from .build import IndexResult, build_index
+from .freshness import StaleIndexError, check_index
 from .search import search_criteria
 
-__all__ = ["IndexResult", "build_index", "search_criteria"]
+__all__ = ["IndexResult", "StaleIndexError", "build_index", "check_index", "search_criteria"]

@@ -31,12 +31,15 @@ def build_concept_bitmaps(con: duckdb.DuckDBPyConnection, path: Path) -> int:
         if low is None or low < 0 or high > MAX_PERSON_ID:
             db.commit()
             return 0
-        # Distinct (key, person) pairs, ordered by key, streamed in Arrow batches: DuckDB's aggregate and sort
-        # spill to disk, so memory stays bounded however many participants a concept has (a list() per key
-        # would not spill).
-        reader = con.sql(
-            "SELECT domain, is_standard, concept_id, person_id FROM events GROUP BY ALL ORDER BY domain, is_standard, concept_id"
-        ).to_arrow_reader(STREAM_ROWS)
+        # Distinct (key, person) pairs, ordered by key, streamed in Arrow batches, one range of concepts at a time:
+        # the events file is sorted by concept, so each range reads only its own row groups, and each range's
+        # aggregate and sort stay well under DuckDB's memory cap (one query over all events ran out of memory at
+        # 1M participants under a 2 GB cap, its sorted result pinned while Python read it).
+        reader = (batch for lo, hi in _concept_ranges(con) for batch in con.sql(
+            "SELECT domain, is_standard, concept_id, person_id FROM events WHERE concept_id BETWEEN $lo AND $hi "
+            "GROUP BY ALL ORDER BY domain, is_standard, concept_id",
+            params={"lo": lo, "hi": hi},
+        ).to_arrow_reader(STREAM_ROWS))
         written = 0
         key, bitmap = None, BitMap()
 
@@ -66,6 +69,26 @@ def build_concept_bitmaps(con: duckdb.DuckDBPyConnection, path: Path) -> int:
         return written
     finally:
         db.close()
+
+
+RANGE_EVENTS = 20_000_000  # events per range of concepts (a range holds at least one concept, however many it has)
+
+
+def _concept_ranges(con: duckdb.DuckDBPyConnection) -> list[tuple[int, int]]:
+    """Consecutive concept id ranges of at most RANGE_EVENTS events each (or one concept)."""
+    counts = con.execute("SELECT concept_id, count(*) FROM events GROUP BY concept_id ORDER BY concept_id").fetchall()
+    ranges, start, total = [], None, 0
+    for concept, n in counts:
+        if start is not None and total + n > RANGE_EVENTS:
+            ranges.append((start, previous))
+            start, total = None, 0
+        if start is None:
+            start = concept
+        total += n
+        previous = concept
+    if start is not None:
+        ranges.append((start, previous))
+    return ranges
 
 
 class ConceptBitmaps:

@@ -41,16 +41,32 @@ def _match_expression(term: str) -> str | None:
 
 
 def search_criteria(index_dir: Path, term: str, *, domain: str | None = None, standard: bool | None = None,
-                    limit: int = SEARCH_LIMIT) -> list[dict]:
+                    limit: int = SEARCH_LIMIT, cdr_dir: Path | None = None, check: bool = True) -> list[dict]:
     """Concepts matching ``term`` by name, code or synonym, best first (at most ``limit``, never more than 250).
 
-    Ranking: an exact code match first, then FTS5's bm25 relevance, then participant count.
+    Ranking: an exact code match first, then FTS5's bm25 relevance, then participant count. The index is first
+    shown to match its CDR (``cdr_dir``, by default the one it was built from; see ``index.freshness``) unless
+    ``check`` is false (a caller that has just checked it).
     """
+    from ..cdr.store import CdrFileError
+    from .freshness import check_index, rebuild_command
+
+    manifest = check_index(Path(index_dir), cdr_dir) if check else {}
     limit = max(1, min(limit, SEARCH_LIMIT))
     match = _match_expression(term)
     if match is None:
         return []
-    con = sqlite3.connect(f"file:{Path(index_dir) / SEARCH_DB}?mode=ro", uri=True)
+    path = Path(index_dir) / SEARCH_DB
+    try:
+        return _search(path, match, term, domain, standard, limit)
+    except sqlite3.DatabaseError as err:
+        cdr = cdr_dir or manifest.get("cdr") or "CDR_DIR"
+        raise CdrFileError(path, f"index file not readable: {err}",
+                           f"the index at {index_dir} is damaged; rebuild it with `{rebuild_command(cdr, Path(index_dir))}`") from None
+
+
+def _search(path: Path, match: str, term: str, domain: str | None, standard: bool | None, limit: int) -> list[dict]:
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         sql = (
             "SELECT c.concept_id, c.domain, c.is_standard, c.name, c.code, c.vocabulary_id, c.count "

@@ -16,7 +16,6 @@ import os
 import threading
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +27,7 @@ from .. import __version__
 from ..cdr.manifest import Manifest
 from ..cdr.model import cdm
 from ..cdr.store import CdrBuilder
+from ..cdr.workers import worker_pool
 from . import config as C
 from .chunk import NUMBERED, REFERENCES, TABLE_ORDER, ChunkResult, chunk_bounds, generate_chunk
 from .defects import GROUND_TRUTH_SCHEMA, KINDS
@@ -97,7 +97,7 @@ def _chunks(seed: int, participants: int, workers: int):
         for c in range(n_chunks):
             yield generate_chunk(seed, participants, c)
         return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with worker_pool(workers) as pool:
         pending = {}
         submitted = 0
         for c in range(n_chunks):

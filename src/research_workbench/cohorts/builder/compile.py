@@ -72,6 +72,24 @@ def whole_years(birth: exp.Expression, on: exp.Expression) -> exp.Expression:
     return exp.Sub(this=years, expression=exp.Case(ifs=[exp.If(this=before_birthday, true=exp.Literal.number(1))], default=exp.Literal.number(0)))
 
 
+def _select(*columns: exp.Expression) -> exp.Select:
+    """A SELECT of fresh column expressions, built in place.
+
+    The compiler builds every subtree once and never shares one, so SQLGlot's builder methods are called with
+    ``copy=False`` throughout: with their default (a deep copy of the tree so far at each call) compiling was
+    quadratic in the size of a definition (a union of n items copied the union of the first k at each step).
+    """
+    return exp.Select(expressions=list(columns))
+
+
+def _union(selects: list[exp.Expression], distinct: bool) -> exp.Expression:
+    """Left-deep UNION [ALL] of ``selects``, linked without copying."""
+    union = selects[0]
+    for select in selects[1:]:
+        union = exp.Union(this=union, expression=select, distinct=distinct)
+    return union
+
+
 def _table(name: str, alias: str) -> exp.Expression:
     return exp.alias_(exp.Table(this=exp.to_identifier(name, quoted=True)), alias, table=True)
 
@@ -109,9 +127,10 @@ class Compiler:
         condition = exp.and_(
             exp.EQ(this=_col("is_standard", "e"), expression=self.bind(param.standard)),
             exp.ArrayContains(this=self.bind(sorted(set(concepts))), expression=_col("concept_id", "e")),
+            copy=False,
         )
         values = self.attribute_condition(item, param)
-        return exp.and_(condition, values) if values is not None else condition
+        return exp.and_(condition, values, copy=False) if values is not None else condition
 
     def attribute_condition(self, item: SearchGroupItem, param: SearchParameter) -> exp.Expression | None:
         numbers, categories, pressures = [], [], []
@@ -129,14 +148,14 @@ class Compiler:
             else:
                 numbers.append(self.compare(_col("value_as_number", "e"), attribute.operator, attribute.operands, "number"))
         parts = []
-        number_part = exp.and_(*numbers) if numbers else None
-        category_part = exp.or_(*categories) if categories else None
+        number_part = exp.and_(*numbers, copy=False) if numbers else None
+        category_part = exp.or_(*categories, copy=False) if categories else None
         if number_part is not None and category_part is not None:
-            parts.append(exp.Paren(this=exp.or_(number_part, category_part)))  # NUM and CAT on one item: either
+            parts.append(exp.Paren(this=exp.or_(number_part, category_part, copy=False)))  # NUM and CAT on one item: either
         elif number_part is not None or category_part is not None:
             parts.append(number_part if number_part is not None else category_part)
         parts += pressures
-        return exp.and_(*parts) if parts else None
+        return exp.and_(*parts, copy=False) if parts else None
 
     def modifier_conditions(self, item: SearchGroupItem) -> list[exp.Expression]:
         conditions = []
@@ -151,35 +170,40 @@ class Compiler:
 
     def item_events(self, item: SearchGroupItem, columns: list[str]) -> exp.Select:
         """The item's matching events (``columns`` of e), NUM_OF_OCCURRENCES applied last."""
-        matches = exp.or_(*[exp.Paren(this=self.parameter_condition(item, p)) for p in item.searchParameters])
+        matches = exp.or_(*[exp.Paren(this=self.parameter_condition(item, p)) for p in item.searchParameters], copy=False)
         where = exp.and_(
             exp.EQ(this=_col("domain", "e"), expression=self.bind(item.type.value)),
             exp.Paren(this=matches),
             *self.modifier_conditions(item),
+            copy=False,
         )
-        select = exp.select(*[_col(c, "e") for c in columns]).from_(_table(EVENTS_TABLE, "e")).where(where)
+        select = _select(*[_col(c, "e") for c in columns]).from_(_table(EVENTS_TABLE, "e"), copy=False)
         occurrences = next((m for m in item.modifiers if m.name is ModifierType.NUM_OF_OCCURRENCES), None)
         if occurrences is None:
-            return select
+            return select.where(where, copy=False)
         # Counted per (person, concept): one event of each of two child concepts is not two occurrences.
+        # The one copy of a subtree the compiler makes: the item's condition, used in both selects.
         counted = (
-            exp.select(_col("person_id", "e"), _col("concept_id", "e"))
-            .from_(_table(EVENTS_TABLE, "e"))
-            .where(where.copy())
-            .group_by(_col("person_id", "e"), _col("concept_id", "e"))
-            .having(self.compare(exp.func("COUNT", exp.Star()), occurrences.operator, occurrences.operands, "integer"))
+            _select(_col("person_id", "e"), _col("concept_id", "e"))
+            .from_(_table(EVENTS_TABLE, "e"), copy=False)
+            .where(where.copy(), copy=False)
+            .group_by(_col("person_id", "e"), _col("concept_id", "e"), copy=False)
+            .having(self.compare(exp.func("COUNT", exp.Star()), occurrences.operator, occurrences.operands, "integer"), copy=False)
         )
+        select = select.where(where, copy=False)
         same = exp.and_(
             exp.EQ(this=_col("person_id", "o"), expression=_col("person_id", "e")),
             exp.EQ(this=_col("concept_id", "o"), expression=_col("concept_id", "e")),
+            copy=False,
         )
-        return select.join(counted.subquery("o"), on=same)
+        return select.join(counted.subquery("o", copy=False), on=same, copy=False)
 
     def person_item(self, item: SearchGroupItem) -> exp.Select:
         conditions = []
         for param in item.searchParameters:
             conditions.append(self.person_condition(item, param))
-        return exp.select(_col("person_id", "p")).from_(_table(PERSON_TABLE, "p")).where(exp.or_(*conditions))
+        return (_select(_col("person_id", "p")).from_(_table(PERSON_TABLE, "p"), copy=False)
+                .where(exp.or_(*conditions, copy=False), copy=False))
 
     def person_condition(self, item: SearchGroupItem, param: SearchParameter) -> exp.Expression:
         if item.type in HAS_DATA_FLAGS:
@@ -197,9 +221,9 @@ class Compiler:
             if attribute.name is AttrName.AGE_AT_CONSENT:
                 return self.compare(_col("age_at_consent", "p"), attribute.operator, attribute.operands, "integer")
             if attribute.name is AttrName.AGE_AT_CDR:
-                return exp.and_(alive(), self.compare(_col("age_at_cdr", "p"), attribute.operator, attribute.operands, "integer"))
+                return exp.and_(alive(), self.compare(_col("age_at_cdr", "p"), attribute.operator, attribute.operands, "integer"), copy=False)
             age = whole_years(_col("birth_date", "p"), exp.CurrentDate())
-            return exp.and_(alive(), self.compare(age, attribute.operator, attribute.operands, "integer"))
+            return exp.and_(alive(), self.compare(age, attribute.operator, attribute.operands, "integer"), copy=False)
         return exp.EQ(this=_col(PERSON_COLUMNS[kind], "p"), expression=self.bind(param.conceptId))
 
     def item_persons(self, item: SearchGroupItem) -> exp.Select:
@@ -211,37 +235,32 @@ class Compiler:
     def group_persons(self, group: SearchGroup) -> exp.Expression:
         if group.temporal:
             return self.temporal_persons(group)
-        selects = [self.item_persons(item) for item in group.items]
-        union: exp.Expression = selects[0]
-        for select in selects[1:]:
-            union = exp.union(union, select, distinct=True)
-        return union
+        return _union([self.item_persons(item) for item in group.items], distinct=True)
 
     def temporal_persons(self, group: SearchGroup) -> exp.Expression:
         columns = ["person_id", "entry_date", "visit_occurrence_id"]
 
         def side(n: int) -> exp.Expression:
-            selects = [self.item_events(item, columns) for item in group.items if item.temporalGroup == n]
-            union: exp.Expression = selects[0]
-            for select in selects[1:]:
-                union = exp.union(union, select, distinct=False)
-            return union
+            return _union([self.item_events(item, columns) for item in group.items if item.temporalGroup == n], distinct=False)
 
         first = side(0)
         if group.mention in (TemporalMention.FIRST_MENTION, TemporalMention.LAST_MENTION):
             # Each person's first (last) group-0 event date; every event on that date counts.
             pick = "MIN" if group.mention is TemporalMention.FIRST_MENTION else "MAX"
+            # Group 0 appears twice (the events, and the per-person date to pick): the second is a copy.
+            earliest = first.copy()
             ranked = (
-                exp.select(*[_col(c, "a0") for c in columns])
-                .from_(first.subquery("a0"))
+                _select(*[_col(c, "a0") for c in columns])
+                .from_(first.subquery("a0", copy=False), copy=False)
                 .where(
                     exp.EQ(
                         this=_col("entry_date", "a0"),
-                        expression=exp.select(exp.func(pick, _col("entry_date", "a1")))
-                        .from_(first.copy().subquery("a1"))
-                        .where(exp.EQ(this=_col("person_id", "a1"), expression=_col("person_id", "a0")))
-                        .subquery(),
-                    )
+                        expression=_select(exp.func(pick, _col("entry_date", "a1")))
+                        .from_(earliest.subquery("a1", copy=False), copy=False)
+                        .where(exp.EQ(this=_col("person_id", "a1"), expression=_col("person_id", "a0")), copy=False)
+                        .subquery(copy=False),
+                    ),
+                    copy=False,
                 )
             )
             first = ranked
@@ -254,10 +273,11 @@ class Compiler:
             TemporalTime.X_DAYS_AFTER: lambda: exp.LTE(this=gap, expression=exp.Neg(this=days)),  # A ≥ B + N
             TemporalTime.WITHIN_X_DAYS_OF: lambda: exp.LTE(this=exp.Abs(this=gap), expression=days),
         }[group.time]()
+        on = exp.and_(exp.EQ(this=_col("person_id", "a"), expression=_col("person_id", "b")), relation, copy=False)
         return (
-            exp.select(_col("person_id", "a")).distinct()
-            .from_(first.subquery("a"))
-            .join(side(1).subquery("b"), on=exp.and_(exp.EQ(this=_col("person_id", "a"), expression=_col("person_id", "b")), relation))
+            _select(_col("person_id", "a")).distinct(copy=False)
+            .from_(first.subquery("a", copy=False), copy=False)
+            .join(side(1).subquery("b", copy=False), on=on, copy=False)
         )
 
     # -- the definition -----------------------------------------------------------------------------------
@@ -267,10 +287,10 @@ class Compiler:
         for data_filter in definition.dataFilters:
             conditions.append(exp.EQ(this=_col(data_filter.value, "p"), expression=self.bind(True)))
         for group in definition.includes:
-            conditions.append(exp.In(this=_col("person_id", "p"), query=self.group_persons(group).subquery()))
+            conditions.append(exp.In(this=_col("person_id", "p"), query=self.group_persons(group).subquery(copy=False)))
         for group in definition.excludes:
-            conditions.append(exp.Not(this=exp.In(this=_col("person_id", "p"), query=self.group_persons(group).subquery())))
-        return exp.and_(*conditions)
+            conditions.append(exp.Not(this=exp.In(this=_col("person_id", "p"), query=self.group_persons(group).subquery(copy=False))))
+        return exp.and_(*conditions, copy=False)
 
 
 def compile_definition(definition: CohortDefinition, expand: Expander, select: str = "count") -> CompiledQuery:
@@ -278,9 +298,9 @@ def compile_definition(definition: CohortDefinition, expand: Expander, select: s
     compiler = Compiler(expand)
     where = compiler.cohort_filter(definition)
     if select == "count":
-        query = exp.select(exp.alias_(exp.func("COUNT", exp.Star()), "count")).from_(_table(PERSON_TABLE, "p")).where(where)
+        query = _select(exp.alias_(exp.func("COUNT", exp.Star()), "count")).from_(_table(PERSON_TABLE, "p"), copy=False).where(where, copy=False)
     elif select == "persons":
-        query = exp.select(exp.Star()).from_(_table(PERSON_TABLE, "p")).where(where)
+        query = _select(exp.Star()).from_(_table(PERSON_TABLE, "p"), copy=False).where(where, copy=False)
     else:
         raise ValueError(f"unknown select {select!r}")
     return CompiledQuery(query, compiler.params)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -11,12 +14,15 @@ from pyroaring import BitMap
 from sqlglot import exp
 
 from ...cdr.engine import connect
+from ...cdr.store import CdrFileError
 from ...index.bitmaps import ConceptBitmaps
-from ...index.build import ANCESTRY_FILE, BITMAPS_FILE, DATABASE_FILE, EVENTS_FILE, INDEX_MANIFEST, PERSONS_FILE
+from ...index.layout import ANCESTRY_FILE, BITMAPS_FILE, DATABASE_FILE, EVENTS_FILE, PERSONS_FILE
+from ...index.freshness import check_index, rebuild_command
 from .compile import CompiledQuery, Compiler, compile_definition, whole_years
 from .model import EVENT_DOMAINS, CohortDefinition, Domain, SearchGroup, SearchGroupItem
 
 AGE_BANDS = [(18, 29), (30, 39), (40, 49), (50, 59), (60, 69), (70, 79), (80, 89), (90, 200)]
+MAX_PAGE = 10**9  # pages of ids: far past any program, and page × page size stays within 64 bits
 MAX_PAGE_SIZE = 10_000
 
 
@@ -33,22 +39,31 @@ class CohortEngine:
     one-statement SQL of ``compile`` has the same semantics (tests check the two paths and a reference agree).
     """
 
-    def __init__(self, index_dir: Path, accelerate: bool = True):
+    def __init__(self, index_dir: Path, accelerate: bool = True, cdr_dir: Path | None = None):
+        """Open the index at ``index_dir`` once it is shown to match its CDR (``cdr_dir``, by default the one it was
+        built from) and to have all its files: otherwise StaleIndexError, FileNotFoundError or CdrFileError, each
+        naming the paths and how to rebuild (see ``index.freshness``)."""
         self.index_dir = Path(index_dir)
-        if not (self.index_dir / INDEX_MANIFEST).is_file():
-            raise FileNotFoundError(f"{index_dir}: not an index directory (no {INDEX_MANIFEST}); run `workbench index CDR_DIR`")
+        self.manifest = check_index(self.index_dir, cdr_dir)
+        rebuild = rebuild_command(cdr_dir or self.manifest.get("cdr") or "CDR_DIR", self.index_dir)
+        self._hint = f"the index at {self.index_dir} is damaged; rebuild it with `{rebuild}`"
         database = self.index_dir / DATABASE_FILE
         if database.is_file():
             # DuckDB's own storage of the same tables, opened read-only (several processes may share it).
-            self.con: duckdb.DuckDBPyConnection = duckdb.connect(str(database), read_only=True)
+            with self._file_errors(database):
+                self.con: duckdb.DuckDBPyConnection = duckdb.connect(str(database), read_only=True)
             self.con.execute("SET enable_progress_bar = false")
         else:  # an index from before the database file: the Parquet tables
             self.con = connect()
-            self.con.execute("CREATE TABLE search_person AS SELECT * FROM read_parquet(?)", [str(self.index_dir / PERSONS_FILE)])
-            self.con.execute("CREATE TABLE criteria_ancestor AS SELECT * FROM read_parquet(?)", [str(self.index_dir / ANCESTRY_FILE)])
-            self.con.read_parquet(str(self.index_dir / EVENTS_FILE)).create_view("search_all_events")
+            with self._file_errors(self.index_dir / PERSONS_FILE):
+                self.con.execute("CREATE TABLE search_person AS SELECT * FROM read_parquet(?)", [str(self.index_dir / PERSONS_FILE)])
+            with self._file_errors(self.index_dir / ANCESTRY_FILE):
+                self.con.execute("CREATE TABLE criteria_ancestor AS SELECT * FROM read_parquet(?)", [str(self.index_dir / ANCESTRY_FILE)])
+            with self._file_errors(self.index_dir / EVENTS_FILE):
+                self.con.read_parquet(str(self.index_dir / EVENTS_FILE)).create_view("search_all_events")
         self._descendants: dict[int, list[int]] = {}
-        self.bitmaps = ConceptBitmaps(self.index_dir / BITMAPS_FILE)
+        with self._file_errors(self.index_dir / BITMAPS_FILE):
+            self.bitmaps = ConceptBitmaps(self.index_dir / BITMAPS_FILE)
         self.accelerate = accelerate and self.bitmaps.available
         self._all: BitMap | None = None
         self._flags: dict[str, BitMap] = {}
@@ -56,6 +71,16 @@ class CohortEngine:
     def close(self) -> None:
         self.bitmaps.close()
         self.con.close()
+
+    @contextmanager
+    def _file_errors(self, path: Path | None = None) -> Iterator[None]:
+        """A DuckDB or SQLite error reading the index (a damaged file) as a CdrFileError naming the file."""
+        try:
+            yield
+        except (duckdb.IOException, duckdb.InvalidInputException, duckdb.SerializationException, sqlite3.DatabaseError) as err:
+            text = str(err).strip()
+            raise CdrFileError(path or self.index_dir, f"index file not readable: {text.splitlines()[0] if text else type(err).__name__}",
+                               self._hint) from None
 
     # -- the accelerated path -------------------------------------------------------------------------------
     def _ids(self, select: exp.Expression, params: dict) -> BitMap:
@@ -124,7 +149,8 @@ class CohortEngine:
         return self._descendants[concept_id]
 
     def compile(self, definition: CohortDefinition, select: str = "count") -> CompiledQuery:
-        return compile_definition(definition, self.expand, select)
+        with self._file_errors():
+            return compile_definition(definition, self.expand, select)
 
     def _run(self, query: CompiledQuery, extra: exp.Expression | None = None) -> list[tuple]:
         expression = extra if extra is not None else query.expression
@@ -133,18 +159,22 @@ class CohortEngine:
     def count(self, definition: CohortDefinition) -> tuple[int, float]:
         """(participants, milliseconds)."""
         started = time.perf_counter()
-        if self.accelerate:
-            count = len(self.cohort_persons(definition))
-        else:
-            (count,) = self._run(self.compile(definition))[0]
+        with self._file_errors():
+            if self.accelerate:
+                count = len(self.cohort_persons(definition))
+            else:
+                (count,) = self._run(self.compile(definition))[0]
         return count, (time.perf_counter() - started) * 1000
 
     def participant_ids(self, definition: CohortDefinition, page: int = 0, page_size: int = 25) -> list[int]:
         """Person ids in ascending order, one page at a time (stable across calls)."""
         if page < 0 or not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page must be ≥ 0 and page size between 1 and {MAX_PAGE_SIZE}")
+        if page > MAX_PAGE:
+            raise ValueError(f"page {page}: at most {MAX_PAGE:,} (no cohort has that many participants)")
         if self.accelerate:
-            persons = self.cohort_persons(definition)
+            with self._file_errors():
+                persons = self.cohort_persons(definition)
             return [int(i) for i in persons[page * page_size:(page + 1) * page_size]]
         query = self.compile(definition, "persons")
         ids = (
@@ -155,7 +185,8 @@ class CohortEngine:
             .offset(exp.Placeholder(this="page_offset"))
         )
         query.params.update(page_limit=page_size, page_offset=page * page_size)
-        return [r[0] for r in self._run(query, ids)]
+        with self._file_errors():
+            return [r[0] for r in self._run(query, ids)]
 
     def breakdown(self, definition: CohortDefinition) -> dict[str, list[dict]]:
         """Counts by gender × age band, race, ethnicity and sex at birth (current age, as the Workbench charts it)."""
@@ -182,5 +213,6 @@ class CohortEngine:
                 .order_by(*[exp.Literal.number(i + 1) for i in range(len(keys))])
             )
             names = [k.alias for k in keys] + ["count"]
-            result[name] = [dict(zip(names, row)) for row in self._run(query, select)]
+            with self._file_errors():
+                result[name] = [dict(zip(names, row)) for row in self._run(query, select)]
         return result

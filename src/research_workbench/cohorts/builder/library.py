@@ -18,7 +18,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .model import EVENT_DOMAINS, CohortDefinition, DefinitionError, Domain, _path
+from ..limits import MAX_LIBRARY_FILE_BYTES
+from .model import EVENT_DOMAINS, CohortDefinition, DefinitionError, Domain, _path, read_json_file
 
 MAX_CONCEPTS_PER_SET = 1000  # as the All of Us Workbench (MAX_CONCEPTS_PER_SET)
 
@@ -107,8 +108,21 @@ class Library:
 
     def versions(self, kind: str, name: str) -> list[Version]:
         folder = self._folder(kind, name)
-        files = sorted(folder.glob("v*.json"), key=lambda p: int(p.stem[1:])) if folder.is_dir() else []
-        return [Version.model_validate_json(p.read_text(encoding="utf-8")) for p in files]
+        files = sorted((p for p in folder.glob("v*.json") if p.stem[1:].isdigit()), key=lambda p: int(p.stem[1:])) if folder.is_dir() else []
+        return [self._read_version(p) for p in files]
+
+    @staticmethod
+    def _read_version(path: Path) -> Version:
+        """One version file, read strictly (see ``cohorts.jsonfile``); a damaged file is a DefinitionError naming it."""
+        try:
+            document = read_json_file(path, "(version)", max_bytes=MAX_LIBRARY_FILE_BYTES, size_limit_name="MAX_LIBRARY_FILE_BYTES")
+            return Version.model_validate(document)
+        except DefinitionError as err:
+            raise DefinitionError([f"{path}: {p}" for p in err.problems]) from None
+        except ValidationError as err:
+            raise DefinitionError([f"{path}: {_path(tuple(e['loc']))}: {e['msg']}" for e in err.errors()]) from None
+        except OSError as err:
+            raise DefinitionError([f"{path}: {err.strerror}"]) from None
 
     def latest(self, kind: str, name: str, version: int | None = None) -> Version:
         versions = self.versions(kind, name)

@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from enum import Enum
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .. import jsonfile
+from ..limits import MAX_DEFINITION_BYTES, MAX_ITEMS, MAX_JSON_DEPTH, MAX_SEARCH_PARAMETERS, MAX_TEMPORAL_GROUPS
 
 
 class DefinitionError(ValueError):
@@ -135,8 +140,8 @@ def _operand_rule(operator: Operator | None, operands: list[str], kind: str, whe
                 dt.date.fromisoformat(operand)
             elif kind == "integer":
                 int(operand)
-            else:
-                float(operand)
+            elif not math.isfinite(float(operand)):
+                problems.append(f"{where}.operands[{i}]: {operand!r} is not a finite number (NaN and infinities are refused)")
         except (TypeError, ValueError):
             problems.append(f"{where}.operands[{i}]: {operand!r} is not {'a date (YYYY-MM-DD)' if kind == 'date' else 'an ' + kind if kind == 'integer' else 'a number'}")
     if operator is Operator.BETWEEN and len(operands) == 2 and not problems:
@@ -222,6 +227,14 @@ class CohortDefinition(_Model):
     excludes: list[SearchGroup] = Field(default_factory=list)
     dataFilters: list[DataFilter] = Field(default_factory=list)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _limits(cls, data: Any) -> Any:
+        problems = limit_problems(data)
+        if problems:
+            raise ValueError(_PROBLEMS_MARK + json.dumps(problems))
+        return data
+
     @model_validator(mode="after")
     def _rules(self) -> CohortDefinition:
         problems = rule_problems(self)
@@ -231,6 +244,31 @@ class CohortDefinition(_Model):
 
 
 _PROBLEMS_MARK = "definition rules broken: "
+
+
+def limit_problems(data: Any) -> list[str]:
+    """The size limits of ``cohorts.limits`` a raw (decoded, not yet validated) definition crosses, each named at
+    the JSON path where it is crossed. Checked before anything else is validated, so the work stays bounded."""
+    if not isinstance(data, dict):
+        return []
+    items = parameters = 0
+    problems: list[str] = []
+    for side in ("includes", "excludes"):
+        groups = data.get(side)
+        for g, group in enumerate(groups if isinstance(groups, list) else []):
+            group_items = group.get("items") if isinstance(group, dict) else None
+            for i, item in enumerate(group_items if isinstance(group_items, list) else []):
+                items += 1
+                where = f"{side}[{g}].items[{i}]"
+                if items == MAX_ITEMS + 1:
+                    problems.append(f"{where}: more than {MAX_ITEMS:,} items in a definition (limit MAX_ITEMS)")
+                params = item.get("searchParameters") if isinstance(item, dict) else None
+                for p in range(len(params) if isinstance(params, list) else 0):
+                    parameters += 1
+                    if parameters == MAX_SEARCH_PARAMETERS + 1:
+                        problems.append(f"{where}.searchParameters[{p}]: more than {MAX_SEARCH_PARAMETERS:,} search parameters in a "
+                                        "definition (limit MAX_SEARCH_PARAMETERS)")
+    return problems
 
 
 def rule_problems(definition: CohortDefinition) -> list[str]:
@@ -255,7 +293,7 @@ def _group_problems(group: SearchGroup, where: str) -> list[str]:
             problems.append(f"{where}.timeValue: {group.time.value} needs a number of days")
         seen = {item.temporalGroup for item in group.items}
         for i, item in enumerate(group.items):
-            if item.temporalGroup not in (0, 1):
+            if item.temporalGroup not in range(MAX_TEMPORAL_GROUPS):
                 problems.append(f"{where}.items[{i}].temporalGroup: must be 0 or 1 in a temporal group")
             if item.type not in EVENT_DOMAINS:
                 problems.append(f"{where}.items[{i}].type: {item.type.value} items have no event dates and cannot be temporal")
@@ -322,13 +360,38 @@ def _path(loc: tuple) -> str:
     return text or "(definition)"
 
 
-def parse_definition(document: dict | str) -> CohortDefinition:
+def json_problems(err: jsonfile.JsonInputError) -> list[str]:
+    """Problems of unreadable JSON as definition problems: a JSON path, or ``(json) line L, column C``."""
+    return [f"{p.path}: {p.message}" if p.path is not None else f"(json) {p.where()}: {p.message}" for p in err.problems]
+
+
+LIMIT_NAMES = ("MAX_DEFINITION_BYTES", "MAX_JSON_DEPTH")
+
+
+def decode_json(text: str | bytes, root: str = "(definition)") -> Any:
+    """Strictly decoded JSON text (see ``cohorts.jsonfile``); raises DefinitionError with located problems."""
+    try:
+        return jsonfile.loads(text, source=root, max_bytes=MAX_DEFINITION_BYTES, max_depth=MAX_JSON_DEPTH, root=root,
+                              limit_names=LIMIT_NAMES)
+    except jsonfile.JsonInputError as err:
+        raise DefinitionError(json_problems(err)) from None
+
+
+def read_json_file(path: Path, root: str = "(definition)", *, max_bytes: int = MAX_DEFINITION_BYTES,
+                   size_limit_name: str = "MAX_DEFINITION_BYTES") -> Any:
+    """A definition, concept set or saved-cohort JSON file, strictly decoded; raises DefinitionError with located
+    problems (OSError for a file that cannot be read)."""
+    try:
+        return jsonfile.read(path, max_bytes=max_bytes, max_depth=MAX_JSON_DEPTH, root=root,
+                             limit_names=(size_limit_name, "MAX_JSON_DEPTH"))
+    except jsonfile.JsonInputError as err:
+        raise DefinitionError(json_problems(err)) from None
+
+
+def parse_definition(document: dict | str | bytes) -> CohortDefinition:
     """A definition from JSON text or a decoded object; raises DefinitionError listing every problem."""
-    if isinstance(document, str):
-        try:
-            document = json.loads(document)
-        except json.JSONDecodeError as err:
-            raise DefinitionError([f"(json) line {err.lineno}, column {err.colno}: {err.msg}"]) from None
+    if isinstance(document, (str, bytes)):
+        document = decode_json(document)
     if not isinstance(document, dict):
         raise DefinitionError(["(definition): must be a JSON object"])
     try:

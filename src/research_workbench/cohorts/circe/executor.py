@@ -22,7 +22,7 @@ from . import model as m
 from .codesets import resolve_codesets
 from .criteria import criterion_events, with_observation_period
 from .groups import passing_events
-from .sql import Session, add_days, alias, col, date_literal, ident, in_codeset, least, number, row_number, table
+from .sql import Session, add_days, alias, col, date_literal, ident, in_codeset, least, number, row_number, table, union_all
 
 EVENT_TABLE_COLUMNS = ("person_id", "event_id", "start_date", "end_date", "op_start_date", "op_end_date", "visit_occurrence_id")
 
@@ -96,10 +96,7 @@ def _limit(query: exp.Expression, limit: str, order: list[str], name: str = "L")
 
 
 def _primary_events(session: Session, primary: m.PrimaryCriteria) -> str:
-    union: exp.Expression | None = None
-    for wrapper in primary.criteria_list:
-        events = criterion_events(session, wrapper.criteria)
-        union = events if union is None else exp.union(union, events, distinct=False)
+    union = union_all([criterion_events(session, wrapper.criteria) for wrapper in primary.criteria_list])
     with_op = with_observation_period(union, "E")  # type: ignore[arg-type]
     window = primary.observation_window
     observed = with_op.where(
@@ -278,9 +275,7 @@ def _cohort_rows(session: Session, expression: m.CirceExpression, included: str)
     else:
         candidates += [_custom_era_ends(session, strategy.custom_era, included), op_end]  # type: ignore[arg-type]
     candidates += _censoring_ends(session, expression.censoring_criteria, included)
-    union = candidates[0]
-    for part in candidates[1:]:
-        union = exp.union(union, part, distinct=False)
+    union = union_all(candidates)
     first_end = (
         exp.select(alias(i("person_id"), "person_id"), alias(i("start_date"), "start_date"), alias(exp.func("MIN", col("CE", "end_date")), "end_date"))
         .from_(table(included, "I"))
@@ -360,32 +355,34 @@ def run_circe(definition: dict | m.CirceExpression, cdr: Path, *, memory_limit: 
     """Execute a Circe cohort expression over the CDR at ``cdr``; raises CirceError for a refused definition."""
     started = time.perf_counter()
     expression = m.parse_expression(definition)
-    con = Cdr(Path(cdr)).connect(connect(memory_limit=memory_limit))
+    source = Cdr(Path(cdr))
+    con = source.connect(connect(memory_limit=memory_limit))
     session = Session(con)
     try:
-        with session.step("codesets"):
-            resolve_codesets(session, expression.concept_sets)
-        with session.step("primary_events"):
-            primary = _primary_events(session, expression.primary_criteria)
-        with session.step("qualified_events"):
-            qualified = _qualified_events(session, expression, primary)
-        with session.step("inclusion_rules"):
-            included, rules = _inclusion_rules(session, expression, qualified)
-        with session.step("cohort_ends"):
-            cohort_rows = _cohort_rows(session, expression, included)
-        with session.step("collapse"):
-            collapsed = session.materialize(_eras(exp.select("*").from_(table(cohort_rows)), expression.collapse_settings.era_pad), "final")
-        with session.step("censor_window"):
-            final = _censor_window(session, expression.censor_window, collapsed)
-        attrition = [
-            _counts(session, primary, "primary_events"),
-            _counts(session, qualified, "qualified_events"),
-            _counts(session, included, "included_events"),
-            _counts(session, final, "cohort_rows"),
-        ]
-        fetched = session.fetchall(
-            exp.select("person_id", "start_date", "end_date").from_(table(final)).order_by("person_id", "start_date")
-        )
+        with source.query_errors():  # a table file that cannot be read is named
+            with session.step("codesets"):
+                resolve_codesets(session, expression.concept_sets)
+            with session.step("primary_events"):
+                primary = _primary_events(session, expression.primary_criteria)
+            with session.step("qualified_events"):
+                qualified = _qualified_events(session, expression, primary)
+            with session.step("inclusion_rules"):
+                included, rules = _inclusion_rules(session, expression, qualified)
+            with session.step("cohort_ends"):
+                cohort_rows = _cohort_rows(session, expression, included)
+            with session.step("collapse"):
+                collapsed = session.materialize(_eras(exp.select("*").from_(table(cohort_rows)), expression.collapse_settings.era_pad), "final")
+            with session.step("censor_window"):
+                final = _censor_window(session, expression.censor_window, collapsed)
+            attrition = [
+                _counts(session, primary, "primary_events"),
+                _counts(session, qualified, "qualified_events"),
+                _counts(session, included, "included_events"),
+                _counts(session, final, "cohort_rows"),
+            ]
+            fetched = session.fetchall(
+                exp.select("person_id", "start_date", "end_date").from_(table(final)).order_by("person_id", "start_date")
+            )
     finally:
         con.close()
     rows = [CohortRow(*r) for r in fetched]

@@ -13,7 +13,7 @@ from sqlglot import exp
 
 from . import model as m
 from .criteria import criterion_events
-from .sql import Session, add_days, alias, col, concept_clause, ident, number, range_clause, table
+from .sql import Session, add_days, alias, col, concept_clause, ident, number, range_clause, table, union_all
 
 COUNT_COLUMN = {
     "DOMAIN_CONCEPT": "domain_concept_id",
@@ -132,9 +132,7 @@ def passing_events(session: Session, group: m.CriteriaGroup, index: str) -> str:
         )
         for k, member in enumerate(members)
     ]
-    union = tagged[0]
-    for part in tagged[1:]:
-        union = exp.union(union, part, distinct=False)
+    union = union_all(tagged)
     satisfied = exp.Count(this=exp.Distinct(expressions=[col("M", "member")]))
     test = {
         "ALL": lambda: exp.EQ(this=satisfied, expression=number(len(members))),

@@ -8,7 +8,6 @@ criteria type, an unknown operator and a ``CodesetId`` with no concept set behin
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
@@ -27,6 +26,8 @@ from pydantic import (
 from pydantic.alias_generators import to_pascal
 from pydantic_core import PydanticCustomError
 
+from .. import jsonfile
+from ..limits import MAX_CIRCE_BYTES, MAX_CIRCE_GROUP_DEPTH, MAX_CIRCE_JSON_DEPTH
 from .errors import CirceError, Problem, json_path
 
 NUMERIC_OPS = ("lt", "lte", "eq", "!eq", "gt", "gte", "bt", "!bt")
@@ -82,7 +83,8 @@ OptionalDate = Annotated[date | None, BeforeValidator(_blank_is_none)]
 class CirceModel(BaseModel):
     """PascalCase keys, unknown keys ignored (as the Java reader does)."""
 
-    model_config = ConfigDict(extra="ignore", alias_generator=to_pascal, validate_by_name=True, validate_by_alias=True)
+    model_config = ConfigDict(extra="ignore", alias_generator=to_pascal, validate_by_name=True, validate_by_alias=True,
+                              allow_inf_nan=False)
 
 
 def _list(item):
@@ -654,12 +656,49 @@ def _message(error: dict) -> str:
     return error["msg"]
 
 
+# Keys whose value is a criteria group, or (GROUP_LISTS) a list of them, in both spellings the models accept; an
+# inclusion rule's "expression" is one too.
+_GROUP_KEYS = {"AdditionalCriteria", "additional_criteria", "CorrelatedCriteria", "correlated_criteria"}
+_GROUP_LISTS = {"Groups", "groups"}
+_RULE_LISTS = {"InclusionRules", "inclusion_rules"}
+
+
+def group_depth_problems(data: Any) -> list[Problem]:
+    """Criteria groups nested more than MAX_CIRCE_GROUP_DEPTH deep, named by JSON path.
+
+    Found on the decoded JSON before validation, with an explicit stack (no recursion), so that neither the
+    validation nor the execution of a deeply nested expression starts."""
+    problems: list[Problem] = []
+    stack: list[tuple[Any, tuple[str | int, ...], int]] = [(data, (), 0)]
+    while stack:
+        value, parts, depth = stack.pop()
+        if isinstance(value, list):
+            stack.extend((child, parts + (i,), depth) for i, child in enumerate(value))
+        elif isinstance(value, dict):
+            for key, child in value.items():
+                if key in _GROUP_LISTS and isinstance(child, list):
+                    children, is_group = [(c, parts + (key, i)) for i, c in enumerate(child)], True
+                else:
+                    in_rule = key == "expression" and len(parts) == 2 and parts[0] in _RULE_LISTS
+                    children, is_group = [(child, parts + (key,))], key in _GROUP_KEYS or in_rule
+                for grandchild, where in children:
+                    if depth + is_group > MAX_CIRCE_GROUP_DEPTH:
+                        problems.append(Problem(json_path(where), f"criteria groups nested more than {MAX_CIRCE_GROUP_DEPTH} deep "
+                                                                  "(limit MAX_CIRCE_GROUP_DEPTH)"))
+                        break
+                    stack.append((grandchild, where, depth + is_group))
+    return sorted(problems, key=lambda p: p.path)
+
+
 def parse_expression(data: Any) -> CirceExpression:
     """Validate a decoded Circe JSON document; every problem found is reported with its JSON path."""
     if isinstance(data, CirceExpression):
         return data
     if not isinstance(data, dict):
         raise CirceError([Problem("(root)", f"a Circe cohort expression is a JSON object, not {type(data).__name__}")])
+    too_deep = group_depth_problems(data)
+    if too_deep:
+        raise CirceError(too_deep)
     try:
         return CirceExpression.model_validate(data, context={"codeset_ids": _codeset_ids(data)})
     except ValidationError as err:
@@ -667,11 +706,24 @@ def parse_expression(data: Any) -> CirceExpression:
         raise CirceError(problems) from None
 
 
+def _json_problem(path: Path, problem: jsonfile.JsonProblem) -> Problem:
+    if problem.path is not None:
+        return Problem(problem.path, problem.message)
+    where = f"{path}:{problem.line}:{problem.column}"
+    if problem.kind == "syntax":
+        return Problem(where, f"malformed JSON: {problem.message}")
+    if problem.offset is not None:
+        return Problem(where, f"{problem.message} at byte offset {problem.offset}")
+    return Problem(where, problem.message)
+
+
 def load_definition(path: Path) -> CirceExpression:
-    """Read and validate a Circe JSON file; unreadable JSON is reported with file, line and column."""
-    text = Path(path).read_text(encoding="utf-8-sig")
+    """Read and validate a Circe JSON file strictly (see ``cohorts.jsonfile``): unreadable JSON is reported with
+    file, line and column; repeated keys, NaN or infinite numbers and nesting or size past the limits of
+    ``cohorts.limits`` with their JSON path. OSError (a missing file) is left to the caller."""
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise CirceError([Problem(f"{path}:{err.lineno}:{err.colno}", f"malformed JSON: {err.msg}")]) from None
+        data = jsonfile.read(Path(path), max_bytes=MAX_CIRCE_BYTES, max_depth=MAX_CIRCE_JSON_DEPTH,
+                             limit_names=("MAX_CIRCE_BYTES", "MAX_CIRCE_JSON_DEPTH"))
+    except jsonfile.JsonInputError as err:
+        raise CirceError([_json_problem(Path(path), p) for p in err.problems]) from None
     return parse_expression(data)

@@ -55,6 +55,15 @@ def days_between(start: exp.Expression, end: exp.Expression) -> exp.Expression:
     return exp.Sub(this=end, expression=start)
 
 
+def union_all(parts: list[exp.Expression]) -> exp.Expression:
+    """Left-deep UNION ALL of ``parts``, linked without copying (``exp.union`` deep-copies the union built so far at
+    each step, which made an expression with n criteria cost n² node copies)."""
+    union = parts[0]
+    for part in parts[1:]:
+        union = exp.Union(this=union, expression=part, distinct=False)
+    return union
+
+
 def alias(expression: exp.Expression, name: str) -> exp.Alias:
     return exp.alias_(expression, ident(name))
 

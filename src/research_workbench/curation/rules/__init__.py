@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from ..rule import Rule, Stage, Tier
 from .clean_concepts import domain_alignment, standard_concept_replacement, zero_concept_rows
-from .clean_dates import data_after_deactivation, end_before_start, invalid_death_dates, records_after_death, records_before_birth_or_too_old
+from .clean_dates import data_after_deactivation, end_before_start, invalid_death_dates, records_after_cutoff, records_after_death, records_before_birth_or_too_old
 from .clean_duplicates import duplicate_ids, duplicate_rows
 from .clean_measurements import drug_refills_days_supply, lab_unit_normalisation, latest_physical_measurement, physical_measurement_ranges
 from .clean_persons import birth_year_out_of_range, persons_without_data, under_age_at_consent, unknown_persons, withdrawn_participants
 from .clean_surveys import free_text_string_fields, free_text_survey_answers, orphaned_survey_conduct, survey_skip_logic
 from .clean_wearables import invalid_sleep_levels, orphaned_child_rows
-from .deid_common import birth_month_and_day, device_ids, identifying_tables, person_ids, program_concepts_rule, site_masking, survey_response_ids
+from .deid_common import birth_month_and_day, device_ids, identifying_tables, person_ids, program_concepts_rule, row_ids, sample_ids, site_masking, survey_response_ids
 from .deid_controlled import zip3
 from .deid_registered import (
     age_89_or_over,
@@ -22,6 +22,7 @@ from .deid_registered import (
     generalise_education,
     generalise_employment,
     generalise_gender_identity,
+    generalise_person_race_ethnicity,
     generalise_race,
     generalise_sex_at_birth,
     generalise_sexual_orientation,
@@ -42,6 +43,7 @@ RULES: tuple[Rule, ...] = (
     records_before_birth_or_too_old,
     records_after_death,
     data_after_deactivation,
+    records_after_cutoff,  # before end_before_start: a capped end date may then precede its start
     end_before_start,
     zero_concept_rows,
     standard_concept_replacement,  # before domain_alignment: the standard concept decides the domain
@@ -62,6 +64,7 @@ RULES: tuple[Rule, ...] = (
     age_89_or_over,
     recent_concepts,
     generalise_race,
+    generalise_person_race_ethnicity,  # after generalise_race: every source of the person's race, EHR included
     generalise_gender_identity,  # before generalise_sex_at_birth: compares identity with the original sex at birth
     generalise_sex_at_birth,
     generalise_sexual_orientation,
@@ -72,8 +75,10 @@ RULES: tuple[Rule, ...] = (
     zip3,
     birth_month_and_day,
     identifying_tables,
+    row_ids,  # first of the whole-table remaps: its range check reads the tables before any remap is pending
     site_masking,
     device_ids,
+    sample_ids,
     survey_response_ids,
     date_shift,  # before person_ids: the shift is looked up by person_id
     person_ids,  # last de-identification rule

@@ -165,3 +165,38 @@ end_before_start = Rule(
     build=_end_before_start,
     reference="TemporalConsistency",
 )
+
+
+AFTER_CUTOFF_TABLES = dated_person_tables(exclude=("death",))  # death: invalid_death_dates removes late deaths
+
+
+def _after_cutoff(ctx: RuleContext):
+    queries: list[Query] = []
+    for name in AFTER_CUTOFF_TABLES:
+        t = cdm().table(name)
+        cutoff = ctx.param(ctx.cutoff)
+        queries += remove(name, exp.GT(this=event_date(name), expression=cutoff))  # type: ignore[arg-type]
+        fix: dict[str, exp.Expression] = {}
+        late = []
+        for c in t.columns:
+            if c.name == t.event_date_column or c.type not in ("date", "datetime"):
+                continue
+            value = exp.cast(col(c.name), "DATE") if c.type == "datetime" else col(c.name)
+            is_late = exp.GT(this=value, expression=cutoff.copy())
+            late.append(is_late)
+            capped = exp.cast(cutoff.copy(), "TIMESTAMP" if c.type == "datetime" else "DATE")
+            fix[c.name] = exp.Case().when(is_late.copy(), capped if c.required else exp.Null()).else_(col(c.name))
+        if late:
+            queries += change(name, exp.or_(*late), fix)
+    return queries
+
+
+records_after_cutoff = Rule(
+    name="records_after_cutoff",
+    description="Remove records whose event date is after the cut-off (a release holds nothing later), wearables included; other dates after it (an end date, say) become NULL, or the cut-off when required.",
+    stage=Stage.CLEAN,
+    tiers=BOTH,
+    tables=AFTER_CUTOFF_TABLES,
+    build=_after_cutoff,
+    reference="RemoveRecordsWithWrongDate (future dates)",
+)

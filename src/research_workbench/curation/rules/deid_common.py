@@ -1,5 +1,6 @@
 """De-identification rules of both tiers: program concepts in the vocabulary, birth month and day, identifying
-tables, site, device, survey response and person ids through the private maps."""
+tables, row ids through the keyed permutation, site, device, sample, survey response and person ids through the
+private maps. Which column holds which kind of identifier is written once, in ``cdr/schema/identifiers.csv``."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from importlib import resources
 from sqlglot import exp
 
 from ...cdr.model import cdm
-from ..rule import BOTH, Query, Rule, RuleContext, Stage, change, col, insert, lit, num, person_column, person_tables, remap, remove, table
+from ..row_ids import ROW_ID_LIMIT, SQL_FUNCTION
+from ..rule import BOTH, Query, Rule, RuleContext, Stage, change, col, insert, lit, num, person_column, person_tables, remap, remove, setup, table
 
 PROGRAM_CONCEPTS_FILE = "program_concepts.csv"
 
@@ -90,6 +92,47 @@ identifying_tables = Rule(
     reference="TableSuppression",
 )
 
+def _row_id_columns() -> dict[str, list[str]]:
+    """Table → its columns holding row ids (keys, references to rows, providers, care sites, locations)."""
+    columns: dict[str, list[str]] = {}
+    for identifier in cdm().identifiers("row"):
+        columns.setdefault(identifier.table, []).append(identifier.column)
+    return columns
+
+
+ROW_ID_COLUMNS = _row_id_columns()
+
+
+def _row_ids(ctx: RuleContext):
+    queries: list[Query] = []
+    for name, columns in ROW_ID_COLUMNS.items():
+        # Refuse ids the permutation does not cover, naming the column (error() is code, not user data).
+        checks = [
+            exp.If(
+                this=exp.func("bool_or", exp.or_(exp.LT(this=col(c), expression=num(0)), exp.GTE(this=col(c), expression=num(ROW_ID_LIMIT)))),
+                true=exp.func("error", lit(f"{name}.{c}: a row id outside 0 … 2^60 − 1, the range release row ids are drawn for")),
+            )
+            for c in columns
+        ]
+        queries.append(setup(ctx, f"check_{name}", exp.select(*[exp.alias_(e, f"c{i}") for i, e in enumerate(checks)]).from_(table(name)))[0])
+    for name, columns in ROW_ID_COLUMNS.items():
+        # CASE: DuckDB then never calls the Python function for a batch of NULLs.
+        permuted = {c: exp.Case().when(col(c, "t").is_(exp.Null()).not_(), exp.Anonymous(this=SQL_FUNCTION, expressions=[col(c, "t")])) for c in columns}
+        queries.append(remap(name, permuted, []))
+    return queries
+
+
+row_ids = Rule(
+    name="row_ids",
+    description="Replace every row id (keys, references to rows, provider, care site and location ids) by 2^61 + a keyed permutation of it: stable across releases, unlinkable to the raw CDR or a sandbox without the private key.",
+    stage=Stage.DEID,
+    tiers=BOTH,
+    tables=tuple(ROW_ID_COLUMNS),
+    build=_row_ids,
+    reference="(none: AoU keeps event ids)",
+)
+
+
 SITE_TABLES = tuple(t.name for t in cdm().tables.values() if "src_id" in t.column_names and not t.is_vocabulary)
 
 
@@ -122,6 +165,22 @@ device_ids = Rule(
     tables=("device",),
     build=_devices,
     reference="DeidFitbitDeviceId",
+)
+
+
+def _samples(ctx: RuleContext):
+    m = ctx.private("sample_map").as_("m")
+    return [remap("genomic_sample", {"sample_id": col("research_sample_id", "m")}, [(m, col("sample_id", "t").eq(col("sample_id", "m")))])]
+
+
+sample_ids = Rule(
+    name="sample_ids",
+    description="Replace genomic sample ids (which may embed the raw person id, as in wgs_<person_id>) by their research sample id (random UUID, stable across releases).",
+    stage=Stage.DEID,
+    tiers=BOTH,
+    tables=("genomic_sample",),
+    build=_samples,
+    reference="(AoU: research_id-based sample names)",
 )
 
 

@@ -194,6 +194,41 @@ generalise_race = Rule(
 )
 
 
+def _not_in(ctx: RuleContext, value: exp.Expression, allowed: list[int]) -> exp.Expression:
+    """``value`` is set and not one of ``allowed``."""
+    return exp.and_(value.is_(exp.Null()).not_(), exp.func("COALESCE", exp.func("list_contains", ctx.list_param(allowed), value.copy()), exp.false()).not_())
+
+
+def _person_race_ethnicity(ctx: RuleContext):
+    d = ctx.config.demographics
+    race, race_src = col("race_concept_id"), col("race_source_concept_id")
+    eth, eth_src = col("ethnicity_concept_id"), col("ethnicity_source_concept_id")
+    generalise = exp.or_(
+        _not_in(ctx, race, d.person_race_allowed),
+        exp.func("COALESCE", exp.func("list_contains", ctx.list_param(d.race_generalise_single), race_src.copy()), exp.false()),
+    )
+    other = ctx.param(GENERALISED["another_population"])
+    race_out = exp.Case().when(generalise, other).else_(race.copy())
+    race_src_out = exp.Case().when(generalise.copy(), other.copy()).when(_not_in(ctx, race_src.copy(), d.person_race_source_allowed), race.copy()).else_(race_src.copy())
+    eth_bad = _not_in(ctx, eth, d.person_ethnicity_allowed)
+    eth_out = exp.Case().when(eth_bad, num(0)).else_(eth.copy())
+    eth_src_out = exp.Case().when(eth_bad.copy(), num(0)).when(_not_in(ctx, eth_src.copy(), d.person_ethnicity_source_allowed), eth.copy()).else_(eth_src.copy())
+    outputs = {"race_concept_id": race_out, "race_source_concept_id": race_src_out, "ethnicity_concept_id": eth_out, "ethnicity_source_concept_id": eth_src_out}
+    differs = exp.or_(*[exp.NullSafeNEQ(this=col(c), expression=v.copy()) for c, v in outputs.items()])
+    return change("person", differs, outputs)
+
+
+generalise_person_race_ethnicity = Rule(
+    name="generalise_person_race_ethnicity",
+    description="The person table's race and ethnicity, whatever their source (EHR or survey): a race outside demographics.person_race_allowed, or a single-population answer generalised by generalise_race, → 2000000001; an ethnicity outside demographics.person_ethnicity_allowed → 0; detailed source concepts → the generalised concept.",
+    stage=Stage.DEID,
+    tiers=REGISTERED,
+    tables=("person",),
+    build=_person_race_ethnicity,
+    reference="RepopulatePersonPostDeid (person race and ethnicity from de-identified values)",
+)
+
+
 def _gender(ctx: RuleContext):
     d = ctx.config.demographics
     answers = _answers(ctx, d.gender_question)

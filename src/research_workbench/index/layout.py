@@ -1,0 +1,32 @@
+"""The on-disk layout of an index: its files, its manifest, where it sits beside its CDR.
+
+Kept apart from the builder so that what reads an index (the freshness check, search, the cohort engine) need not
+import the build pipeline.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+INDEX_MANIFEST = "index.json"
+# 2: records the size of every file ("file_bytes"), checked each time the index is opened (see freshness.py).
+INDEX_FORMAT_VERSION = 2
+EVENTS_FILE = "search_all_events.parquet"
+PERSONS_FILE = "search_person.parquet"
+CRITERIA_FILE = "criteria.parquet"
+ANCESTRY_FILE = "criteria_ancestor.parquet"
+BITMAPS_FILE = "concept_persons.sqlite"
+# The same tables in DuckDB's own storage, for the embedded engine: zone maps per row group and no Parquet decoding
+# make a criterion on the concept-sorted events an order of magnitude faster than reading the Parquet file.
+DATABASE_FILE = "search_index.duckdb"
+DATABASE_TABLES = {"search_all_events": EVENTS_FILE, "search_person": PERSONS_FILE, "criteria_ancestor": ANCESTRY_FILE}
+SURVEY_TREE_FILE = "survey_tree.parquet"
+# Small row groups: the events file is sorted by concept, so a criterion's min/max statistics let DuckDB skip
+# every row group that cannot hold its concepts.
+EVENT_ROW_GROUP = 32_768
+
+
+def default_index_path(cdr_dir: Path) -> Path:
+    """Where ``workbench index CDR_DIR`` puts the index: CDR_DIR.index beside the CDR."""
+    cdr_dir = Path(cdr_dir).absolute()
+    return cdr_dir.parent / f"{cdr_dir.name}.index"
