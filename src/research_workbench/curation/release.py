@@ -296,6 +296,7 @@ def _curate_locked(
         shutil.rmtree(work / ".scratch", ignore_errors=True)
         lap("report")
         scan = scan_release(work, private_dir=private, raw_dir=raw.path, config=cfg, memory_limit=memory_limit)
+        scan.release = target  # what it will be called once in place
         if not scan.ok:
             raise ScanError(target, scan.findings)
         lap("scan")
