@@ -26,11 +26,11 @@ from research_workbench.curation.lock import ReleasesLock, ReleasesLockedError
 from research_workbench.curation.release import RawCdrChangedError
 from research_workbench.curation.risk import residual_risk
 from research_workbench.curation.row_ids import KEY_FILE, ROW_ID_BASE, RowIdCipher
-from research_workbench.curation.rule import Stage, Tier
+from research_workbench.curation.rule import Tier
 from research_workbench.curation.rules import rule_named
 from research_workbench.curation.scan import scan_release
 
-from .fixtures import cond, meas, obs, person, run_rules, status, write_cdr
+from .fixtures import cond, meas, person, run_rules, status, write_cdr
 from .test_release import small_program
 
 CONFIG = load_config().model_copy(update={"cutoff_date": date(2024, 6, 30)})

@@ -46,7 +46,7 @@ def curate(
     if scan:
         err_console.print(
             f"Scan: no raw identifier in {scan['checked']['tables']} tables, {scan['checked']['vcf_samples']:,} VCF samples and "
-            f"{scan['checked']['files']} file names; sandbox (steward-only): {Path(out).absolute() / '.private' / 'sandbox' / release}",
+            f"{scan['checked']['files']} file names; sandbox (steward-only): {result.sandbox_dir}",
             highlight=False,
         )
     if risk:

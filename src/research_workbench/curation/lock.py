@@ -70,16 +70,13 @@ class ReleasesLock:
             os.close(self._fd)
             self._fd = None
 
-    def remove_stale_builds(self) -> list[str]:
-        """Remove what killed runs left in the folder (only call while holding the lock); returns their names."""
-        return self.remove_stale_in(self.folder)
-
-    def remove_stale_in(self, folder: Path) -> list[str]:
-        """Remove killed runs' leftovers in ``folder``, a folder only runs holding this lock write to."""
+    def remove_stale(self, folder: Path | None = None) -> list[str]:
+        """Remove what killed runs left in ``folder`` (default: the locked folder), a folder only runs holding this
+        lock write to; returns the names removed."""
         assert self._fd is not None, "removing stale builds needs the lock"
         removed = []
         for pattern in STALE_PATTERNS:
-            for path in sorted(Path(folder).glob(pattern)):
+            for path in sorted(Path(folder or self.folder).glob(pattern)):
                 if path.is_dir():
                     shutil.rmtree(path, ignore_errors=True)
                 else:

@@ -132,10 +132,9 @@ def extend_maps(ws: Workspace, schema: str, release: str, max_shift: int) -> dic
 
     # sites: every src_id of every table, masked as "site NNN" (a random unused number)
     union = None
-    for t in cdm().tables.values():
-        if "src_id" in t.column_names and not t.is_vocabulary:
-            part = exp.select(col("src_id")).from_(src(t.name))
-            union = part if union is None else exp.union(union, part, distinct=False)
+    for identifier in cdm().identifiers("site"):
+        part = exp.select(col("src_id")).from_(src(identifier.table))
+        union = part if union is None else exp.union(union, part, distinct=False)
     new_sites = [r[0] for r in ws.sql(new_keys(union, "src_id", "site_map").order_by(col("src_id")))]  # type: ignore[arg-type]
     used = {r[0] for r in ws.sql(exp.select(col("masked_src_id")).from_(qualified("private", "site_map")))}
     rng = secrets.SystemRandom()

@@ -59,6 +59,7 @@ class CurationResult:
     # Wall-clock seconds per phase (load, clean, maps, <tier> rules, <tier> write, ...), for benchmarks.
     phases: dict[str, float]
     scan: dict[str, Any] | None = None  # what the release scan checked (scan.py)
+    sandbox_dir: Path | None = None  # steward-only: the rows each rule removed, changed or added
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -165,13 +166,11 @@ def curate(
     out.mkdir(parents=True, exist_ok=True)
     with ExitStack() as locks:
         lock = locks.enter_context(ReleasesLock(out, release=release))
-        lock.remove_stale_builds()  # what killed runs left behind: under the lock it can only be ours
+        lock.remove_stale()  # what killed runs left behind: under the lock it can only be ours
         if not private.is_relative_to(out):  # a private area shared by several releases folders is locked too
-            locks.enter_context(ReleasesLock(private_area(private), release=release)).remove_stale_builds()
-        sandboxes = private_area(private) / SANDBOX_DIR_NAME
-        sandboxes.mkdir(mode=0o700, exist_ok=True)
-        sandboxes.chmod(0o700)
-        lock.remove_stale_in(sandboxes)
+            locks.enter_context(ReleasesLock(private_area(private), release=release)).remove_stale()
+        sandboxes = private_area(private_area(private) / SANDBOX_DIR_NAME)
+        lock.remove_stale(sandboxes)
         target = out / release
         if target.exists() and not replace:
             raise CdrExistsError(f"release {release!r} already exists in {out} (use --replace to overwrite it)")
@@ -286,6 +285,7 @@ def _curate_locked(
             effects=effects,
             sandbox_files=sandbox_files,
             new_ids=new_ids,
+            sandbox=f"{PRIVATE_DIR_NAME}/{SANDBOX_DIR_NAME}/{release}",
             residual_risk=risk,
         )
         write_report(report, work)
@@ -311,4 +311,5 @@ def _curate_locked(
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(sandbox_work, ignore_errors=True)
         raise
-    return CurationResult(release_dir=target, report=report, seconds=time.perf_counter() - started, phases=phases, scan=scan.as_dict())
+    return CurationResult(release_dir=target, report=report, seconds=time.perf_counter() - started, phases=phases,
+                          scan=scan.as_dict(), sandbox_dir=sandboxes / release)

@@ -33,6 +33,7 @@ def build_report(
     effects: list[RuleEffect],
     sandbox_files: dict[str, dict[str, int]],
     new_ids: dict[str, int],
+    sandbox: str = "",
     residual_risk: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     tiers: dict[str, Any] = {}
@@ -68,7 +69,7 @@ def build_report(
         "rules": [e.as_dict() for e in effects],
         "tiers": tiers,
         "waterfall": waterfall,
-        "sandbox": "steward-only, in the private area: .private/sandbox/" + release,
+        "sandbox": f"steward-only, in the private area: {sandbox}",
         "sandbox_files": sandbox_files,
         "new_private_ids": new_ids,
         "residual_risk": residual_risk or {},

@@ -121,7 +121,7 @@ def register(con, cipher: RowIdCipher) -> None:
 
     try:
         con.remove_function(SQL_FUNCTION)
-    except Exception:  # not registered yet
+    except duckdb.InvalidInputException:  # not registered yet
         pass
     con.create_function(
         SQL_FUNCTION,

@@ -28,10 +28,10 @@ import gzip
 import json
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterator
 
-import duckdb
 from sqlglot import exp
 
 from ..cdr.engine import connect
@@ -112,14 +112,6 @@ def _ident(name: str) -> exp.Identifier:
     return exp.to_identifier(name, quoted=True)
 
 
-def _col(name: str, table: str | None = None) -> exp.Column:
-    return exp.column(name, table=table, quoted=True)
-
-
-def _tbl(name: str) -> exp.Table:
-    return exp.Table(this=_ident(name))
-
-
 class _Scanner:
     def __init__(self, release: Path, private_dir: Path, raw_dir: Path, config: CurationConfig, memory_limit: str | None):
         self.release = release
@@ -129,7 +121,6 @@ class _Scanner:
         self.con = connect(memory_limit=memory_limit)
         self.result = ScanResult(release)
         self._views = 0
-        self._raw_rows_ready = False
         self._load_reference()
 
     # --- plumbing -----------------------------------------------------------------------------------------
@@ -185,9 +176,9 @@ class _Scanner:
             f"SELECT src_id, 'site' FROM {maps['site']}",
             f"SELECT person_source_value, 'source person' FROM {raw_views['person']}",
         ]
-        for t in cdm().tables.values():
-            if "src_id" in t.column_names and not t.is_vocabulary and t.name in raw_views:
-                text_parts.append(f"SELECT DISTINCT src_id, 'site' FROM {raw_views[t.name]}")
+        for identifier in cdm().identifiers("site"):
+            if identifier.table in raw_views:
+                text_parts.append(f"SELECT DISTINCT src_id, 'site' FROM {raw_views[identifier.table]}")
         self.q(f"{create} raw_text AS SELECT DISTINCT v, kind FROM ({' UNION ALL '.join(text_parts)}) WHERE v IS NOT NULL AND v <> ''")
         # research id → raw person id and full date of birth (only where month and day are known)
         self.q(
@@ -197,29 +188,18 @@ class _Scanner:
             f"FROM {maps['person']} m LEFT JOIN {raw_views['person']} p ON p.person_id = m.person_id"
         )
 
+    @cached_property
     def raw_rows(self) -> str:
-        """(id, person_id) of every raw row with a row id: built only when a check needs it (it is large)."""
-        if not self._raw_rows_ready:
-            parts = []
-            for identifier in cdm().identifiers("row"):
-                t = cdm().table(identifier.table)
-                if identifier.column in t.primary_key and t.person_column and t.name in self.raw_views:
-                    parts.append(f"SELECT {_q(identifier.column)} AS id, {_q(t.person_column)} AS person_id FROM {self.raw_views[t.name]}")
-            self.q(f"CREATE TEMP TABLE raw_rows AS {' UNION ALL '.join(parts)}")
-            self._raw_rows_ready = True
+        """(id, person_id) of every raw row with a row id (the keys of person-level tables, and of providers, care
+        sites and locations, whose person_id is NULL): a large table, built only when a check needs it."""
+        parts = []
+        for identifier in cdm().identifiers("row"):
+            t = cdm().table(identifier.table)
+            if identifier.column in t.primary_key and t.name in self.raw_views:
+                person = _q(t.person_column) if t.person_column else "NULL"
+                parts.append(f"SELECT {_q(identifier.column)} AS id, {person} AS person_id FROM {self.raw_views[t.name]}")
+        self.q(f"CREATE TEMP TABLE raw_rows AS {' UNION ALL '.join(parts)}")
         return "raw_rows"
-
-    def raw_row_ids(self) -> str:
-        """Every raw row id of every table (keys of person-level tables, providers, care sites, locations)."""
-        if not hasattr(self, "_raw_row_ids"):
-            parts = []
-            for identifier in cdm().identifiers("row"):
-                t = cdm().table(identifier.table)
-                if identifier.column in t.primary_key and t.name in self.raw_views:
-                    parts.append(f"SELECT {_q(identifier.column)} AS id FROM {self.raw_views[t.name]}")
-            self.q(f"CREATE TEMP TABLE raw_row_ids AS SELECT DISTINCT id FROM ({' UNION ALL '.join(parts)})")
-            self._raw_row_ids = "raw_row_ids"
-        return self._raw_row_ids
 
     # --- the checks ---------------------------------------------------------------------------------------------
 
@@ -295,7 +275,7 @@ class _Scanner:
             low = self.one(f"SELECT MIN({column}) FROM {view}")[0]  # type: ignore[index]
             if low is None or low >= ROW_ID_BASE:
                 return  # every value was issued by the row-id permutation, so none can be a raw id
-            raw = self.raw_row_ids()
+            raw = self.raw_rows
             for what, condition in (
                 ("raw row id", f"{column} IN (SELECT id FROM {raw})"),
                 ("row id not issued by de-identification", f"{column} < {ROW_ID_BASE} AND {column} NOT IN (SELECT id FROM {raw})"),
@@ -399,7 +379,7 @@ class _Scanner:
             self.find("the participant's full date of birth in text", where, example, n)
         candidates = self.one("SELECT COUNT(*) FROM own_tokens WHERE length(tok) >= $digits AND regexp_full_match(tok, '[0-9]+')", {"digits": digits})[0]  # type: ignore[index]
         if candidates:
-            rows = self.raw_rows()
+            rows = self.raw_rows
             n, example = self.one(
                 f"SELECT COUNT(DISTINCT t.v), MIN(t.v) FROM own_tokens t JOIN persons p ON p.research_id = t.research_id "
                 f"JOIN {rows} r ON r.person_id = p.person_id AND CAST(r.id AS VARCHAR) = t.tok WHERE length(t.tok) >= $digits AND regexp_full_match(t.tok, '[0-9]+')",

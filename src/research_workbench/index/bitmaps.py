@@ -77,18 +77,13 @@ RANGE_EVENTS = 20_000_000  # events per range of concepts (a range holds at leas
 def _concept_ranges(con: duckdb.DuckDBPyConnection) -> list[tuple[int, int]]:
     """Consecutive concept id ranges of at most RANGE_EVENTS events each (or one concept)."""
     counts = con.execute("SELECT concept_id, count(*) FROM events GROUP BY concept_id ORDER BY concept_id").fetchall()
-    ranges, start, total = [], None, 0
+    ranges: list[list[int]] = []  # [first concept, last concept, events]
     for concept, n in counts:
-        if start is not None and total + n > RANGE_EVENTS:
-            ranges.append((start, previous))
-            start, total = None, 0
-        if start is None:
-            start = concept
-        total += n
-        previous = concept
-    if start is not None:
-        ranges.append((start, previous))
-    return ranges
+        if ranges and ranges[-1][2] + n <= RANGE_EVENTS:
+            ranges[-1][1:] = [concept, ranges[-1][2] + n]
+        else:
+            ranges.append([concept, concept, n])
+    return [(first, last) for first, last, _ in ranges]
 
 
 class ConceptBitmaps:

@@ -9,25 +9,11 @@ refused with the paths involved and the command that rebuilds the index.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 from ..cdr.manifest import MANIFEST_NAME
 from ..cdr.store import CdrFileError, sha256_file
 from .layout import INDEX_MANIFEST, default_index_path
-
-
-# (index dir, CDR dir) → (CDR checked, index.json signature, CDR manifest.json signature, the index manifest) of the
-# last check that passed: a later check with both files unchanged (same inode, size and modification time) skips
-# re-hashing. As in git's "racily clean" rule, files modified within RACY_NS of the check are not cached, so an
-# in-place rewrite within one timestamp tick cannot go unseen.
-_checked: dict[tuple[str, str], tuple[Path, tuple, tuple, dict]] = {}
-RACY_NS = 2_000_000_000
-
-
-def _signature(path: Path) -> tuple:
-    stat = path.stat()
-    return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
 
 
 class StaleIndexError(ValueError):
@@ -71,22 +57,6 @@ def check_index(index_dir: Path, cdr_dir: Path | None = None) -> dict:
     manifest_path = index_dir / INDEX_MANIFEST
     if not manifest_path.is_file():
         raise FileNotFoundError(f"{index_dir}: not an index directory (no {INDEX_MANIFEST}); build it with `workbench index CDR_DIR`")
-    key = (str(index_dir.absolute()), str(Path(cdr_dir).absolute()) if cdr_dir is not None else "")
-    cached = _checked.get(key)
-    if cached is not None:
-        checked_cdr, index_sig, cdr_sig, manifest = cached
-        cdr = _cdr_of(index_dir, manifest, cdr_dir)
-        try:
-            unchanged = (cdr == checked_cdr and _signature(manifest_path) == index_sig
-                         and _signature(cdr / MANIFEST_NAME) == cdr_sig)
-        except OSError:
-            unchanged = False
-        if unchanged:
-            _check_files(index_dir, manifest, cdr)
-            return manifest
-        del _checked[key]
-    index_sig = _signature(manifest_path)
-    started_ns = time.time_ns()
     try:
         manifest = json.loads(manifest_path.read_bytes().decode("utf-8"))
         if not isinstance(manifest, dict):
@@ -107,7 +77,6 @@ def check_index(index_dir: Path, cdr_dir: Path | None = None) -> dict:
             f"{index_dir}: the CDR it was built from is not at {shown} (no {MANIFEST_NAME}), so the index cannot be shown "
             f"to be current; name the CDR (--cdr CDR_DIR) or rebuild the index with `workbench index CDR_DIR --replace`",
             index_dir, cdr)
-    cdr_sig = _signature(cdr / MANIFEST_NAME)
     current = sha256_file(cdr / MANIFEST_NAME)
     if current != recorded:
         built_from = manifest.get("cdr") or "its CDR"
@@ -116,8 +85,6 @@ def check_index(index_dir: Path, cdr_dir: Path | None = None) -> dict:
             f"SHA-256 {recorded[:12]}…, and {cdr / MANIFEST_NAME} now has {current[:12]}… (the CDR changed since, or is "
             f"another CDR); rebuild the index with `{rebuild_command(cdr, index_dir)}`", index_dir, cdr)
     _check_files(index_dir, manifest, cdr)
-    if max(index_sig[2], cdr_sig[2]) < started_ns - RACY_NS:
-        _checked[key] = (cdr, index_sig, cdr_sig, manifest)
     return manifest
 
 

@@ -6,6 +6,9 @@ import re
 import sqlite3
 from pathlib import Path
 
+from ..cdr.store import CdrFileError
+from .freshness import check_index, rebuild_command
+
 SEARCH_LIMIT = 250
 SEARCH_DB = "criteria_search.sqlite"
 
@@ -48,9 +51,6 @@ def search_criteria(index_dir: Path, term: str, *, domain: str | None = None, st
     shown to match its CDR (``cdr_dir``, by default the one it was built from; see ``index.freshness``) unless
     ``check`` is false (a caller that has just checked it).
     """
-    from ..cdr.store import CdrFileError
-    from .freshness import check_index, rebuild_command
-
     manifest = check_index(Path(index_dir), cdr_dir) if check else {}
     limit = max(1, min(limit, SEARCH_LIMIT))
     match = _match_expression(term)

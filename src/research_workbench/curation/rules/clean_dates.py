@@ -172,10 +172,10 @@ AFTER_CUTOFF_TABLES = dated_person_tables(exclude=("death",))  # death: invalid_
 
 def _after_cutoff(ctx: RuleContext):
     queries: list[Query] = []
+    cutoff = ctx.param(ctx.cutoff)
     for name in AFTER_CUTOFF_TABLES:
         t = cdm().table(name)
-        cutoff = ctx.param(ctx.cutoff)
-        queries += remove(name, exp.GT(this=event_date(name), expression=cutoff))  # type: ignore[arg-type]
+        queries += remove(name, exp.GT(this=event_date(name), expression=cutoff.copy()))  # type: ignore[arg-type]
         fix: dict[str, exp.Expression] = {}
         late = []
         for c in t.columns:

@@ -133,12 +133,17 @@ row_ids = Rule(
 )
 
 
-SITE_TABLES = tuple(t.name for t in cdm().tables.values() if "src_id" in t.column_names and not t.is_vocabulary)
+SITE_TABLES = tuple(i.table for i in cdm().identifiers("site"))
+
+
+def _through_map(ctx: RuleContext, name: str, column: str, map_name: str, research_column: str) -> Query:
+    """Rewrite ``name``.``column`` through the private map keyed by that column."""
+    m = ctx.private(map_name).as_("m")
+    return remap(name, {column: col(research_column, "m")}, [(m, col(column, "t").eq(col(column, "m")))])
 
 
 def _sites(ctx: RuleContext):
-    m = ctx.private("site_map").as_("m")
-    return [remap(name, {"src_id": col("masked_src_id", "m")}, [(m.copy(), col("src_id", "t").eq(col("src_id", "m")))]) for name in SITE_TABLES]
+    return [_through_map(ctx, name, "src_id", "site_map", "masked_src_id") for name in SITE_TABLES]
 
 
 site_masking = Rule(
@@ -153,8 +158,7 @@ site_masking = Rule(
 
 
 def _devices(ctx: RuleContext):
-    m = ctx.private("device_map").as_("m")
-    return [remap("device", {"device_id": col("research_device_id", "m")}, [(m, col("device_id", "t").eq(col("device_id", "m")))])]
+    return [_through_map(ctx, "device", "device_id", "device_map", "research_device_id")]
 
 
 device_ids = Rule(
@@ -169,8 +173,7 @@ device_ids = Rule(
 
 
 def _samples(ctx: RuleContext):
-    m = ctx.private("sample_map").as_("m")
-    return [remap("genomic_sample", {"sample_id": col("research_sample_id", "m")}, [(m, col("sample_id", "t").eq(col("sample_id", "m")))])]
+    return [_through_map(ctx, "genomic_sample", "sample_id", "sample_map", "research_sample_id")]
 
 
 sample_ids = Rule(

@@ -194,9 +194,14 @@ generalise_race = Rule(
 )
 
 
+def _in(ctx: RuleContext, value: exp.Expression, values: list[int]) -> exp.Expression:
+    """``value`` is one of ``values`` (false, not NULL, when ``value`` is NULL)."""
+    return exp.func("COALESCE", exp.func("list_contains", ctx.list_param(values), value), exp.false())
+
+
 def _not_in(ctx: RuleContext, value: exp.Expression, allowed: list[int]) -> exp.Expression:
     """``value`` is set and not one of ``allowed``."""
-    return exp.and_(value.is_(exp.Null()).not_(), exp.func("COALESCE", exp.func("list_contains", ctx.list_param(allowed), value.copy()), exp.false()).not_())
+    return exp.and_(value.is_(exp.Null()).not_(), _in(ctx, value.copy(), allowed).not_())
 
 
 def _person_race_ethnicity(ctx: RuleContext):
@@ -205,7 +210,7 @@ def _person_race_ethnicity(ctx: RuleContext):
     eth, eth_src = col("ethnicity_concept_id"), col("ethnicity_source_concept_id")
     generalise = exp.or_(
         _not_in(ctx, race, d.person_race_allowed),
-        exp.func("COALESCE", exp.func("list_contains", ctx.list_param(d.race_generalise_single), race_src.copy()), exp.false()),
+        _in(ctx, race_src.copy(), d.race_generalise_single),
     )
     other = ctx.param(GENERALISED["another_population"])
     race_out = exp.Case().when(generalise, other).else_(race.copy())
