@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -13,11 +11,11 @@ from rich.table import Table as RichTable
 
 from ..cdr.ddl import DIALECTS
 from ..cohorts.builder.engine import CohortEngine
-from ..cohorts.circe.cli import circe
+from .circe import circe
 from ..cohorts.builder.library import Library
-from ..cohorts.builder.model import DefinitionError, parse_definition, read_json_file
+from ..cohorts.builder.model import parse_definition, read_json_file
 from ..index.layout import INDEX_MANIFEST, default_index_path
-from .output import JSON_OPTION, emit_json, err_console, out_console
+from .output import JSON_OPTION, emit_json, err_console, fail, out_console, user_errors
 
 cohort_app = typer.Typer(help="Cohort definitions: counts, participants, breakdowns, SQL; OHDSI Circe definitions.", no_args_is_help=True)
 cohort_app.command("circe")(circe)
@@ -27,38 +25,13 @@ INDEX_OPTION = typer.Option(None, "--index", help="Index directory, if not the d
 DEFINITION_ARGUMENT = typer.Argument(..., help="Cohort definition (JSON).")
 
 
-def _fail(message: str, json_output: bool, problems: list[str] | None = None) -> None:
-    if json_output:
-        emit_json({"error": message, "problems": problems or []})
-    else:
-        err_console.print(f"[bold red]Error:[/] {message}", highlight=False)
-        for problem in problems or []:
-            err_console.print(f"  {problem}", highlight=False, markup=False)
-    raise typer.Exit(1)
-
-
-@contextmanager
-def _refusals(json_output: bool) -> Iterator[None]:
-    """A stale or damaged index or CDR (StaleIndexError, CdrFileError: ValueErrors naming the files) → exit 1."""
-    try:
-        yield
-    except DefinitionError as err:
-        _fail("invalid input", json_output, err.problems)
-    except (ValueError, OSError) as err:
-        _fail(str(err), json_output)
-
-
 def _load(definition_file: Path, cdr: Path, index: Path | None, json_output: bool):
-    try:
+    with user_errors(json_output, source=definition_file, heading="invalid cohort definition"):
         definition = parse_definition(read_json_file(definition_file))
-    except OSError as err:
-        _fail(f"{definition_file}: {err.strerror}", json_output)
-    except DefinitionError as err:
-        _fail(f"{definition_file}: invalid cohort definition", json_output, err.problems)
     index_dir = index or default_index_path(cdr)
     if not (index_dir / INDEX_MANIFEST).is_file():
-        _fail(f"{index_dir}: no index; build it with `workbench index {cdr}`", json_output)
-    with _refusals(json_output):
+        fail(f"{index_dir}: no index; build it with `workbench index {cdr}`", json_output)
+    with user_errors(json_output):
         return definition, CohortEngine(index_dir, cdr_dir=cdr)
 
 
@@ -71,7 +44,7 @@ def count(
 ) -> None:
     """Count the participants who meet a definition."""
     definition, engine = _load(definition_file, cdr, index, json_output)
-    with _refusals(json_output):
+    with user_errors(json_output):
         n, elapsed = engine.count(definition)
     if json_output:
         emit_json({"count": n, "elapsed_ms": round(elapsed, 2)})
@@ -90,7 +63,7 @@ def ids(
 ) -> None:
     """Participant ids of a cohort, in ascending order, one page at a time."""
     definition, engine = _load(definition_file, cdr, index, json_output)
-    with _refusals(json_output):
+    with user_errors(json_output):
         found = engine.participant_ids(definition, page, page_size)
     if json_output:
         emit_json({"page": page, "page_size": page_size, "person_ids": found})
@@ -108,7 +81,7 @@ def breakdown(
 ) -> None:
     """Counts by gender × age band, race, ethnicity and sex at birth."""
     definition, engine = _load(definition_file, cdr, index, json_output)
-    with _refusals(json_output):
+    with user_errors(json_output):
         result = engine.breakdown(definition)
     if json_output:
         emit_json(result)
@@ -132,7 +105,7 @@ def sql(
     if dialect not in DIALECTS:
         raise typer.BadParameter(f"must be one of {', '.join(DIALECTS)}", param_hint="--dialect")
     definition, engine = _load(definition_file, cdr, index, json_output)
-    with _refusals(json_output):
+    with user_errors(json_output):
         query = engine.compile(definition)
     text = query.sql(dialect=dialect, pretty=True)
     if json_output:
@@ -147,12 +120,9 @@ LIBRARY_OPTION = typer.Option(..., "--library", help="Library directory of saved
 
 def _read_json(path: Path, json_output: bool, root: str = "(definition)") -> dict:
     """A definition or concept-set file, read strictly (``cohorts.jsonfile``): located problems, exit 1."""
-    try:
+    with user_errors(json_output, source=path, heading="invalid JSON"):
         return read_json_file(path, root)
-    except OSError as err:
-        _fail(f"{path}: {err.strerror}", json_output)
-    except DefinitionError as err:
-        _fail(f"{path}: invalid JSON", json_output, err.problems)
+    raise AssertionError("unreachable: user_errors exits")
 
 
 def _saved(version, json_output: bool) -> None:
@@ -173,21 +143,19 @@ def save(
 ) -> None:
     """Save a definition as the next version of a named cohort (unchanged content keeps its version)."""
     document = {"name": name, "description": description, "definition": _read_json(definition_file, json_output)}
-    try:
+    with user_errors(json_output, source=definition_file, heading="invalid cohort definition"):
         version = Library(library).save_cohort(document)
-    except DefinitionError as err:
-        _fail(f"{definition_file}: invalid cohort definition", json_output, err.problems)
     _saved(version, json_output)
 
 
 @cohort_app.command("versions")
 def versions(name: str = typer.Argument(...), library: Path = LIBRARY_OPTION, json_output: bool = JSON_OPTION) -> None:
     """The saved versions of a named cohort."""
-    with _refusals(json_output):
+    with user_errors(json_output):
         found = [{"version": v.version, "saved_at": v.saved_at.isoformat(), "content_sha256": v.content_sha256}
                  for v in Library(library).versions("cohort", name)]
     if not found:
-        _fail(f"no cohort named {name!r} in {library}", json_output)
+        fail(f"no cohort named {name!r} in {library}", json_output)
     if json_output:
         emit_json({"name": name, "versions": found})
     else:
@@ -205,10 +173,9 @@ def conceptset_save(
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Save a concept set as its next version (unchanged content keeps its version)."""
-    try:
-        version = Library(library).save_concept_set(_read_json(set_file, json_output, "(concept set)"))
-    except DefinitionError as err:
-        _fail(f"{set_file}: invalid concept set", json_output, err.problems)
+    content = _read_json(set_file, json_output, "(concept set)")
+    with user_errors(json_output, source=set_file, heading="invalid concept set"):
+        version = Library(library).save_concept_set(content)
     _saved(version, json_output)
 
 
@@ -220,12 +187,8 @@ def conceptset_show(
     json_output: bool = JSON_OPTION,
 ) -> None:
     """A saved concept set."""
-    try:
+    with user_errors(json_output, source=library, heading="a saved version is damaged"):
         found = Library(library).latest("concept_set", name, version)
-    except FileNotFoundError as err:
-        _fail(str(err), json_output)
-    except DefinitionError as err:
-        _fail(f"{library}: a saved version is damaged", json_output, err.problems)
     if json_output:
         emit_json(found.model_dump(mode="json"))
     else:

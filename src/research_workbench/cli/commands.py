@@ -5,10 +5,10 @@ from __future__ import annotations
 import typer
 
 from .. import __version__
-from ..browser.cli import browser_app
-from ..curation.cli import curate, release_app
-from ..synth.cli import synth
 from . import cdr, cohort, index, load
+from .browser import browser_app
+from .curate import curate, release_app
+from .synth import synth
 
 app = typer.Typer(
     name="workbench",

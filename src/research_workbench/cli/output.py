@@ -10,9 +10,10 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ..ingest.errors import LoadError
+from ..cdr.problems import ProblemsError
 
 err_console = Console(stderr=True, soft_wrap=True)
 out_console = Console()
@@ -53,21 +54,42 @@ def progress_bar(description: str, enabled: bool = True) -> Iterator[Callable[[s
 
 
 @contextmanager
-def user_errors(json_output: bool) -> Iterator[None]:
-    """Turn refused input into a message (or a JSON error document) and exit status 1, never a traceback."""
+def user_errors(json_output: bool, source: object = None, heading: str | None = None) -> Iterator[None]:
+    """The one way the CLI reports refused input: a message (or one JSON error document) and exit status 1, never
+    a traceback. A ``ProblemsError`` shows its heading and one located line per problem; any other refusal (a
+    missing file, a stale index: ``ValueError``, ``OSError``) its message. ``heading`` replaces the error's own
+    (``invalid concept set``) and ``source`` (the file being read, say) prefixes it."""
     try:
         yield
-    except LoadError as err:
+    except ProblemsError as err:
+        document = err.as_json()
+        if heading is not None:
+            document["error"] = heading
+        if source is not None:
+            document["error"] = f"{source}: {document['error']}"
         if json_output:
-            emit_json({"error": "load refused", "problems": [p.as_dict() for p in err.problems]})
+            emit_json(document)
         else:
-            err_console.print("[bold red]Refused:[/] nothing was written.", highlight=False)
+            err_console.print(f"[bold red]Refused[/] ({escape(document['error'])}): {err.outcome}", highlight=False)
             for problem in err.problems:
                 err_console.print(f"  {problem}", highlight=False, markup=False)
         raise typer.Exit(1) from None
-    except (FileNotFoundError, FileExistsError, ValueError) as err:
+    except (OSError, ValueError) as err:
+        message = fail_message(err)
         if json_output:
-            emit_json({"error": str(err)})
+            emit_json({"error": message})
         else:
-            err_console.print(f"[bold red]Error:[/] {err}", highlight=False)
+            err_console.print(f"[bold red]Error:[/] {message}", highlight=False, markup=False)
         raise typer.Exit(1) from None
+
+
+def fail(message: str, json_output: bool) -> None:
+    """Refuse with a message of the command's own (``no cohort named …``): the same output as ``user_errors``."""
+    with user_errors(json_output):
+        raise ValueError(message)
+
+
+def fail_message(err: Exception) -> str:
+    return (f"{err.filename}: {err.strerror}" if isinstance(err, OSError) and err.strerror and err.filename
+            else str(err))
+

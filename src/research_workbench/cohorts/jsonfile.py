@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..cdr.problems import ProblemsError
+
 _BOM = b"\xef\xbb\xbf"
 
 
@@ -40,14 +42,22 @@ class JsonProblem:
             return f"line {self.line}, column {self.column}"
         return ""
 
+    def __str__(self) -> str:
+        return f"{self.where()}: {self.message}" if self.where() else self.message
 
-class JsonInputError(ValueError):
+    def as_dict(self) -> dict[str, Any]:
+        return {"where": self.where(), "message": self.message, "kind": self.kind}
+
+
+class JsonInputError(ProblemsError):
     """A JSON input refused; ``problems`` are located (see JsonProblem)."""
+
+    heading = "invalid JSON"
+    outcome = "nothing was run."
 
     def __init__(self, source: str, problems: list[JsonProblem]):
         self.source = source
-        self.problems = problems
-        super().__init__(f"{source}: " + "; ".join(f"{p.where()}: {p.message}" if p.where() else p.message for p in problems))
+        super().__init__(problems, f"{source}: " + "; ".join(f"{p.where()}: {p.message}" if p.where() else p.message for p in problems))
 
 
 class _Constant:

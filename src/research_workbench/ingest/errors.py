@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..cdr.problems import ProblemsError
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -39,12 +41,11 @@ class Problem:
         }
 
 
-class LoadError(Exception):
+class LoadError(ProblemsError):
     """A load refused; nothing was written to the target."""
 
-    def __init__(self, problems: list[Problem]):
-        self.problems = problems
-        super().__init__("\n".join(str(p) for p in problems))
+    heading = "load refused"
+    problems: list[Problem]
 
     @classmethod
     def one(cls, file: str, message: str, **where) -> LoadError:

@@ -17,16 +17,17 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ...cdr.problems import ProblemsError
 from .. import jsonfile
 from ..limits import MAX_DEFINITION_BYTES, MAX_ITEMS, MAX_JSON_DEPTH, MAX_SEARCH_PARAMETERS, MAX_TEMPORAL_GROUPS
 
 
-class DefinitionError(ValueError):
+class DefinitionError(ProblemsError):
     """A definition that breaks a rule; each problem is 'json.path: rule broken'."""
 
-    def __init__(self, problems: list[str]):
-        self.problems = problems
-        super().__init__("\n".join(problems))
+    heading = "invalid input"
+    outcome = "nothing was run."
+    problems: list[str]
 
 
 class Domain(str, Enum):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ...cdr.problems import ProblemsError
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -17,12 +19,12 @@ class Problem:
         return {"path": self.path, "message": self.message}
 
 
-class CirceError(ValueError):
+class CirceError(ProblemsError):
     """A definition that cannot be executed as written; nothing is run."""
 
-    def __init__(self, problems: list[Problem]):
-        self.problems = problems
-        super().__init__("\n".join(str(p) for p in problems))
+    heading = "definition refused"
+    outcome = "nothing was run."
+    problems: list[Problem]
 
 
 def json_path(loc: tuple[str | int, ...]) -> str:

@@ -25,7 +25,7 @@ def synth(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from ..cdr.store import CdrExistsError
-    from .generate import generate
+    from ..synth.generate import generate
 
     console = Console(stderr=True)
     started = time.perf_counter()

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from ..cli.output import JSON_OPTION, emit_json, err_console, progress_bar, user_errors
+from .output import JSON_OPTION, emit_json, err_console, progress_bar, user_errors
 
 
 def curate(
@@ -23,9 +23,9 @@ def curate(
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Curate a raw CDR into RELEASES_DIR/NAME/{registered,controlled}, with sandboxes and report.json/html."""
-    from .release import curate as run_curation
+    from ..curation.release import curate as run_curation
 
-    from .scan import ScanError
+    from ..curation.scan import ScanError
 
     with user_errors(json_output), progress_bar("Curating", enabled=not json_output) as progress:
         try:
@@ -69,8 +69,8 @@ def scan(
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Refuse a release holding a raw person, row, response, device, sample or site id, or a full date of birth: every column of every table of both tiers, every VCF header and sample name, every file name and the report are read; exit status 1 when anything is found."""
-    from .config import load_config
-    from .scan import ScanError, scan_release
+    from ..curation.config import load_config
+    from ..curation.scan import ScanError, scan_release
 
     with user_errors(json_output):
         result = scan_release(release_dir, private_dir=private, raw_dir=raw, config=load_config(config))

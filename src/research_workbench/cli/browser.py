@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
-from ..cli.output import JSON_OPTION, emit_json, err_console, progress_bar, user_errors
-from .disclosure import DEFAULT_BIN
+from .output import JSON_OPTION, emit_json, err_console, progress_bar, user_errors
+from ..browser.disclosure import DEFAULT_BIN
 
 browser_app = typer.Typer(help="The public Data Browser: build a release's results store, serve it.", no_args_is_help=True)
 
@@ -22,7 +22,7 @@ def build(
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Compute the release's aggregates, round every count, and write the results store atomically."""
-    from .store import build_store
+    from ..browser.store import build_store
 
     with user_errors(json_output), progress_bar("aggregates", enabled=not json_output) as progress:
         result = build_store(release_dir, out, bin_size=bin_size, projects=projects, replace=replace, progress=progress)
@@ -55,8 +55,8 @@ def serve(
     import uvicorn
 
     from ..web.hosts import DEFAULT_ALLOWED_HOSTS, parse_allowed_hosts
-    from .app import ALLOWED_HOSTS_ENV
-    from .store import Store
+    from ..browser.app import ALLOWED_HOSTS_ENV
+    from ..browser.store import Store
 
     logging.basicConfig(format="%(levelname)s: %(message)s")
     with user_errors(False):
@@ -64,7 +64,7 @@ def serve(
         Store(store)  # refuse a missing, foreign or stale store before starting (a warning if it cannot be checked)
     os.environ["RW_BROWSER_STORE"] = str(store.absolute())
     os.environ[ALLOWED_HOSTS_ENV] = json.dumps(list(names))
-    uvicorn.run("research_workbench.browser.cli:app_from_env", factory=True, host=host, port=port, workers=workers,
+    uvicorn.run("research_workbench.cli.browser:app_from_env", factory=True, host=host, port=port, workers=workers,
                 log_level="warning", access_log=False)
 
 
@@ -72,6 +72,6 @@ def app_from_env():
     """The app for the store named by RW_BROWSER_STORE (uvicorn workers import it by name)."""
     import os
 
-    from .app import create_app
+    from ..browser.app import create_app
 
     return create_app(os.environ["RW_BROWSER_STORE"])

@@ -8,10 +8,9 @@ from typing import Optional
 import typer
 from rich.table import Table as RichTable
 
-from ...cli.output import JSON_OPTION, emit_json, err_console, out_console, user_errors
-from .errors import CirceError
-from .executor import CirceResult, run_circe
-from .model import load_definition
+from .output import JSON_OPTION, emit_json, err_console, out_console, user_errors
+from ..cohorts.circe.executor import CirceResult, run_circe
+from ..cohorts.circe.model import load_definition
 
 
 def write_rows(result: CirceResult, out: Path) -> None:
@@ -58,16 +57,6 @@ def _print_summary(definition: Path, result: CirceResult) -> None:
         out_console.print(rules)
 
 
-def _refuse(err: CirceError, json_output: bool) -> None:
-    if json_output:
-        emit_json({"error": "definition refused", "problems": [p.as_dict() for p in err.problems]})
-    else:
-        err_console.print("[bold red]Refused:[/] nothing was run.", highlight=False)
-        for problem in err.problems:
-            err_console.print(f"  {problem}", highlight=False, markup=False)
-    raise typer.Exit(1)
-
-
 def circe(
     definition: Path = typer.Argument(..., help="Circe cohort expression (JSON, as exported by ATLAS)."),
     cdr: Path = typer.Option(..., "--cdr", help="CDR directory."),
@@ -78,10 +67,7 @@ def circe(
     with user_errors(json_output):
         if out is not None and out.suffix.lower() not in (".parquet", ".csv"):
             raise ValueError(f"--out {out}: expected a .parquet or .csv file")
-        try:
-            result = run_circe(load_definition(definition), cdr)
-        except CirceError as err:
-            _refuse(err, json_output)
+        result = run_circe(load_definition(definition), cdr)
         if out is not None:
             write_rows(result, out)
     if json_output:
