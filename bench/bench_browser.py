@@ -45,7 +45,8 @@ def summary(values: list[float], errors: int) -> dict:
 
 
 def prepare(workdir: Path, participants: int, seed: int, rebuild: bool) -> tuple[Path, dict]:
-    from research_workbench.browser.store import Store, build_store
+    from research_workbench.browser.building.writer import build_store
+    from research_workbench.browser.serving.store import Store
     from research_workbench.synth import generate
 
     workdir.mkdir(parents=True, exist_ok=True)

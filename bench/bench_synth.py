@@ -3,7 +3,7 @@
     python bench/bench_synth.py                          # 10k and 100k participants
     python bench/bench_synth.py --participants 1000000   # one size
 
-Each run is its own process (``workbench synth`` via ``research_workbench.cli.synth``) writing to a temporary
+Each run is its own process (``workbench synth`` via ``research_workbench.cli``) writing to a temporary
 directory. Peak memory is measured two ways: ``peak_rss_mb`` is the largest resident set of any single process
 (the kernel's rusage of finished children: the maximum so far, so run sizes in increasing order), ``peak_tree_rss_mb`` the largest sum over the process tree
 (main process + chunk workers), sampled every 0.2 s from /proc. Peak memory that stays flat from 10k to 100k
@@ -48,8 +48,8 @@ def _tree_rss_kb(pid: int) -> int:
 def run(participants: int, seed: int, workdir: Path) -> dict:
     out = workdir / f"cdr_{participants}"
     code = (
-        "import sys; from research_workbench.cli.synth import app; "
-        "sys.argv=['synth', *sys.argv[1:]]; app()"
+        "import sys; from research_workbench.cli import app; "
+        "sys.argv=['workbench', 'synth', *sys.argv[1:]]; app()"
     )
     env = dict(os.environ, PYTHONPATH=str(REPO / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""))
     started = time.perf_counter()

@@ -1,5 +1,7 @@
-# Sourced by demo.sh and test.sh: a virtual environment in .venv with the package installed (editable).
-# Re-installs only when pyproject.toml changed. Usage: source scripts/env.sh [extras]
+# Sourced by demo.sh and test.sh: a virtual environment in .venv with the package installed (editable), every
+# dependency at the exact version of requirements.lock (made by scripts/lock.sh), so a fresh machine gets the
+# versions the tests passed with. Re-installs only when pyproject.toml or the lock changed.
+# Usage: source scripts/env.sh [extras]
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 EXTRAS="${1:-}"
@@ -27,13 +29,14 @@ if [ ! -x "$REPO/.venv/bin/python" ]; then
   fi
 fi
 
-STAMP="$REPO/.venv/.installed-$(cat "$REPO/pyproject.toml" | sha256sum | cut -c1-16)-${EXTRAS:-base}"
+LOCK="$REPO/requirements.lock"
+STAMP="$REPO/.venv/.installed-$(cat "$REPO/pyproject.toml" "$LOCK" | sha256sum | cut -c1-16)-${EXTRAS:-base}"
 if [ ! -f "$STAMP" ]; then
   echo "Installing Research Workbench into .venv ${EXTRAS:+(with $EXTRAS)} ..." >&2
   spec="$REPO"; [ -n "$EXTRAS" ] && spec="$REPO[$EXTRAS]"
   log="$(mktemp)"
-  if ! { "$REPO/.venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip &&
-         "$REPO/.venv/bin/python" -m pip install -q --disable-pip-version-check -e "$spec"; } >"$log" 2>&1; then
+  if ! { "$REPO/.venv/bin/python" -m pip install -q --disable-pip-version-check -c "$LOCK" --upgrade pip &&
+         "$REPO/.venv/bin/python" -m pip install -q --disable-pip-version-check -c "$LOCK" -e "$spec"; } >"$log" 2>&1; then
     grep -v '^WARNING: Location' "$log" >&2; rm -f "$log"
     echo "installation failed" >&2; exit 1
   fi

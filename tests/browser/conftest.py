@@ -21,7 +21,7 @@ def synth_cdr(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def store_path(synth_cdr: Path, tmp_path_factory) -> Path:
-    from research_workbench.browser.store import build_store
+    from research_workbench.browser.building.writer import build_store
 
     out = tmp_path_factory.mktemp("browser-store") / "program.browser.sqlite"
     build_store(synth_cdr, out)
@@ -32,7 +32,7 @@ def store_path(synth_cdr: Path, tmp_path_factory) -> Path:
 def client(store_path: Path):
     from fastapi.testclient import TestClient
 
-    from research_workbench.browser.app import create_app
+    from research_workbench.browser.serving.app import create_app
 
     with TestClient(create_app(store_path), base_url=BASE_URL) as c:
         yield c

@@ -11,8 +11,8 @@ import pysam
 import pytest
 
 from research_workbench.browser.disclosure import round_count, rounded_frequency, rounded_share
-from research_workbench.browser.source import open_source
-from research_workbench.browser.store import StoreExistsError, build_store
+from research_workbench.browser.building.source import open_source
+from research_workbench.browser.building.writer import StoreExistsError, build_store
 from research_workbench.cdr.store import Cdr
 
 T2DM, METFORMIN, HEIGHT_PPI, GENERAL_HEALTH_MODULE = 201826, 1503297, 903133, 1585710
@@ -182,7 +182,7 @@ def test_the_build_is_atomic(tmp_path: Path, synth_cdr: Path, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr("research_workbench.browser.aggregates.compute", broken)
+    monkeypatch.setattr("research_workbench.browser.building.aggregates.compute", broken)
     with pytest.raises(RuntimeError):
         build_store(synth_cdr, target, replace=True)
     assert target.read_bytes() == b"old store"

@@ -242,8 +242,8 @@ def test_the_research_projects_directory_lists_validated_projects(synth_cdr: Pat
 
     from fastapi.testclient import TestClient
 
-    from research_workbench.browser.app import create_app
-    from research_workbench.browser.store import build_store
+    from research_workbench.browser.serving.app import create_app
+    from research_workbench.browser.building.writer import build_store
 
     project = {"project_id": "aou-rw-1234", "name": "Sleep and blood pressure", "access_tier": "registered",
                "created": "2024-05-01T10:00:00Z",
@@ -265,8 +265,8 @@ def test_the_research_projects_directory_lists_validated_projects(synth_cdr: Pat
 def test_a_rebuilt_store_is_picked_up_by_a_running_app(synth_cdr: Path, tmp_path: Path):
     from fastapi.testclient import TestClient
 
-    from research_workbench.browser.app import create_app
-    from research_workbench.browser.store import build_store
+    from research_workbench.browser.serving.app import create_app
+    from research_workbench.browser.building.writer import build_store
 
     path = build_store(synth_cdr, tmp_path / "s.sqlite", bin_size=20).path
     client = TestClient(create_app(path), base_url=BASE_URL)

@@ -16,10 +16,10 @@ from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from research_workbench.browser.app import create_app
-from research_workbench.browser.protect import RawTable, protect
+from research_workbench.browser.serving.app import create_app
+from research_workbench.browser.building.protect import RawTable, protect
 from research_workbench.browser.schema import TABLES, spec
-from research_workbench.browser.store import build_store
+from research_workbench.browser.building.writer import build_store
 
 from .conftest import BASE_URL
 from .tiny import (
@@ -78,8 +78,8 @@ def test_genome_strata_use_only_the_registered_tiers_generalised_categories(tmp_
 
 
 def test_a_release_without_registered_people_cannot_compute_genome_strata(tmp_path: Path):
-    from research_workbench.browser.genomes import genome_tables
-    from research_workbench.browser.source import open_source
+    from research_workbench.browser.building.genomes import genome_tables
+    from research_workbench.browser.building.source import open_source
 
     registered, controlled = _tiers()
     source = open_source(release(tmp_path / "rel", registered, controlled))

@@ -29,7 +29,7 @@ ARTIFACTS = REPO / "test-artifacts"
 def base_url(store_path: Path):
     import uvicorn
 
-    from research_workbench.browser.app import create_app
+    from research_workbench.browser.serving.app import create_app
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

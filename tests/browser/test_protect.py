@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from research_workbench.browser.protect import PublishedTable, RawTable, protect
+from research_workbench.browser.building.protect import PublishedTable, RawTable, protect
 from research_workbench.browser.schema import spec
 
 

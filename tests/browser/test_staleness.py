@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from research_workbench.browser.app import create_app
-from research_workbench.browser.store import StaleStoreError, Store, build_store
+from research_workbench.browser.serving.app import create_app
+from research_workbench.browser.building.writer import build_store
+from research_workbench.browser.serving.store import Store
+from research_workbench.browser.staleness import StaleStoreError
 from research_workbench.cli.commands import app as cli
 
 from .tiny import Program, release
@@ -95,7 +97,7 @@ def test_a_store_whose_sources_are_not_on_this_machine_is_served_with_a_warning(
     deployed.parent.mkdir()
     shutil.copy(store, deployed)
     shutil.rmtree(rel)
-    with caplog.at_level(logging.WARNING, logger="research_workbench.browser.store"):
+    with caplog.at_level(logging.WARNING, logger="research_workbench.browser.serving.store"):
         opened = Store(deployed)
     assert len(opened.warnings) == 2
     assert all("is not on this machine" in w for w in opened.warnings)

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from research_workbench.browser.disclosure import rounded_frequency, rounded_share
 from research_workbench.browser.schema import TABLES
-from research_workbench.browser.store import build_store
+from research_workbench.browser.building.writer import build_store
 
 INTERNAL = {"meta", "store_columns"}
 NOT_COUNTS = {"question_count"}  # questions in a module, not people

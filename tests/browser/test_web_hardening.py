@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.routing import Mount
 
-from research_workbench.browser.app import create_app
+from research_workbench.browser.serving.app import create_app
 from research_workbench.web import DEFAULT_CSP, ResponseCache
 
 from .conftest import BASE_URL

@@ -7,7 +7,7 @@ writes them as a CDR; ``release`` writes two of them as ``registered/`` and ``co
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +44,10 @@ class Program:
     def add(self, table: str, **row: Any) -> None:
         self.tables.setdefault(table, []).append(row)
 
-    def person(self, pid: int, *, gender: int = FEMALE, sex: int = SEX_FEMALE, born: int = 1980) -> None:
-        self.add("person", person_id=pid, gender_concept_id=gender, year_of_birth=born, month_of_birth=6, day_of_birth=1,
-                 race_concept_id=0, ethnicity_concept_id=0)
+    def person(self, pid: int, *, gender: int = FEMALE, sex: int = SEX_FEMALE, born: int | None = 1980,
+               month: int | None = 6, day: int | None = 1, birth_datetime: datetime | None = None) -> None:
+        self.add("person", person_id=pid, gender_concept_id=gender, year_of_birth=born, month_of_birth=month,
+                 day_of_birth=day, birth_datetime=birth_datetime, race_concept_id=0, ethnicity_concept_id=0)
         self.add("person_ext", person_id=pid, sex_at_birth_concept_id=sex, state_of_residence_concept_id=0)
 
     def condition(self, pid: int, concept: int, on: date = date(2020, 3, 1)) -> None:

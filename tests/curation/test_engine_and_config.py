@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 from sqlglot import exp
 
+from research_workbench.cdr.problems import ProblemsError
+from research_workbench.cdr.sql import col, table
 from research_workbench.curation.config import ConfigError, load_config
 from research_workbench.curation.engine import BalanceError, RuleDefinitionError
-from research_workbench.curation.rule import BOTH, Query, Rule, Stage, col, delete, remap, remove, sandbox, table
+from research_workbench.curation.rule import BOTH, Query, Rule, Stage, delete, remap, remove, sandbox
 
 from .fixtures import obs, person, run_rules
 
@@ -80,6 +82,22 @@ def test_a_bad_config_is_refused_naming_the_key(tmp_path, text, message):
     assert str(path) in str(err.value)
 
 
+def test_a_bad_config_is_a_problems_error_located_by_file_and_key(tmp_path):
+    path = tmp_path / "curation.toml"
+    path.write_text("[drugs]\nmax_refills = 'ten'\n[registered]\nmax_age = 0\n")
+    with pytest.raises(ProblemsError) as err:
+        load_config(path)
+    assert [(p.where, p.message) for p in err.value.problems] == [
+        (f"{path}: drugs.max_refills", "Input should be a valid integer, unable to parse string as an integer"),
+        (f"{path}: registered.max_age", "Input should be greater than or equal to 1"),
+    ]
+    assert err.value.as_json()["error"] == f"{path}: invalid curation config (drugs.max_refills, registered.max_age)"
+    path.write_text("[units]\nmapping_file = 'missing.csv'\n")  # checked across sections, located at its key
+    with pytest.raises(ProblemsError) as err:
+        load_config(path)
+    assert [(p.where, p.message) for p in err.value.problems] == [(f"{path}: units.mapping_file", "file 'missing.csv' not found")]
+
+
 def test_a_unit_mapping_file_with_a_bad_row_is_refused_naming_the_key(tmp_path):
     (tmp_path / "units.csv").write_text("measurement_concept_id,from_unit_concept_id,to_unit_concept_id,factor,offset\n0,1,2,x,0\n")
     (tmp_path / "c.toml").write_text("[units]\nmapping_file = 'units.csv'\n")
@@ -95,7 +113,7 @@ def _deid_rule(name, build, tables=("observation",)) -> Rule:
 
 
 def _concept_remap(op):
-    return lambda ctx: [remap("observation", {"observation_concept_id": op(col("observation_concept_id", "t"))}, [])]
+    return lambda ctx: [remap("observation", {"observation_concept_id": op(col("observation_concept_id", table="t"))}, [])]
 
 
 def test_consecutive_remaps_compose_into_one_write_applied_in_rule_order(tmp_path, monkeypatch):
@@ -127,7 +145,7 @@ def test_a_remap_whose_map_repeats_a_key_stops_the_run_naming_the_rule(tmp_path)
     def doubled(ctx):
         data = Query("load", target="doubled__m", data={"observation_id": [1, 1], "v": [7, 8]})
         m = ctx.scratch("m").as_("m")
-        return [data, remap("observation", {"observation_concept_id": col("v", "m")}, [(m, col("observation_id", "t").eq(col("observation_id", "m")))])]
+        return [data, remap("observation", {"observation_concept_id": col("v", table="m")}, [(m, col("observation_id", table="t").eq(col("observation_id", table="m")))])]
 
     with pytest.raises(BalanceError, match=r"remap of observation by doubled: 3 rows before, 4 after"):
         run_rules(tmp_path, FIXTURE, [_deid_rule("doubled", doubled)], tier=Tier.REGISTERED)

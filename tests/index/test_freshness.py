@@ -12,7 +12,7 @@ from research_workbench.cdr.manifest import Manifest
 from research_workbench.cli import app
 from research_workbench.cohorts.builder.engine import CohortEngine
 from research_workbench.index import search_criteria
-from research_workbench.index.build import DATABASE_FILE, INDEX_MANIFEST, SEARCH_DB
+from research_workbench.index.layout import DATABASE_FILE, INDEX_MANIFEST, SEARCH_DB
 
 from ..cohort_builder import fixture as f
 

@@ -8,7 +8,7 @@ import duckdb
 import pytest
 
 from research_workbench.index import build_index, search_criteria
-from research_workbench.index.build import EVENT_ROW_GROUP
+from research_workbench.index.layout import EVENT_ROW_GROUP
 
 from ..helpers import write_csv
 

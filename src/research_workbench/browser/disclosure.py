@@ -16,8 +16,13 @@ overlapping aggregates, narrows those intervals — it can show that a true coun
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from sqlglot import exp
+if TYPE_CHECKING:
+    from sqlglot import exp
+
+# SQLGlot is imported by ``round_count_sql`` only: the serving side reads DEFAULT_BIN (for the rebuild command it
+# prints) and must not load the SQL machinery for it.
 
 DEFAULT_BIN = 20
 
@@ -47,6 +52,8 @@ def round_count_sql(count: exp.Expression, bin_size: int = DEFAULT_BIN) -> exp.E
 
     CEIL(count / bin) * bin is 0 for 0 and the next multiple of the bin otherwise.
     """
+    from sqlglot import exp
+
     if bin_size < 1:
         raise ValueError(f"bin size must be a positive whole number, not {bin_size}")
     size = exp.Literal.number(bin_size)

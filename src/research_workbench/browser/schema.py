@@ -8,8 +8,9 @@ Roles say what the disclosure pass (``protect.py``) does with a column:
 - ``key``, ``label``, ``info``: identifiers, display text and facts that are not counts of people (bin edges,
   a unit, the number of concepts in a domain).
 
-The aggregate builders fill rows in the column order given here; the store creates its SQLite tables from the
-same specs and records every column's role in ``store_columns``, so a test can check every count column.
+The aggregate builders give rows by column name (``building.protect.RawTable.from_records`` lays them out in the
+order given here); the store writer creates its SQLite tables from the same specs and records every column's role
+in ``store_columns``, so a test can check every count column.
 """
 
 from __future__ import annotations
@@ -110,12 +111,6 @@ ANCESTRIES = ("afr", "amr", "eas", "eur", "mid", "sas", "oth")
 ANCESTRY_LABELS = {
     "afr": "African", "amr": "Latino / Admixed American", "eas": "East Asian", "eur": "European",
     "mid": "Middle Eastern", "sas": "South Asian", "oth": "Other", "total": "Total",
-}
-CONCEPT_DOMAINS = ("condition", "drug", "procedure", "measurement", "observation")
-DOMAIN_LABELS = {
-    "condition": "Conditions", "drug": "Drug exposures", "procedure": "Procedures",
-    "measurement": "Labs and measurements", "observation": "Observations", "survey": "Surveys",
-    "physical_measurement": "Physical measurements", "wearable": "Fitbit and other wearables", "genome": "Genomes",
 }
 MEASUREMENT_KINDS = ("physical", "lab")
 

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from sqlglot import exp
 
-from .model import Table, cdm
+from .model import DIALECTS, Dialect, Table, cdm
 
-Dialect = Literal["duckdb", "postgres", "spark"]
-DIALECTS: tuple[Dialect, ...] = ("duckdb", "postgres", "spark")
+__all__ = ["DIALECTS", "Dialect", "create_table", "ddl"]
 
 
 def create_table(table: Table, dialect: Dialect, schema: str | None = None, *, primary_key: bool = True) -> exp.Create:

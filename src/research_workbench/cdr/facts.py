@@ -17,10 +17,13 @@ from dataclasses import dataclass, fields
 from enum import Enum
 from functools import cache
 from importlib import resources
+from typing import TYPE_CHECKING
 
-from sqlglot import exp
+if TYPE_CHECKING:
+    from sqlglot import exp
 
-from .sql import col, num
+# SQLGlot is imported by the builders below, not here: the CLI reads Domain to build its help before any command
+# runs, and ``workbench --help`` must not pay for the SQL machinery.
 
 
 class Domain(str, Enum):
@@ -149,6 +152,9 @@ def event_table_of(domain: Domain) -> EventTable:
 def birth_date(table: str | None = "p") -> exp.Expression:
     """A person's birth date from the person table: ``birth_datetime`` when present, else year/month/day (a missing
     or impossible month or day counts as 1, so the Registered Tier's year-only births are 1 January)."""
+    from sqlglot import exp
+
+    from .sql import col, num
 
     def made(month: exp.Expression, day: exp.Expression) -> exp.Expression:
         return exp.Anonymous(this="try", expressions=[exp.func("make_date", col("year_of_birth", table=table), month, day)])
@@ -165,6 +171,9 @@ def birth_date(table: str | None = "p") -> exp.Expression:
 def age_at(birth: exp.Expression, on: exp.Expression) -> exp.Expression:
     """Age in whole years on a date, birthday-aware, in any dialect: the year difference, minus 1 before the
     birthday (a 29 February birthday falls on 1 March in other years)."""
+    from sqlglot import exp
+
+    from .sql import num
     years = exp.Sub(this=exp.Year(this=on.copy()), expression=exp.Year(this=birth.copy()))
     month_on, month_birth = exp.Month(this=on.copy()), exp.Month(this=birth.copy())
     before_birthday = exp.or_(
@@ -204,6 +213,9 @@ def age_band_of(age: int | None) -> str:
 
 def age_band(age: exp.Expression) -> exp.Expression:
     """The band label of an age expression; NULL age is ``unknown``."""
+    from sqlglot import exp
+
+    from .sql import num
     ifs = [exp.If(this=exp.Is(this=age.copy(), expression=exp.Null()), true=exp.Literal.string(UNKNOWN_AGE))]
     for label, _low, high in AGE_BANDS[:-1]:
         ifs.append(exp.If(this=exp.LTE(this=age.copy(), expression=num(high)), true=exp.Literal.string(label)))  # type: ignore[arg-type]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,16 @@ class Manifest(BaseModel):
     def person_count(self) -> int:
         entry = self.tables.get("person")
         return entry.rows if entry else 0
+
+    @property
+    def cutoff_date(self) -> date | None:
+        """The date the CDR's data stops: a release's cut-off, or a synthetic program's data cut-off; None when the
+        producer did not record one (a loaded OMOP extract), and readers then take the latest event date.
+        Ages "at the CDR" (the Cohort Builder's, the Data Browser's) are computed at this one date."""
+        for value in (self.extra.get("cutoff_date"), (self.extra.get("synth") or {}).get("data_cutoff")):
+            if value:
+                return date.fromisoformat(str(value)[:10])
+        return None
 
     def write(self, directory: Path) -> None:
         (directory / MANIFEST_NAME).write_text(self.model_dump_json(indent=2) + "\n", encoding="utf-8")

@@ -26,6 +26,11 @@ SQL_TYPES: dict[str, str] = {
     "bool": "BOOLEAN",
 }
 
+# The SQL engines the model's DDL and the cohort compiler render for (SQLGlot dialect names).
+Dialect = Literal["duckdb", "postgres", "spark"]
+DIALECTS: tuple[Dialect, ...] = ("duckdb", "postgres", "spark")
+
+
 def arrow_type(column_type: ColumnType):
     """The Arrow type a column is stored as in Parquet (what DuckDB writes for the SQL type)."""
     import pyarrow as pa

@@ -1,16 +1,11 @@
-"""The ``workbench`` command.
+"""The ``workbench`` command: every typer module of the project lives in this package.
 
-The application lives in ``commands.py`` and is loaded on first use of ``app`` or ``main``, so that any stage's
-CLI module can import the shared helpers in ``cli.output`` without importing the whole application (and with it,
-itself) first.
+``commands`` assembles the application from one module per stage (``load``, ``cdr``, ``synth``, ``curate``,
+``index``, ``cohort``, ``circe``, ``browser``); ``output`` is their shared plumbing (progress bars, ``--json``, the
+one error reporter). Stages below expose plain functions and never import this package. Each command imports
+its stage when it runs, so ``workbench --help`` loads no stage at all.
 """
 
-from __future__ import annotations
+from .commands import app, main
 
-
-def __getattr__(name: str):
-    if name in ("app", "main"):
-        from . import commands
-
-        return getattr(commands, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__ = ["app", "main"]

@@ -3,27 +3,30 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 
-from .output import JSON_OPTION, emit_json, err_console, progress_bar, user_errors
-from ..browser.disclosure import DEFAULT_BIN
+from .output import command_group, JSON_OPTION, emit_json, err_console, progress_bar, user_errors
 
-browser_app = typer.Typer(help="The public Data Browser: build a release's results store, serve it.", no_args_is_help=True)
+browser_app = command_group("The public Data Browser: build a release's results store, serve it.")
 
 
 @browser_app.command("build")
 def build(
     release_dir: Path = typer.Argument(..., help="A release (with registered/ and controlled/) or a single CDR directory."),
     out: Path | None = typer.Option(None, "--out", help="The results store to write (default: RELEASE_DIR.browser.sqlite beside it)."),
-    bin_size: int = typer.Option(DEFAULT_BIN, "--bin-size", min=1, help="Counts are rounded up to multiples of this."),
+    bin_size: Optional[int] = typer.Option(
+        None, "--bin-size", min=1, help="Counts are rounded up to multiples of this (default: the disclosure rule's bin, 20)."),
     projects: Path | None = typer.Option(None, "--projects", help="JSON list of research projects for the directory."),
     replace: bool = typer.Option(False, "--replace", help="Rebuild an existing store."),
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Compute the release's aggregates, round every count, and write the results store atomically."""
-    from ..browser.store import build_store
+    from ..browser.disclosure import DEFAULT_BIN
+    from ..browser.building.writer import build_store
 
+    bin_size = bin_size or DEFAULT_BIN
     with user_errors(json_output), progress_bar("aggregates", enabled=not json_output) as progress:
         result = build_store(release_dir, out, bin_size=bin_size, projects=projects, replace=replace, progress=progress)
     document = {"store": str(result.path), "seconds": round(result.seconds, 2), **result.meta, "rows": result.rows}
@@ -55,8 +58,8 @@ def serve(
     import uvicorn
 
     from ..web.hosts import DEFAULT_ALLOWED_HOSTS, parse_allowed_hosts
-    from ..browser.app import ALLOWED_HOSTS_ENV
-    from ..browser.store import Store
+    from ..browser.serving.app import ALLOWED_HOSTS_ENV
+    from ..browser.serving.store import Store
 
     logging.basicConfig(format="%(levelname)s: %(message)s")
     with user_errors(False):
@@ -72,6 +75,6 @@ def app_from_env():
     """The app for the store named by RW_BROWSER_STORE (uvicorn workers import it by name)."""
     import os
 
-    from ..browser.app import create_app
+    from ..browser.serving.app import create_app
 
     return create_app(os.environ["RW_BROWSER_STORE"])

@@ -6,19 +6,20 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.table import Table as RichTable
 
-from ..cdr.ddl import DIALECTS, ddl
-from ..cdr.info import cdr_info
-from ..cdr.store import Cdr, summarize
-from .output import JSON_OPTION, emit_json, err_console, out_console, progress_bar, user_errors
+from ..cdr.model import DIALECTS
+from .output import command_group, JSON_OPTION, emit_json, err_console, out_console, progress_bar, user_errors
 
-app = typer.Typer(help="Inspect, verify and export CDR directories.", no_args_is_help=True)
+app = command_group("Inspect, verify and export CDR directories.")
 
 
 @app.command("info")
 def info(directory: Path = typer.Argument(..., help="CDR directory."), json_output: bool = JSON_OPTION) -> None:
     """Tables, row counts, persons, event date range and vocabulary version of a CDR."""
+    from rich.table import Table as RichTable
+
+    from ..cdr.info import cdr_info
+
     with user_errors(json_output):
         summary = cdr_info(directory)
     if json_output:
@@ -47,6 +48,8 @@ def verify(
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Check every file against the manifest (presence, size, SHA-256, row count, content hash); exit 1 on any difference."""
+    from ..cdr.store import Cdr, summarize
+
     with user_errors(json_output):
         problems = Cdr(directory).check(content=content)
     if json_output:
@@ -71,6 +74,8 @@ def show_ddl(
     """Print CREATE TABLE statements of the CDR model for DuckDB, PostgreSQL or Spark SQL."""
     if dialect not in DIALECTS:
         raise typer.BadParameter(f"must be one of {', '.join(DIALECTS)}", param_hint="--dialect")
+    from ..cdr.ddl import ddl
+
     try:
         statements = ddl(dialect, schema=schema, tables=table or None)  # type: ignore[arg-type]
     except KeyError as err:

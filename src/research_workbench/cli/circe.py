@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+from typing import TYPE_CHECKING
+
 import typer
-from rich.table import Table as RichTable
 
 from .output import JSON_OPTION, emit_json, err_console, out_console, user_errors
-from ..cohorts.circe.executor import CirceResult, run_circe
-from ..cohorts.circe.model import load_definition
+
+if TYPE_CHECKING:
+    from ..cohorts.circe.executor import CirceResult
 
 
 def write_rows(result: CirceResult, out: Path) -> None:
@@ -43,6 +45,8 @@ def _print_summary(definition: Path, result: CirceResult) -> None:
         f"cohort rows: {len(result.rows):,}   {result.elapsed_ms:,.0f} ms",
         highlight=False,
     )
+    from rich.table import Table as RichTable
+
     steps = RichTable("step", "events", "persons", show_edge=False)
     for step in result.attrition:
         steps.add_row(step.name, f"{step.events:,}", f"{step.persons:,}")
@@ -67,6 +71,9 @@ def circe(
     with user_errors(json_output):
         if out is not None and out.suffix.lower() not in (".parquet", ".csv"):
             raise ValueError(f"--out {out}: expected a .parquet or .csv file")
+        from ..cohorts.circe.executor import run_circe
+        from ..cohorts.circe.model import load_definition
+
         result = run_circe(load_definition(definition), cdr)
         if out is not None:
             write_rows(result, out)

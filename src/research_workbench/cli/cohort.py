@@ -6,18 +6,15 @@ import json
 from pathlib import Path
 from typing import Optional
 
+from typing import TYPE_CHECKING
+
 import typer
-from rich.table import Table as RichTable
 
-from ..cdr.ddl import DIALECTS
-from ..cohorts.builder.engine import CohortEngine
+from ..cdr.model import DIALECTS
 from .circe import circe
-from ..cohorts.builder.library import Library
-from ..cohorts.builder.model import parse_definition, read_json_file
-from ..index.layout import INDEX_MANIFEST, default_index_path
-from .output import JSON_OPTION, emit_json, err_console, fail, out_console, user_errors
+from .output import command_group, JSON_OPTION, emit_json, err_console, fail, out_console, user_errors
 
-cohort_app = typer.Typer(help="Cohort definitions: counts, participants, breakdowns, SQL; OHDSI Circe definitions.", no_args_is_help=True)
+cohort_app = command_group("Cohort definitions: counts, participants, breakdowns, SQL; OHDSI Circe definitions.")
 cohort_app.command("circe")(circe)
 
 CDR_OPTION = typer.Option(..., "--cdr", help="CDR directory (its index, built by `workbench index`, sits beside it).")
@@ -25,7 +22,21 @@ INDEX_OPTION = typer.Option(None, "--index", help="Index directory, if not the d
 DEFINITION_ARGUMENT = typer.Argument(..., help="Cohort definition (JSON).")
 
 
+if TYPE_CHECKING:
+    from ..cohorts.builder.library import Library
+
+
+def _library(path: Path) -> Library:
+    from ..cohorts.builder.library import Library
+
+    return Library(path)
+
+
 def _load(definition_file: Path, cdr: Path, index: Path | None, json_output: bool):
+    from ..cohorts.builder.engine import CohortEngine
+    from ..cohorts.builder.model import parse_definition, read_json_file
+    from ..index.layout import INDEX_MANIFEST, default_index_path
+
     with user_errors(json_output, source=definition_file, heading="invalid cohort definition"):
         definition = parse_definition(read_json_file(definition_file))
     index_dir = index or default_index_path(cdr)
@@ -86,6 +97,8 @@ def breakdown(
     if json_output:
         emit_json(result)
         return
+    from rich.table import Table as RichTable
+
     for name, rows in result.items():
         grid = RichTable(*rows[0].keys(), title=name, show_edge=False) if rows else RichTable(title=name)
         for row in rows:
@@ -120,6 +133,8 @@ LIBRARY_OPTION = typer.Option(..., "--library", help="Library directory of saved
 
 def _read_json(path: Path, json_output: bool, root: str = "(definition)") -> dict:
     """A definition or concept-set file, read strictly (``cohorts.jsonfile``): located problems, exit 1."""
+    from ..cohorts.builder.model import read_json_file
+
     with user_errors(json_output, source=path, heading="invalid JSON"):
         return read_json_file(path, root)
     raise AssertionError("unreachable: user_errors exits")
@@ -144,7 +159,7 @@ def save(
     """Save a definition as the next version of a named cohort (unchanged content keeps its version)."""
     document = {"name": name, "description": description, "definition": _read_json(definition_file, json_output)}
     with user_errors(json_output, source=definition_file, heading="invalid cohort definition"):
-        version = Library(library).save_cohort(document)
+        version = _library(library).save_cohort(document)
     _saved(version, json_output)
 
 
@@ -153,7 +168,7 @@ def versions(name: str = typer.Argument(...), library: Path = LIBRARY_OPTION, js
     """The saved versions of a named cohort."""
     with user_errors(json_output):
         found = [{"version": v.version, "saved_at": v.saved_at.isoformat(), "content_sha256": v.content_sha256}
-                 for v in Library(library).versions("cohort", name)]
+                 for v in _library(library).versions("cohort", name)]
     if not found:
         fail(f"no cohort named {name!r} in {library}", json_output)
     if json_output:
@@ -163,7 +178,7 @@ def versions(name: str = typer.Argument(...), library: Path = LIBRARY_OPTION, js
             print(f"v{v['version']}  {v['saved_at']}  {v['content_sha256'][:12]}")
 
 
-conceptset_app = typer.Typer(help="Named concept sets (one domain, at most 1,000 concepts), versioned.", no_args_is_help=True)
+conceptset_app = command_group("Named concept sets (one domain, at most 1,000 concepts), versioned.")
 
 
 @conceptset_app.command("save")
@@ -175,7 +190,7 @@ def conceptset_save(
     """Save a concept set as its next version (unchanged content keeps its version)."""
     content = _read_json(set_file, json_output, "(concept set)")
     with user_errors(json_output, source=set_file, heading="invalid concept set"):
-        version = Library(library).save_concept_set(content)
+        version = _library(library).save_concept_set(content)
     _saved(version, json_output)
 
 
@@ -188,7 +203,7 @@ def conceptset_show(
 ) -> None:
     """A saved concept set."""
     with user_errors(json_output, source=library, heading="a saved version is damaged"):
-        found = Library(library).latest("concept_set", name, version)
+        found = _library(library).latest("concept_set", name, version)
     if json_output:
         emit_json(found.model_dump(mode="json"))
     else:

@@ -15,6 +15,7 @@ app = typer.Typer(
     help="Research Workbench: load, curate, release and study a research program's participant data.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # see output.command_group
 )
 app.command("synth")(synth)
 app.add_typer(load.app, name="load")

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from .output import JSON_OPTION, emit_json, err_console, progress_bar, user_errors
+from .output import command_group, JSON_OPTION, emit_json, err_console, progress_bar, user_errors
 
 
 def curate(
@@ -57,7 +57,7 @@ def curate(
         )
 
 
-release_app = typer.Typer(help="Check releases.", no_args_is_help=True)
+release_app = command_group("Check releases.")
 
 
 @release_app.command("scan")

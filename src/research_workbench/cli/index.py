@@ -7,16 +7,15 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.table import Table as RichTable
 
-from ..index import build_index, search_criteria
-from ..index.freshness import check_index
-from ..index.search import SEARCH_LIMIT
-from .output import JSON_OPTION, emit_json, err_console, out_console, progress_bar, user_errors
+from ..cdr.facts import EVENT_DOMAINS, Domain
+from .output import command_group, JSON_OPTION, emit_json, err_console, out_console, progress_bar, user_errors
 
-DOMAINS = ("CONDITION", "PROCEDURE", "DRUG", "MEASUREMENT", "OBSERVATION", "VISIT", "DEVICE", "SURVEY", "PHYSICAL_MEASUREMENT")
+# The domains criteria belong to, in the enum's order.
+DOMAINS = tuple(d.value for d in Domain if d in EVENT_DOMAINS)
+SEARCH_LIMIT = 250  # index.search.SEARCH_LIMIT; a test checks they agree (importing it here would load the index)
 
-criteria_app = typer.Typer(help="Browse and search the criteria of an index.", no_args_is_help=True)
+criteria_app = command_group("Browse and search the criteria of an index.")
 
 
 def index(
@@ -26,6 +25,8 @@ def index(
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Build the search index of a CDR: event table, person table, criteria trees and text search."""
+    from ..index.build import build_index
+
     with user_errors(json_output), progress_bar("Indexing", enabled=not json_output) as progress:
         result = build_index(cdr_dir, out, replace=replace, progress=progress)
     if json_output:
@@ -49,6 +50,11 @@ def search(
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Ranked search over criteria names, codes and synonyms (exact code first)."""
+    from rich.table import Table as RichTable
+
+    from ..index.freshness import check_index
+    from ..index.search import search_criteria
+
     if domain is not None and domain.upper() not in DOMAINS:
         raise typer.BadParameter(f"must be one of {', '.join(DOMAINS)}", param_hint="--domain")
     with user_errors(json_output):

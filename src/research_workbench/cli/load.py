@@ -7,10 +7,9 @@ from typing import Optional
 
 import typer
 
-from ..ingest import load_athena_vocabulary, load_omop_folder, load_omop_postgres
-from .output import JSON_OPTION, emit_json, err_console, progress_bar, user_errors
+from .output import command_group, JSON_OPTION, emit_json, err_console, progress_bar, user_errors
 
-app = typer.Typer(help="Load data into a CDR directory.", no_args_is_help=True)
+app = command_group("Load data into a CDR directory.")
 
 
 @app.command("omop")
@@ -30,6 +29,8 @@ def load_omop(
     """Load an OMOP CDM 5.3.1 or 5.4 (upgraded to 5.4) into a new CDR directory, atomically."""
     if cdm_version not in ("auto", "5.3.1", "5.4"):
         raise typer.BadParameter("must be auto, 5.3.1 or 5.4", param_hint="--cdm-version")
+    from ..ingest.omop import load_omop_folder, load_omop_postgres
+
     with user_errors(json_output), progress_bar("Loading", enabled=not json_output) as progress:
         options = dict(strict=strict, replace=replace, cdm_version=cdm_version, allow_duplicate_keys=allow_duplicate_keys, progress=progress)
         if source.startswith(("postgresql://", "postgres://")):
@@ -61,6 +62,8 @@ def load_vocabulary(
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Load an Athena vocabulary download (tab-separated, YYYYMMDD dates) into a CDR, atomically."""
+    from ..ingest.athena import load_athena_vocabulary
+
     with user_errors(json_output), progress_bar("Vocabulary", enabled=not json_output) as progress:
         result = load_athena_vocabulary(athena_dir, into, progress=progress)
     vocab = {t: result.manifest.tables[t].rows for t in ("concept", "concept_ancestor", "concept_relationship", "concept_synonym", "vocabulary", "domain", "concept_class", "relationship", "drug_strength")}

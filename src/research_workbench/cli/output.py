@@ -18,6 +18,12 @@ from ..cdr.problems import ProblemsError
 err_console = Console(stderr=True, soft_wrap=True)
 out_console = Console()
 
+def command_group(help: str) -> typer.Typer:
+    """A sub-command group. Help is click's plain text (``rich_markup_mode=None``): rich's help renderer costs more
+    start-up time than the whole CLI layer, and every command pays it, not only ``--help``."""
+    return typer.Typer(help=help, no_args_is_help=True, rich_markup_mode=None)
+
+
 JSON_OPTION = typer.Option(False, "--json", help="Print one JSON document on stdout instead of tables.")
 
 

@@ -2,7 +2,8 @@
 
 ``default_config.toml`` (beside this module) holds every key with its default and a comment saying what it does.
 A user file overrides keys section by section; an unknown key, a wrong type or a bad value is refused with the
-key's dotted name (``physical_measurements.height_cm``).
+key's dotted name (``physical_measurements.height_cm``): a ``ConfigError``, the ``ProblemsError`` whose problems
+are located by file and TOML key path (or by file and row, for the CSV tables a config names).
 """
 
 from __future__ import annotations
@@ -14,15 +15,40 @@ import tomllib
 from datetime import date
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..cdr.model import cdm
+from ..cdr.problems import Problem, ProblemsError
 
 
-class ConfigError(ValueError):
-    """A curation config that cannot be used; the message names the file and the key."""
+class ConfigError(ProblemsError):
+    """A curation config that cannot be used: one problem per bad key, located by file and TOML key path
+    (``curation.toml: drugs.max_refills``); the message names the file and the key."""
+
+    heading = "invalid curation config"
+    outcome = "nothing was run."
+    problems: list[Problem]
+
+    def __init__(self, problems: Sequence[Problem], message: str | None = None, *, file: str | Path | None = None, keys: Sequence[str] = ()):
+        super().__init__(problems, message)
+        self.file = None if file is None else str(file)
+        self.keys = list(keys)
+        self.heading = (f"{self.file}: " if self.file else "") + "invalid curation config" + (f" ({', '.join(self.keys)})" if self.keys else "")
+
+    @classmethod
+    def at(cls, file: str | Path, message: str) -> ConfigError:
+        """A problem with the file as a whole (missing, not TOML)."""
+        return cls([Problem(message, str(file))], f"{file}: {message}", file=file)
+
+
+class _KeyError(ValueError):
+    """A value refused by a check across sections, naming its key (pydantic locates it at the top level)."""
+
+    def __init__(self, key: str, message: str):
+        self.key, self.message = key, message
+        super().__init__(f"{key}: {message}")
 
 
 class _Section(BaseModel):
@@ -182,7 +208,7 @@ class CurationConfig(_Section):
     def _files(self) -> CurationConfig:
         for key, value in (("units.mapping_file", self.units.mapping_file), ("surveys.branching_file", self.surveys.branching_file)):
             if value and not self.resolve(value).is_file():
-                raise ValueError(f"{key}: file {value!r} not found")
+                raise _KeyError(key, f"file {value!r} not found")
         return self
 
     def resolve(self, value: str) -> Path:
@@ -226,13 +252,14 @@ def _read_table_csv(path: Path | None, builtin: str, columns: dict[str, type], k
     reader = csv.DictReader(lines)
     missing = [c for c in columns if c not in (reader.fieldnames or [])]
     if missing:
-        raise ConfigError(f"{key} ({where}): missing column(s) {', '.join(missing)}")
+        raise ConfigError([Problem(f"missing column(s) {', '.join(missing)}", f"{key} ({where})")], file=where, keys=[key])
     rows = []
     for number, row in enumerate(reader, start=2):
         try:
             rows.append({c: kind(row[c]) for c, kind in columns.items()})
         except (TypeError, ValueError):
-            raise ConfigError(f"{key} ({where}) row {number}: expected {', '.join(f'{c} ({k.__name__})' for c, k in columns.items())}") from None
+            expected = f"expected {', '.join(f'{c} ({k.__name__})' for c, k in columns.items())}"
+            raise ConfigError([Problem(expected, f"{key} ({where}) row {number}")], file=where, keys=[key]) from None
     return rows
 
 
@@ -241,10 +268,10 @@ def _merge(base: dict[str, Any], override: dict[str, Any], prefix: str = "") -> 
     for key, value in override.items():
         dotted = f"{prefix}{key}"
         if key not in base:
-            raise ConfigError(f"unknown key {dotted!r}")
+            raise ConfigError([Problem("unknown key", dotted)], f"unknown key {dotted!r}", keys=[dotted])
         if isinstance(base[key], dict):
             if not isinstance(value, dict):
-                raise ConfigError(f"key {dotted!r} must be a table ([{dotted}])")
+                raise ConfigError([Problem(f"must be a table ([{dotted}])", dotted)], f"key {dotted!r} must be a table ([{dotted}])", keys=[dotted])
             merged[key] = _merge(base[key], value, dotted + ".")
         else:
             merged[key] = value
@@ -267,18 +294,26 @@ def load_config(path: Path | None = None) -> CurationConfig:
         try:
             user = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise ConfigError(f"{path}: config file not found") from None
+            raise ConfigError.at(path, "config file not found") from None
         except tomllib.TOMLDecodeError as err:
-            raise ConfigError(f"{path}: not valid TOML: {err}") from None
+            raise ConfigError.at(path, f"not valid TOML: {err}") from None
         try:
             data = _merge(data, user)
         except ConfigError as err:
-            raise ConfigError(f"{path}: {err}") from None
+            located = [Problem(p.message, f"{path}: {p.where}") for p in err.problems]
+            raise ConfigError(located, f"{path}: {err}", file=path, keys=err.keys) from None
     try:
         return CurationConfig.model_validate({**data, "base_dir": base_dir})
     except ValidationError as err:
-        problems = []
+        keys, problems, parts = [], [], []
         for e in err.errors():
             key = ".".join(str(p) for p in e["loc"] if not isinstance(p, int)) or "(top level)"
-            problems.append(f"key {key!r}: {e['msg']}")
-        raise ConfigError(f"{where}: " + "; ".join(problems)) from None
+            parts.append(f"key {key!r}: {e['msg']}")
+            cause = (e.get("ctx") or {}).get("error")
+            if isinstance(cause, _KeyError):
+                key, text = cause.key, cause.message
+            else:
+                text = e["msg"]
+            keys.append(key)
+            problems.append(Problem(text, f"{where}: {key}"))
+        raise ConfigError(problems, f"{where}: " + "; ".join(parts), file=where, keys=list(dict.fromkeys(keys))) from None

@@ -23,6 +23,8 @@ from sqlglot import exp
 
 from ..cdr.engine import connect
 from ..cdr.model import cdm
+from ..cdr.problems import Problem
+from ..cdr.sql import alias, col, ident
 from ..cdr.store import Cdr, content_hash
 from .config import CurationConfig
 from .rule import RID, Query, Rule, RuleContext, Tier
@@ -70,10 +72,6 @@ class RuleEffect:
             "rows_after": self.rows_after,
             "seconds": round(self.seconds, 3),
         }
-
-
-def ident(name: str) -> exp.Identifier:
-    return exp.to_identifier(name, quoted=True)
 
 
 def qualified(schema: str, name: str) -> exp.Table:
@@ -167,14 +165,15 @@ class Workspace:
                 continue
             relation = self.con.read_parquet(str(path), file_row_number=True)
             relation.create_view("_raw_load", replace=True)
-            rid = exp.Add(this=exp.cast(exp.Literal.number(index << 40), "BIGINT"), expression=exp.column("file_row_number"))
-            select = exp.select(exp.Star(**{"except": [exp.column("file_row_number")]}), exp.alias_(exp.cast(rid, "BIGINT"), RID, quoted=True)).from_("_raw_load")
+            rid = exp.Add(this=exp.cast(exp.Literal.number(index << 40), "BIGINT"), expression=col("file_row_number"))
+            select = exp.select(exp.Star(**{"except": [col("file_row_number")]}), alias(exp.cast(rid, "BIGINT"), RID)).from_("_raw_load")
             self.sql(exp.Create(this=qualified("clean", name), kind="TABLE", expression=select))
             self.materialized.append(name)
         self.con.execute("DROP VIEW IF EXISTS _raw_load")
 
-    def verify_loaded(self) -> list[str]:
-        """Problems found comparing the tables just loaded with the raw manifest: row count and content hash.
+    def verify_loaded(self) -> list[Problem]:
+        """Problems found comparing the tables just loaded with the raw manifest: row count and content hash, each
+        located by its table.
 
         The content hash is the manifest's own (cdr/store.py): a file rewritten with the same rows passes, a changed
         value, a lost or a repeated row does not. Run right after ``load_raw``, before any rule.
@@ -185,15 +184,15 @@ class Workspace:
             if entry is None:
                 continue
             if name in self.views:
-                relation = self.con.sql(exp.select(exp.Star()).from_(exp.to_identifier(name, quoted=True)).sql(dialect="duckdb"))
+                relation = self.con.sql(exp.select(exp.Star()).from_(ident(name)).sql(dialect="duckdb"))
             else:
-                star = exp.Star(**{"except": [exp.column(RID, quoted=True)]})
+                star = exp.Star(**{"except": [col(RID)]})
                 relation = self.con.sql(exp.select(star).from_(qualified("clean", name)).sql(dialect="duckdb"))
             rows, digest = content_hash(self.con, relation, self.model.table(name))
             if rows != entry.rows:
-                problems.append(f"{name}: {rows:,} rows, the manifest says {entry.rows:,}")
+                problems.append(Problem(f"{rows:,} rows, the manifest says {entry.rows:,}", name))
             elif digest != entry.content_hash:
-                problems.append(f"{name}: content hash {digest[:12]}…, the manifest says {entry.content_hash[:12]}…")
+                problems.append(Problem(f"content hash {digest[:12]}…, the manifest says {entry.content_hash[:12]}…", name))
         return problems
 
     def copy_schema(self, source: str, target: str) -> None:
@@ -305,8 +304,8 @@ class Workspace:
         select = query.sql.copy()  # type: ignore[union-attr]
         source = select.args.get("from_") or select.args.get("from")
         if pending is not None:
-            alias = source.this.alias or name
-            source.this.replace(exp.Subquery(this=pending.select, alias=exp.TableAlias(this=exp.to_identifier(alias))))
+            source_alias = source.this.alias or name
+            source.this.replace(exp.Subquery(this=pending.select, alias=exp.TableAlias(this=ident(source_alias))))
         self.pending[name] = PendingRemap(  # type: ignore[index]
             select=select,
             params={k: v for k, v in params.items() if k in used},
@@ -344,10 +343,10 @@ class Workspace:
         elif query.kind == "sandbox":
             target = qualified(f"sb_{scope}", f"{rule.name}__{query.table}")
             if query.table not in sandboxes:
-                shape = exp.select(exp.Star(), exp.alias_(exp.cast(exp.Null(), "VARCHAR"), "_action", quoted=True)).from_(qualified(schema, query.table)).limit(0)  # type: ignore[arg-type]
+                shape = exp.select(exp.Star(), alias(exp.cast(exp.Null(), "VARCHAR"), "_action")).from_(qualified(schema, query.table)).limit(0)  # type: ignore[arg-type]
                 self.sql(exp.Create(this=target, kind="TABLE", exists=True, expression=shape))
                 sandboxes[query.table] = target  # type: ignore[index]
-            rows = exp.select(exp.Star(), exp.alias_(exp.Literal.string(query.action), "_action", quoted=True)).from_(query.sql.subquery("s"))  # type: ignore[union-attr]
+            rows = exp.select(exp.Star(), alias(exp.Literal.string(query.action), "_action")).from_(query.sql.subquery("s"))  # type: ignore[union-attr]
             self.sql(exp.Insert(this=target, expression=rows), params)
         elif query.kind in ("delete", "update", "insert"):
             self.sql(query.sql, params)  # type: ignore[arg-type]

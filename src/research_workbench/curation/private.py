@@ -19,9 +19,9 @@ from pathlib import Path
 from sqlglot import exp
 
 from ..cdr.model import cdm
+from ..cdr.sql import col
 from .engine import Workspace, qualified
 from .row_ids import RowIdCipher, load_key, register, save_key
-from .rule import col
 
 PRIVATE_DIR_NAME = ".private"
 SANDBOX_DIR_NAME = "sandbox"  # .private/sandbox/<release>/<scope>/<rule>/<table>.parquet

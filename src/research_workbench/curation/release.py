@@ -35,6 +35,8 @@ from sqlglot import exp
 
 from ..cdr.manifest import MANIFEST_NAME, Manifest
 from ..cdr.model import cdm
+from ..cdr.problems import Problem, ProblemsError
+from ..cdr.sql import col
 from ..cdr.store import Cdr, CdrBuilder, CdrExistsError, sha256_file, swap_into_place, typed_select
 from ..cdr.workers import worker_pool
 from .config import CurationConfig, load_config
@@ -78,10 +80,9 @@ class CurationResult:
 def _research_ids(ws: Workspace, schema: str) -> dict[str, str]:
     """Raw person id → research id (as VCF sample names) for the participants left in the tier in ``schema``."""
     query = (
-        exp.select(exp.column("person_id", table="m"), exp.column("research_id", table="m"))
-        .from_(exp.alias_(qualified("private", "person_map"), "m", table=True))
-        .join(exp.alias_(qualified(schema, "person"), "p", table=True),
-              on=exp.EQ(this=exp.column("person_id", table="p"), expression=exp.column("research_id", table="m")))
+        exp.select(col("person_id", table="m"), col("research_id", table="m"))
+        .from_(qualified("private", "person_map").as_("m"))
+        .join(qualified(schema, "person").as_("p"), on=col("person_id", table="p").eq(col("research_id", table="m")))
     )
     return {str(raw_id): str(research_id) for raw_id, research_id in ws.con.execute(query.sql(dialect="duckdb")).fetchall()}
 
@@ -127,19 +128,24 @@ TIER_ORDER = (Tier.CONTROLLED, Tier.REGISTERED)
 REPORT_ORDER = (Tier.REGISTERED, Tier.CONTROLLED)
 
 
-class RawCdrChangedError(ValueError):
-    """The raw CDR's content differs from its manifest: it changed after it was built."""
+class RawCdrChangedError(ProblemsError):
+    """The raw CDR's content differs from its manifest: it changed after it was built. A problem per table."""
+
+    outcome = "nothing was curated; rebuild the raw CDR (workbench load … --replace) or restore it before curating."
+    problems: list[Problem]
+
+    def __init__(self, raw: Path, problems: list[Problem]):
+        shown = "; ".join(str(p) for p in problems[:10]) + (f"; and {len(problems) - 10} more" if len(problems) > 10 else "")
+        super().__init__(problems, f"the raw CDR {raw} does not match its manifest, so it changed after it was built ("
+                         f"{shown}): rebuild it (workbench load … --replace) or restore it before curating")
+        self.heading = f"the raw CDR {raw} does not match its manifest"
 
 
 def verify_raw(ws: Workspace) -> None:
     """The loaded raw tables against the raw manifest (row counts and content hashes), before any rule runs."""
     problems = ws.verify_loaded()
     if problems:
-        raise RawCdrChangedError(
-            f"the raw CDR {ws.raw.path} does not match its manifest, so it changed after it was built ("
-            + "; ".join(problems[:10]) + (f"; and {len(problems) - 10} more" if len(problems) > 10 else "")
-            + "): rebuild it (workbench load … --replace) or restore it before curating"
-        )
+        raise RawCdrChangedError(ws.raw.path, problems)
 
 
 def curate(

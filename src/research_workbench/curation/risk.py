@@ -16,8 +16,8 @@ from typing import Any
 
 from sqlglot import exp
 
+from ..cdr.sql import col
 from .engine import Workspace, qualified
-from .rule import col
 
 QUASI_IDENTIFIERS = ("year_of_birth", "gender_concept_id", "state_of_residence_concept_id", "set of condition concepts")
 # Class-size bands reported: (label, smallest size, largest size or None).
@@ -27,16 +27,16 @@ BANDS = (("1", 1, 1), ("2", 2, 2), ("3–4", 3, 4), ("5–9", 5, 9), ("10–19",
 def _class_sizes(ws: Workspace, schema: str, with_conditions: bool) -> dict[int, int]:
     """Class size → number of classes of that size."""
     people = (
-        exp.select(col("person_id", "p"), col("year_of_birth", "p"), col("gender_concept_id", "p"), col("state_of_residence_concept_id", "e"))
+        exp.select(col("person_id", table="p"), col("year_of_birth", table="p"), col("gender_concept_id", table="p"), col("state_of_residence_concept_id", table="e"))
         .from_(qualified(schema, "person").as_("p"))
-        .join(qualified(schema, "person_ext").as_("e"), on=col("person_id", "e").eq(col("person_id", "p")), join_type="left")
+        .join(qualified(schema, "person_ext").as_("e"), on=col("person_id", table="e").eq(col("person_id", table="p")), join_type="left")
     )
-    keys = [col("year_of_birth", "q"), col("gender_concept_id", "q"), col("state_of_residence_concept_id", "q")]
+    keys = [col("year_of_birth", table="q"), col("gender_concept_id", table="q"), col("state_of_residence_concept_id", table="q")]
     if with_conditions:
         concepts = exp.func("list_sort", exp.func("list_distinct", exp.func("list", col("condition_concept_id"))))
         conditions = exp.select(col("person_id"), concepts.as_("concepts")).from_(qualified(schema, "condition_occurrence")).group_by(col("person_id"))
-        people = people.select(col("concepts", "c")).join(conditions.subquery("c"), on=col("person_id", "c").eq(col("person_id", "p")), join_type="left")
-        keys.append(exp.func("COALESCE", col("concepts", "q"), exp.Array(expressions=[])))
+        people = people.select(col("concepts", table="c")).join(conditions.subquery("c"), on=col("person_id", table="c").eq(col("person_id", table="p")), join_type="left")
+        keys.append(exp.func("COALESCE", col("concepts", table="q"), exp.Array(expressions=[])))
     classes = exp.select(exp.func("COUNT", exp.Star()).as_("size")).from_(people.subquery("q")).group_by(*keys)
     sizes = exp.select(col("size"), exp.func("COUNT", exp.Star())).from_(classes.subquery("k")).group_by(col("size"))
     return {int(size): int(n) for size, n in ws.sql(sizes)}

@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from ..cdr.problems import Problem, ProblemsError
+
 ROW_ID_BITS = 60
 ROW_ID_LIMIT = 1 << ROW_ID_BITS  # raw ids must be in [0, ROW_ID_LIMIT)
 ROW_ID_BASE = 1 << 61  # release ids are ROW_ID_BASE + F(raw id)
@@ -44,6 +46,13 @@ _MASK = np.uint64((1 << _HALF) - 1)
 
 class RowIdError(ValueError):
     """A raw row id outside the range the permutation covers."""
+
+
+class RowIdKeyError(ProblemsError):
+    """The program's row-id key file cannot be used (located by its path)."""
+
+    heading = "unusable row-id key"
+    outcome = "nothing was curated."
 
 
 class RowIdCipher:
@@ -102,7 +111,7 @@ def load_key(private_dir: Path) -> tuple[bytes, bool]:
         except ValueError:
             key = b""
         if len(key) != 16:
-            raise ValueError(f"{path}: expected 32 hexadecimal digits (a 128-bit key)")
+            raise RowIdKeyError([Problem("expected 32 hexadecimal digits (a 128-bit key)", str(path))])
         return key, False
     return secrets.token_bytes(16), True
 

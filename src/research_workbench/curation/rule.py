@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlglot import exp
 
 from ..cdr.model import cdm
+from ..cdr.sql import alias, col, ident, table
 from .config import CurationConfig
 
 
@@ -95,11 +96,11 @@ class RuleContext:
 
     def scratch(self, name: str) -> exp.Table:
         """A scratch table of this rule (dropped after it)."""
-        return exp.Table(this=exp.to_identifier(f"{self.rule_name}__{name}", quoted=True), db=exp.to_identifier("scratch", quoted=True))
+        return exp.Table(this=ident(f"{self.rule_name}__{name}"), db=ident("scratch"))
 
     def private(self, name: str) -> exp.Table:
         """A private map (person → research id and date shift, responses, devices, sites)."""
-        return exp.Table(this=exp.to_identifier(name, quoted=True), db=exp.to_identifier(self.private_schema, quoted=True))
+        return exp.Table(this=ident(name), db=ident(self.private_schema))
 
 
 Build = Callable[[RuleContext], list[Query]]
@@ -149,25 +150,10 @@ class Rule(BaseModel):
         }
 
 
-# --- SQL building blocks -------------------------------------------------------------------------------------
-
-
-def table(name: str, alias: str | None = None) -> exp.Table:
-    node = exp.Table(this=exp.to_identifier(name, quoted=True))
-    if alias:
-        node.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
-    return node
-
-
-def col(name: str, table_alias: str | None = None) -> exp.Column:
-    return exp.column(name, table=table_alias, quoted=True)
+# --- the statements of a rule ----------------------------------------------------------------------------------
 
 
 RID = "_rid"  # the engine's row identity (unique across all tables of a run); never written to a release
-
-
-def rids_in(select: exp.Expression, alias: str | None = None) -> exp.Expression:
-    return col(RID, alias).isin(query=select)
 
 
 def sandbox(tbl: str, where: exp.Expression, action: Action) -> Query:
@@ -200,10 +186,10 @@ def change(
     if from_ is not None:  # columns of ``tbl`` must be named with it next to the FROM table's
         for node in list(update_where.walk(prune=lambda n: isinstance(n, (exp.Select, exp.Subquery)))):
             if isinstance(node, exp.Column) and not node.table:
-                node.set("table", exp.to_identifier(tbl, quoted=True))
+                node.set("table", ident(tbl))
     update = exp.Update(
         this=table(tbl),
-        expressions=[exp.EQ(this=exp.column(c, quoted=True), expression=v) for c, v in assignments.items()],
+        expressions=[exp.EQ(this=col(c), expression=v) for c, v in assignments.items()],
         where=exp.Where(this=exp.and_(update_where, join) if join is not None else update_where),
     )
     if from_ is not None:
@@ -219,7 +205,7 @@ def setup(ctx: RuleContext, name: str, select: exp.Expression) -> tuple[Query, e
 def insert(tbl: str, columns: list[str], select: exp.Expression, added: exp.Expression) -> list[Query]:
     """INSERT rows into ``tbl``, then copy them (rows matching ``added``) to the sandbox as added."""
     statement = exp.Insert(
-        this=exp.Schema(this=table(tbl), expressions=[exp.to_identifier(c, quoted=True) for c in columns]),
+        this=exp.Schema(this=table(tbl), expressions=[ident(c) for c in columns]),
         expression=select,
     )
     return [Query("insert", statement, table=tbl), sandbox(tbl, added, "added")]
@@ -231,44 +217,19 @@ def log(ctx: RuleContext, name: str, select: exp.Expression) -> Query:
 
 def remap(tbl: str, replacements: dict[str, exp.Expression], joins: list[tuple[exp.Table, exp.Expression]]) -> Query:
     """Rewrite ``tbl`` with some columns replaced (the others and their order unchanged), through LEFT JOINs."""
-    star = exp.Star(replace=[exp.alias_(v, c, quoted=True) for c, v in replacements.items()])
-    select = exp.select(exp.Column(this=star, table=exp.to_identifier("t"))).from_(table(tbl, "t"))
+    star = exp.Star(replace=[alias(v, c) for c, v in replacements.items()])
+    select = exp.select(exp.Column(this=star, table=ident("t"))).from_(table(tbl, alias="t"))
     for other, on in joins:
         select = select.join(other, on=on, join_type="left")
     return Query("remap", select, table=tbl)
 
 
-def lit(value: str) -> exp.Literal:
-    """A literal that is part of the code (a relationship id, a domain name), never a config value."""
-    return exp.Literal.string(value)
-
-
-def num(value: int) -> exp.Literal:
-    return exp.Literal.number(value)
-
-
-def birth_date(alias: str = "p") -> exp.Expression:
-    """A person's birth date: birth_datetime, else year/month/day (missing month or day: 1)."""
-    made = exp.Anonymous(
-        this="try",
-        expressions=[
-            exp.func(
-                "make_date",
-                col("year_of_birth", alias),
-                exp.func("COALESCE", col("month_of_birth", alias), num(1)),
-                exp.func("COALESCE", col("day_of_birth", alias), num(1)),
-            )
-        ],
-    )
-    return exp.func("COALESCE", exp.cast(col("birth_datetime", alias), "DATE"), made)
-
-
-def event_date(table_name: str, alias: str | None = None) -> exp.Expression | None:
-    """The table's event date column as a DATE, or None when it has none."""
+def event_date(table_name: str, *, alias: str | None = None) -> exp.Expression | None:
+    """The table's event date column (the model's ``event_date_column``) as a DATE, or None when it has none."""
     t = cdm().table(table_name)
     if not t.event_date_column:
         return None
-    column = col(t.event_date_column, alias)
+    column = col(t.event_date_column, table=alias)
     return exp.cast(column, "DATE") if t.column(t.event_date_column).type == "datetime" else column
 
 
@@ -295,8 +256,3 @@ def remove_persons(ctx: RuleContext, persons: exp.Expression, tables: Sequence[s
         pcol = person_column(name)
         queries += remove(name, col(pcol).isin(query=exp.select(exp.Star()).from_(target)))
     return queries
-
-
-def age_in_years(born: exp.Expression, on: exp.Expression) -> exp.Expression:
-    """Whole years from ``born`` to ``on`` (DuckDB date_sub counts complete years)."""
-    return exp.Anonymous(this="date_sub", expressions=[exp.Literal.string("year"), born, exp.cast(on, "DATE")])

@@ -32,10 +32,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterator
 
-from sqlglot import exp
-
 from ..cdr.engine import connect
 from ..cdr.model import Identifier, cdm
+from ..cdr.problems import ProblemsError
+from ..cdr.sql import ident
 from ..cdr.store import Cdr
 from .config import CurationConfig, load_config
 from .genomes import VCF_SUFFIX
@@ -65,14 +65,17 @@ DATE_PATTERNS = (  # (regular expression, strptime format) of the ways a date of
 )
 
 
-class ScanError(ValueError):
-    """A release failed the scan; ``findings`` lists what was found where."""
+class ScanError(ProblemsError):
+    """A release failed the scan; ``findings`` (its problems) lists what was found where."""
+
+    heading = "release refused: identifying data found"
+    outcome = "the release is not to be published."
 
     def __init__(self, release: Path, findings: list[Finding]):
         self.findings = findings
         shown = "\n".join(f"  - {f}" for f in findings[:50])
         more = f"\n  … and {len(findings) - 50} more" if len(findings) > 50 else ""
-        super().__init__(f"release {release} holds identifying data ({len(findings)} finding(s)):\n{shown}{more}")
+        super().__init__(findings, f"release {release} holds identifying data ({len(findings)} finding(s)):\n{shown}{more}")
 
 
 class ScanSetupError(ValueError):
@@ -106,10 +109,6 @@ class ScanResult:
 
     def as_dict(self) -> dict[str, Any]:
         return {"release": str(self.release), "ok": self.ok, "findings": [f.as_dict() for f in self.findings], "checked": self.checked, "seconds": round(self.seconds, 3)}
-
-
-def _ident(name: str) -> exp.Identifier:
-    return exp.to_identifier(name, quoted=True)
 
 
 class _Scanner:
@@ -419,7 +418,7 @@ class _Scanner:
 
 def _q(name: str) -> str:
     """A quoted identifier of the model (a column or table name: code, never user input)."""
-    return _ident(name).sql(dialect="duckdb")
+    return ident(name).sql(dialect="duckdb")
 
 
 def _strings(value: Any) -> Iterator[str]:

@@ -1,13 +1,11 @@
-"""``workbench index CDR_DIR``: build the search index of a CDR, atomically, beside it."""
+"""``workbench index CDR_DIR``: build the search index of a CDR, atomically, beside it (its layout: ``layout.py``)."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
@@ -16,14 +14,12 @@ from sqlglot import exp
 
 from ..cdr.engine import connect, one_row
 from ..cdr.manifest import MANIFEST_NAME
+from ..cdr.sql import table
 from ..cdr.store import Cdr, CdrExistsError, sha256_file, swap_into_place
-from .criteria import CRITERIA_SQL, SURVEY_TREE_SQL
-from .events import events_params, events_query
-from .persons import persons_query
 from .bitmaps import build_concept_bitmaps
-from .search import SEARCH_DB, build_search_db
-
-from .layout import (  # noqa: F401  (the layout's names, importable from here as before)
+from .criteria import criteria_sql, survey_tree_sql
+from .events import events_params, events_query
+from .layout import (
     ANCESTRY_FILE,
     BITMAPS_FILE,
     CRITERIA_FILE,
@@ -31,12 +27,14 @@ from .layout import (  # noqa: F401  (the layout's names, importable from here a
     DATABASE_TABLES,
     EVENT_ROW_GROUP,
     EVENTS_FILE,
-    INDEX_FORMAT_VERSION,
-    INDEX_MANIFEST,
     PERSONS_FILE,
+    SEARCH_DB,
     SURVEY_TREE_FILE,
     default_index_path,
+    write_manifest,
 )
+from .persons import persons_query
+from .search import build_search_db, search_rows
 
 ANCESTRY_SQL = """
 SELECT a.ancestor_concept_id, a.descendant_concept_id
@@ -66,10 +64,10 @@ def write_database(path: Path, tables: dict[str, Path]) -> None:
     """Copy the index's Parquet tables, in their order, into one DuckDB database file (read-only from then on)."""
     db = duckdb.connect(str(path))
     try:
-        for table, parquet in tables.items():
+        for name, parquet in tables.items():
             create = exp.Create(
                 kind="TABLE",
-                this=exp.Table(this=exp.to_identifier(table, quoted=True)),
+                this=table(name),
                 expression=exp.select(exp.Star()).from_(exp.func("READ_PARQUET", exp.Placeholder())),
             )
             db.execute(create.sql(dialect="duckdb"), [str(parquet)])
@@ -111,58 +109,26 @@ def build_index(cdr_dir: Path, out: Path | None = None, *, replace: bool = False
             counts["persons"] = one_row(con, "SELECT count(*) FROM read_parquet(?)", [str(work / PERSONS_FILE)])[0]
 
             step("criteria")
-            con.sql(_sql(CRITERIA_SQL)).write_parquet(str(work / CRITERIA_FILE), compression="zstd")
-            con.sql(_sql(SURVEY_TREE_SQL)).write_parquet(str(work / SURVEY_TREE_FILE), compression="zstd")
+            con.sql(_sql(criteria_sql())).write_parquet(str(work / CRITERIA_FILE), compression="zstd")
+            con.sql(_sql(survey_tree_sql())).write_parquet(str(work / SURVEY_TREE_FILE), compression="zstd")
             counts["criteria"] = one_row(con, "SELECT count(*) FROM read_parquet(?)", [str(work / CRITERIA_FILE)])[0]
 
             step("bitmaps")
             counts["concept_bitmaps"] = build_concept_bitmaps(con, work / BITMAPS_FILE)
 
             step("database")
-            write_database(work / DATABASE_FILE, {table: work / file for table, file in DATABASE_TABLES.items()})
+            write_database(work / DATABASE_FILE, {name: work / file for name, file in DATABASE_TABLES.items()})
 
             step("search")
-            rows = con.execute(
-                """
-                WITH synonyms AS (
-                    SELECT concept_id, string_agg(concept_synonym_name, ' | ' ORDER BY concept_synonym_name) AS synonyms
-                    FROM concept_synonym GROUP BY concept_id
-                ),
-                survey AS (
-                    SELECT concept_id, max(participant_count) AS participant_count FROM read_parquet(?) GROUP BY concept_id
-                ),
-                nodes AS (
-                    SELECT concept_id, domain, is_standard, rollup_count AS count FROM read_parquet(?)
-                    UNION ALL
-                    SELECT concept_id, 'SURVEY', false, participant_count FROM survey
-                )
-                SELECT n.concept_id, n.domain, n.is_standard::INTEGER, COALESCE(c.concept_name, ''), COALESCE(c.concept_code, ''),
-                       c.vocabulary_id, COALESCE(s.synonyms, ''), n.count
-                FROM nodes n LEFT JOIN concept c USING (concept_id) LEFT JOIN synonyms s USING (concept_id)
-                """,
-                [str(work / SURVEY_TREE_FILE), str(work / CRITERIA_FILE)],
-            ).fetchall()
+            rows = search_rows(con, work / SURVEY_TREE_FILE, work / CRITERIA_FILE)
             build_search_db(work / SEARCH_DB, rows)
             counts["search_entries"] = len(rows)
         con.close()
         shutil.rmtree(work / ".scratch", ignore_errors=True)
         if progress:
             progress("", len(STEPS), len(STEPS))
-
-        seconds = time.perf_counter() - started
-        files = (EVENTS_FILE, PERSONS_FILE, CRITERIA_FILE, SURVEY_TREE_FILE, ANCESTRY_FILE, BITMAPS_FILE, DATABASE_FILE, SEARCH_DB)
-        manifest = {
-            "format_version": INDEX_FORMAT_VERSION,
-            "cdr": str(Path(cdr_dir).absolute()),
-            # The CDR as it was read (hashed before reading it, above): an index is refused once this changes.
-            "cdr_manifest_sha256": cdr_manifest_sha256,
-            "created_at": datetime.now(timezone.utc).isoformat(),
-            "build_seconds": round(seconds, 3),
-            "counts": counts,
-            "files": {name: sha256_file(work / name) for name in files},
-            "file_bytes": {name: (work / name).stat().st_size for name in files},
-        }
-        (work / INDEX_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        write_manifest(work, cdr_dir=Path(cdr_dir), cdr_manifest_sha256=cdr_manifest_sha256,
+                       seconds=time.perf_counter() - started, counts=counts)
         swap_into_place(work, out)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)

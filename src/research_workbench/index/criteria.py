@@ -8,6 +8,9 @@ roll up from clinical drugs to their ingredients this way). Survey trees come fr
 
 from __future__ import annotations
 
+from .templates import render
+
+# Templates: the domains are rendered in from ``cdr.facts`` (criteria_sql, survey_tree_sql).
 CRITERIA_SQL = """
 WITH pairs AS (
     SELECT DISTINCT domain, is_standard, concept_id, person_id FROM events
@@ -46,14 +49,14 @@ FROM nodes n
 LEFT JOIN items i ON i.domain = n.domain AND i.is_standard = n.is_standard AND i.concept_id = n.concept_id
 LEFT JOIN rollups r ON n.is_standard AND r.domain = n.domain AND r.concept_id = n.concept_id
 LEFT JOIN concept c ON c.concept_id = n.concept_id
-WHERE n.domain <> 'SURVEY'
+WHERE n.domain <> {SURVEY}
 ORDER BY n.domain, n.is_standard, n.concept_id
 """
 
 SURVEY_TREE_SQL = """
 WITH answers AS (
     SELECT DISTINCT survey_concept_id, concept_id AS question_concept_id, value_source_concept_id AS answer_concept_id, person_id
-    FROM events WHERE domain = 'SURVEY'
+    FROM events WHERE domain = {SURVEY}
 )
 SELECT 'module' AS level, survey_concept_id AS concept_id, CAST(NULL AS BIGINT) AS parent_id, count(DISTINCT person_id) AS participant_count
 FROM answers GROUP BY ALL
@@ -62,3 +65,11 @@ SELECT 'question', question_concept_id, survey_concept_id, count(DISTINCT person
 UNION ALL
 SELECT 'answer', answer_concept_id, question_concept_id, count(DISTINCT person_id) FROM answers WHERE answer_concept_id IS NOT NULL GROUP BY ALL
 """
+
+
+def criteria_sql() -> str:
+    return render(CRITERIA_SQL)
+
+
+def survey_tree_sql() -> str:
+    return render(SURVEY_TREE_SQL)

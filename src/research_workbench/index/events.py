@@ -5,6 +5,9 @@ standard concept, true); drug, device and visit rows once (standard). Survey ans
 questionnaire response: the question (source concept) with the answer in ``value_source_concept_id`` and the
 module in ``survey_concept_id``. Physical measurements are measurement rows whose source concept is in the PPI
 vocabulary. Systolic and diastolic blood pressure taken together are paired on each of their rows.
+
+The event tables' columns, the domains, the PPI vocabulary, the blood-pressure concepts, the birth date and the age
+rule all come from ``cdr.facts``; the statement below is a template they are rendered into.
 """
 
 from __future__ import annotations
@@ -12,39 +15,51 @@ from __future__ import annotations
 import sqlglot
 from sqlglot import exp
 
-# Blood-pressure concepts: EHR LOINC and program physical-measurement (PPI) codes.
-SYSTOLIC = (3004249, 903118)
-DIASTOLIC = (3012888, 903115)
+from ..cdr.facts import (
+    DIASTOLIC,
+    PPI_VOCABULARY,
+    SYSTOLIC,
+    Domain,
+    EventTable,
+    age_at,
+    birth_date,
+    event_table,
+    event_table_of,
+    event_tables,
+)
+from ..cdr.sql import alias, col, lit, table, union_all
+from .templates import render
 
-# (domain, table, date, datetime, standard concept, source concept, value columns…) per OMOP event table.
-EVENT_SOURCES = [
-    ("CONDITION", "condition_occurrence", "condition_start_date", "condition_start_datetime", "condition_concept_id", "condition_source_concept_id"),
-    ("PROCEDURE", "procedure_occurrence", "procedure_date", "procedure_datetime", "procedure_concept_id", "procedure_source_concept_id"),
-    ("DRUG", "drug_exposure", "drug_exposure_start_date", "drug_exposure_start_datetime", "drug_concept_id", None),
-    ("DEVICE", "device_exposure", "device_exposure_start_date", "device_exposure_start_datetime", "device_concept_id", None),
-    ("VISIT", "visit_occurrence", "visit_start_date", "visit_start_datetime", "visit_concept_id", None),
-]
+# The index's rule, stated once: the domains whose events are indexed under their source concept as well as their
+# standard one. Drug, device and visit events are indexed once, under their standard concept.
+SOURCE_ROW_DOMAINS: frozenset[Domain] = frozenset({Domain.CONDITION, Domain.PROCEDURE, Domain.MEASUREMENT, Domain.OBSERVATION})
+# Measurement and observation rows have CTEs of their own below (values, blood pressure, physical measurements,
+# surveys); every other event table is a plain SELECT of the ``basic`` shape.
+MEASUREMENT_TABLE, OBSERVATION_TABLE = event_table("measurement"), event_table("observation")
+BASIC_TABLES: tuple[EventTable, ...] = tuple(t for t in event_tables().values() if t not in (MEASUREMENT_TABLE, OBSERVATION_TABLE))
 
 # The whole event table as one statement over the CDR's views. It holds no user value: the only parameters are
-# the blood-pressure concept lists above, bound at execution.
+# the blood-pressure concept lists of ``cdr.facts``, bound at execution.
 EVENTS_SQL = """
 WITH birth AS (
-    SELECT person_id,
-           COALESCE(CAST(birth_datetime AS DATE), make_date(year_of_birth, COALESCE(month_of_birth, 1), COALESCE(day_of_birth, 1))) AS birth_date
-    FROM person
+    SELECT person_id, {birth_date} AS birth_date FROM person
 ),
-visits AS (SELECT visit_occurrence_id, visit_concept_id FROM visit_occurrence),
-basic AS (
-    SELECT 1  -- replaced by events_query() with one SELECT per EVENT_SOURCES entry
+visits AS (SELECT {visit_t.id} AS visit_occurrence_id, {visit_t.concept} AS visit_concept_id FROM {visit_t.table}),
+basic_two_sided AS (
+    SELECT 1  -- replaced by events_query(): the BASIC_TABLES of SOURCE_ROW_DOMAINS
+),
+basic_one_sided AS (
+    SELECT 1  -- replaced by events_query(): the other BASIC_TABLES
 ),
 meas AS (
-    SELECT m.person_id, m.measurement_date AS entry_date, m.measurement_datetime AS entry_datetime,
-           m.measurement_concept_id AS standard_concept_id, m.measurement_source_concept_id AS source_concept_id,
-           m.visit_occurrence_id, m.value_as_number, m.value_as_concept_id, CAST(NULL AS BIGINT) AS value_source_concept_id,
-           CASE WHEN c.vocabulary_id = 'PPI' THEN 'PHYSICAL_MEASUREMENT' ELSE 'MEASUREMENT' END AS domain,
-           m.measurement_concept_id IN (SELECT unnest($systolic)) OR m.measurement_source_concept_id IN (SELECT unnest($systolic)) AS is_sys,
-           m.measurement_concept_id IN (SELECT unnest($diastolic)) OR m.measurement_source_concept_id IN (SELECT unnest($diastolic)) AS is_dia
-    FROM measurement m LEFT JOIN concept c ON c.concept_id = m.measurement_source_concept_id
+    SELECT m.person_id, m.{meas_t.start_date} AS entry_date, m.{meas_t.start_datetime} AS entry_datetime,
+           m.{meas_t.concept} AS standard_concept_id, m.{meas_t.source_concept} AS source_concept_id,
+           m.{meas_t.visit} AS visit_occurrence_id, m.{meas_t.value_as_number} AS value_as_number,
+           m.{meas_t.value_as_concept} AS value_as_concept_id, CAST(NULL AS BIGINT) AS value_source_concept_id,
+           CASE WHEN c.vocabulary_id = {ppi} THEN {PHYSICAL_MEASUREMENT} ELSE {MEASUREMENT} END AS domain,
+           m.{meas_t.concept} IN (SELECT unnest($systolic)) OR m.{meas_t.source_concept} IN (SELECT unnest($systolic)) AS is_sys,
+           m.{meas_t.concept} IN (SELECT unnest($diastolic)) OR m.{meas_t.source_concept} IN (SELECT unnest($diastolic)) AS is_dia
+    FROM {meas_t.table} m LEFT JOIN concept c ON c.concept_id = m.{meas_t.source_concept}
 ),
 bp AS (
     -- Readings of one person at one moment of one visit pair up.
@@ -63,34 +78,35 @@ meas_bp AS (
      AND bp.entry_datetime IS NOT DISTINCT FROM m.entry_datetime AND bp.visit_occurrence_id IS NOT DISTINCT FROM m.visit_occurrence_id
 ),
 obs AS (
-    SELECT o.person_id, o.observation_date AS entry_date, o.observation_datetime AS entry_datetime,
-           o.observation_concept_id AS standard_concept_id, o.observation_source_concept_id AS source_concept_id,
-           o.visit_occurrence_id, o.value_as_number, o.value_as_concept_id, o.value_source_concept_id,
-           CASE WHEN o.questionnaire_response_id IS NOT NULL THEN 'SURVEY' ELSE 'OBSERVATION' END AS domain,
+    SELECT o.person_id, o.{obs_t.start_date} AS entry_date, o.{obs_t.start_datetime} AS entry_datetime,
+           o.{obs_t.concept} AS standard_concept_id, o.{obs_t.source_concept} AS source_concept_id,
+           o.{obs_t.visit} AS visit_occurrence_id, o.{obs_t.value_as_number} AS value_as_number,
+           o.{obs_t.value_as_concept} AS value_as_concept_id, o.{obs_t.value_source_concept} AS value_source_concept_id,
+           CASE WHEN o.questionnaire_response_id IS NOT NULL THEN {SURVEY} ELSE {OBSERVATION} END AS domain,
            CAST(NULL AS DOUBLE) AS systolic, CAST(NULL AS DOUBLE) AS diastolic,
            sc.survey_concept_id, o.questionnaire_response_id
-    FROM observation o LEFT JOIN survey_conduct sc ON sc.survey_conduct_id = o.questionnaire_response_id
+    FROM {obs_t.table} o LEFT JOIN survey_conduct sc ON sc.survey_conduct_id = o.questionnaire_response_id
 ),
 two_sided AS (
     SELECT * FROM (
         SELECT *, CAST(NULL AS BIGINT) AS survey_concept_id, CAST(NULL AS BIGINT) AS questionnaire_response_id FROM meas_bp
         UNION ALL BY NAME SELECT * FROM obs
-        UNION ALL BY NAME SELECT * FROM basic WHERE source_concept_id IS NOT NULL OR domain IN ('CONDITION', 'PROCEDURE')
+        UNION ALL BY NAME SELECT * FROM basic_two_sided
     )
 ),
 one_sided AS (
-    SELECT * FROM basic WHERE domain IN ('DRUG', 'DEVICE', 'VISIT')
+    SELECT * FROM basic_one_sided
 ),
 unified AS (
     -- Survey answers are source rows only: their "standard" concept is a generic observation concept.
     SELECT *, false AS is_standard, source_concept_id AS concept_id FROM two_sided WHERE source_concept_id IS NOT NULL AND source_concept_id <> 0
     UNION ALL BY NAME
-    SELECT *, true AS is_standard, standard_concept_id AS concept_id FROM two_sided WHERE domain <> 'SURVEY'
+    SELECT *, true AS is_standard, standard_concept_id AS concept_id FROM two_sided WHERE domain <> {SURVEY}
     UNION ALL BY NAME
     SELECT *, true AS is_standard, standard_concept_id AS concept_id FROM one_sided
 )
 SELECT u.person_id, u.entry_date, u.entry_datetime, u.is_standard, u.concept_id, u.domain,
-       CAST(date_sub('year', b.birth_date, u.entry_date) AS INTEGER) AS age_at_event,
+       CAST({age_at_event} AS INTEGER) AS age_at_event,
        u.visit_occurrence_id, v.visit_concept_id,
        u.value_as_number, u.value_as_concept_id, u.value_source_concept_id, u.systolic, u.diastolic,
        u.survey_concept_id, u.questionnaire_response_id
@@ -102,42 +118,58 @@ ORDER BY u.concept_id, u.person_id, u.entry_date
 """
 
 
-def _basic_select(domain: str, table: str, date: str, datetime: str, standard: str, source: str | None) -> exp.Select:
-    """One OMOP event table in the shape of the event rows (value columns NULL)."""
+def _basic_select(t: EventTable) -> exp.Select:
+    """One event table in the shape of the event rows (value columns NULL; no source concept unless its domain is
+    indexed by source concept too)."""
     def typed_null(sql_type: str) -> exp.Expression:
         return exp.cast(exp.Null(), sql_type)
 
-    col = lambda name: exp.column(name, quoted=True)  # noqa: E731
     return exp.select(
         col("person_id"),
-        exp.alias_(col(date), "entry_date"),
-        exp.alias_(col(datetime), "entry_datetime"),
-        exp.alias_(col(standard), "standard_concept_id"),
-        exp.alias_(col(source) if source else typed_null("BIGINT"), "source_concept_id"),
-        col("visit_occurrence_id"),
-        exp.alias_(typed_null("DOUBLE"), "value_as_number"),
-        exp.alias_(typed_null("BIGINT"), "value_as_concept_id"),
-        exp.alias_(typed_null("BIGINT"), "value_source_concept_id"),
-        exp.alias_(exp.Literal.string(domain), "domain"),
-        exp.alias_(typed_null("DOUBLE"), "systolic"),
-        exp.alias_(typed_null("DOUBLE"), "diastolic"),
-        exp.alias_(typed_null("BIGINT"), "survey_concept_id"),
-        exp.alias_(typed_null("BIGINT"), "questionnaire_response_id"),
-    ).from_(exp.to_identifier(table, quoted=True))
+        alias(col(t.start_date), "entry_date"),
+        alias(col(t.start_datetime), "entry_datetime"),
+        alias(col(t.concept), "standard_concept_id"),
+        alias(col(t.source_concept) if t.domain in SOURCE_ROW_DOMAINS else typed_null("BIGINT"), "source_concept_id"),
+        alias(col(t.visit), "visit_occurrence_id"),
+        alias(typed_null("DOUBLE"), "value_as_number"),
+        alias(typed_null("BIGINT"), "value_as_concept_id"),
+        alias(typed_null("BIGINT"), "value_source_concept_id"),
+        alias(lit(t.domain.value), "domain"),
+        alias(typed_null("DOUBLE"), "systolic"),
+        alias(typed_null("DOUBLE"), "diastolic"),
+        alias(typed_null("BIGINT"), "survey_concept_id"),
+        alias(typed_null("BIGINT"), "questionnaire_response_id"),
+    ).from_(table(t.table))
+
+
+def events_sql() -> str:
+    """The event-table template with the facts rendered in (its ``basic_*`` CTEs still placeholders)."""
+    assert {MEASUREMENT_TABLE.domain, OBSERVATION_TABLE.domain} <= SOURCE_ROW_DOMAINS  # two_sided holds their CTEs
+    return render(
+        EVENTS_SQL,
+        birth_date=birth_date(table=None),
+        age_at_event=age_at(col("birth_date", table="b"), col("entry_date", table="u")),
+        ppi=lit(PPI_VOCABULARY),
+        meas_t=MEASUREMENT_TABLE,
+        obs_t=OBSERVATION_TABLE,
+        visit_t=event_table_of(Domain.VISIT),
+    )
 
 
 def events_query() -> exp.Expression:
-    """The event-table query: the static template, with its ``basic`` CTE built from EVENT_SOURCES."""
-    tree = sqlglot.parse_one(EVENTS_SQL, dialect="duckdb")
-    selects = [_basic_select(*source) for source in EVENT_SOURCES]
-    union: exp.Expression = selects[0]
-    for select in selects[1:]:
-        union = exp.Union(this=union, expression=select, distinct=False, by_name=True)
+    """The event-table query: the template with the facts rendered in and its ``basic_*`` CTEs built from
+    BASIC_TABLES, split by SOURCE_ROW_DOMAINS."""
+    tree = sqlglot.parse_one(events_sql(), dialect="duckdb")
+    parts = {
+        "basic_two_sided": [t for t in BASIC_TABLES if t.domain in SOURCE_ROW_DOMAINS],
+        "basic_one_sided": [t for t in BASIC_TABLES if t.domain not in SOURCE_ROW_DOMAINS],
+    }
     for cte in tree.find_all(exp.CTE):
-        if cte.alias == "basic":
-            cte.set("this", union)
-            return tree
-    raise AssertionError("the event template lost its basic CTE")
+        if cte.alias in parts:
+            selects = [_basic_select(t) for t in parts.pop(cte.alias)]
+            cte.set("this", union_all(selects))
+    assert not parts, f"the event template lost its CTEs {sorted(parts)}"
+    return tree
 
 
 def events_params() -> dict:

@@ -9,27 +9,33 @@ from __future__ import annotations
 import sqlglot
 from sqlglot import exp
 
+from ..cdr.facts import Domain, age_at, birth_date, event_tables
 from ..cdr.model import cdm
+from ..cdr.sql import alias, col, table
+from .templates import literals, render
 
+# EHR data: an event in any OMOP event table's own domain (a survey answer or a physical measurement is not EHR).
+EHR_DOMAINS: tuple[Domain, ...] = tuple(dict.fromkeys(t.domain for t in event_tables().values()))
+
+# A template: the birth date, the ages and the domains are rendered in from ``cdr.facts`` (see persons_query).
 PERSONS_SQL = """
 WITH birth AS (
-    SELECT p.person_id, p.gender_concept_id, p.race_concept_id, p.ethnicity_concept_id,
-           COALESCE(CAST(p.birth_datetime AS DATE), make_date(p.year_of_birth, COALESCE(p.month_of_birth, 1), COALESCE(p.day_of_birth, 1))) AS birth_date
+    SELECT p.person_id, p.gender_concept_id, p.race_concept_id, p.ethnicity_concept_id, {birth_date} AS birth_date
     FROM person p
 ),
 cdr_date AS (SELECT max(entry_date) AS d FROM events),
 flags AS (
     SELECT person_id,
-           bool_or(domain IN ('CONDITION', 'PROCEDURE', 'DRUG', 'DEVICE', 'VISIT', 'MEASUREMENT', 'OBSERVATION')) AS has_ehr_data,
-           bool_or(domain = 'SURVEY') AS has_ppi_survey_data,
-           bool_or(domain = 'PHYSICAL_MEASUREMENT') AS has_physical_measurement_data,
+           bool_or(domain IN ({ehr_domains})) AS has_ehr_data,
+           bool_or(domain = {SURVEY}) AS has_ppi_survey_data,
+           bool_or(domain = {PHYSICAL_MEASUREMENT}) AS has_physical_measurement_data,
            list(DISTINCT survey_concept_id ORDER BY survey_concept_id) FILTER (WHERE survey_concept_id IS NOT NULL) AS survey_modules
     FROM events GROUP BY person_id
 )
 SELECT b.person_id, b.gender_concept_id, pe.sex_at_birth_concept_id, b.race_concept_id, b.ethnicity_concept_id,
        pe.state_of_residence_concept_id AS state_concept_id, b.birth_date,
-       CAST(date_sub('year', b.birth_date, ps.primary_consent_date) AS INTEGER) AS age_at_consent,
-       CAST(date_sub('year', b.birth_date, (SELECT d FROM cdr_date)) AS INTEGER) AS age_at_cdr,
+       CAST({age_at_consent} AS INTEGER) AS age_at_consent,
+       CAST({age_at_cdr} AS INTEGER) AS age_at_cdr,
        EXISTS (SELECT 1 FROM death d WHERE d.person_id = b.person_id) AS is_deceased,
        COALESCE(f.has_ehr_data, false) AS has_ehr_data,
        COALESCE(f.has_ppi_survey_data, false) AS has_ppi_survey_data,
@@ -38,6 +44,7 @@ SELECT b.person_id, b.gender_concept_id, pe.sex_at_birth_concept_id, b.race_conc
        EXISTS (SELECT 1 FROM genomic_sample g WHERE g.person_id = b.person_id AND g.data_type = 'wgs') AS has_whole_genome_variant,
        EXISTS (SELECT 1 FROM genomic_sample g WHERE g.person_id = b.person_id AND g.data_type = 'array') AS has_array_data
 FROM birth b
+CROSS JOIN cdr_date cd
 LEFT JOIN person_ext pe USING (person_id)
 LEFT JOIN participant_status ps USING (person_id)
 LEFT JOIN flags f USING (person_id)
@@ -45,24 +52,35 @@ ORDER BY b.person_id
 """
 
 
-def wearable_flag(table: str) -> exp.Expression:
+# The wearable tables of the model: a has-flag each, and has_fitbit for any of them.
+WEARABLE_TABLES: tuple[str, ...] = tuple(t.name for t in cdm().by_category("wearable"))
+WEARABLE_FLAGS = ["has_fitbit"] + [f"has_{t}" for t in WEARABLE_TABLES]
+
+
+def wearable_flag(name: str) -> exp.Expression:
     """``has_<table>``: the person has at least one row in that wearable table."""
+    person = cdm().table(name).person_column
+    assert person is not None
     exists = exp.Exists(
         this=exp.select(exp.Literal.number(1))
-        .from_(exp.alias_(exp.to_table(table), "w", table=True))
-        .where(exp.EQ(this=exp.column("person_id", table="w"), expression=exp.column("person_id", table="b")))
+        .from_(table(name, alias="w"))
+        .where(col(person, table="w").eq(col("person_id", table="b")))
     )
-    return exp.alias_(exists, f"has_{table}")
+    return alias(exists, f"has_{name}")
 
 
 def persons_query() -> exp.Expression:
-    """The person query with a has-flag per wearable table of the model, and has_fitbit for any of them."""
-    tree = sqlglot.parse_one(PERSONS_SQL, dialect="duckdb")
-    wearables = [t.name for t in cdm().by_category("wearable")]
-    flags = [wearable_flag(t) for t in wearables]
-    any_wearable = exp.alias_(exp.or_(*[f.this.copy() for f in flags]), "has_fitbit")
+    """The person query (facts rendered in) with a has-flag per wearable table of the model, and has_fitbit."""
+    born = col("birth_date", table="b")
+    text = render(
+        PERSONS_SQL,
+        birth_date=birth_date(table="p"),
+        ehr_domains=literals(EHR_DOMAINS),
+        age_at_consent=age_at(born, col("primary_consent_date", table="ps")),
+        age_at_cdr=age_at(born, col("d", table="cd")),
+    )
+    tree = sqlglot.parse_one(text, dialect="duckdb")
+    flags = [wearable_flag(t) for t in WEARABLE_TABLES]
+    any_wearable = alias(exp.or_(*[f.this.copy() for f in flags]), "has_fitbit")
     tree.select(any_wearable, *flags, copy=False)
     return tree
-
-
-WEARABLE_FLAGS = ["has_fitbit"] + [f"has_{t.name}" for t in cdm().by_category("wearable")]

@@ -1,59 +1,72 @@
-"""Ranked full-text search over criteria names, codes and synonyms (SQLite FTS5, from the standard library)."""
+"""Ranked full-text search over criteria names, codes and synonyms (SQLite FTS5 through ``index.fts``)."""
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from pathlib import Path
 
 from ..cdr.store import CdrFileError
 from .freshness import check_index, rebuild_command
+from .fts import create_fts, match_expression, search_params, search_sql
+from .layout import SEARCH_DB
+from .templates import render
 
 SEARCH_LIMIT = 250
-SEARCH_DB = "criteria_search.sqlite"
+COLUMNS = ("concept_id", "domain", "is_standard", "name", "code", "vocabulary_id", "count")
 
-_TOKEN = re.compile(r"[\w.]+", re.UNICODE)
+# The entries of the search: every criteria node, and every survey module, question and answer (one per concept,
+# with its largest participant count), with the concept's name, code and synonyms. Parameters: the survey tree
+# file, then the criteria file. A template: the domain is rendered in from ``cdr.facts``.
+ROWS_SQL = """
+WITH synonyms AS (
+    SELECT concept_id, string_agg(concept_synonym_name, ' | ' ORDER BY concept_synonym_name) AS synonyms
+    FROM concept_synonym GROUP BY concept_id
+),
+survey AS (
+    SELECT concept_id, max(participant_count) AS participant_count FROM read_parquet(?) GROUP BY concept_id
+),
+nodes AS (
+    SELECT concept_id, domain, is_standard, rollup_count AS count FROM read_parquet(?)
+    UNION ALL
+    SELECT concept_id, {SURVEY}, false, participant_count FROM survey
+)
+SELECT n.concept_id, n.domain, n.is_standard::INTEGER, COALESCE(c.concept_name, ''), COALESCE(c.concept_code, ''),
+       c.vocabulary_id, COALESCE(s.synonyms, ''), n.count
+FROM nodes n LEFT JOIN concept c USING (concept_id) LEFT JOIN synonyms s USING (concept_id)
+"""
+
+
+def search_rows(con, survey_tree: Path, criteria: Path) -> list[tuple]:
+    """The search entries of an index being built (``con``: a DuckDB connection over its CDR)."""
+    return con.execute(render(ROWS_SQL), [str(survey_tree), str(criteria)]).fetchall()
 
 
 def build_search_db(path: Path, rows: list[tuple]) -> None:
     """rows: (concept_id, domain, is_standard, name, code, vocabulary_id, synonyms, count)."""
     con = sqlite3.connect(path)
     try:
-        con.executescript(
-            """
-            CREATE TABLE criteria (concept_id INTEGER, domain TEXT, is_standard INTEGER, name TEXT, code TEXT,
-                                   vocabulary_id TEXT, synonyms TEXT, count INTEGER);
-            CREATE VIRTUAL TABLE criteria_fts USING fts5(name, code, synonyms, content='criteria', content_rowid='rowid',
-                                                         tokenize="unicode61 tokenchars '.'");
-            CREATE INDEX criteria_code ON criteria (code COLLATE NOCASE);
-            """
+        con.execute(
+            "CREATE TABLE criteria (concept_id INTEGER, domain TEXT, is_standard INTEGER, name TEXT, code TEXT, "
+            "vocabulary_id TEXT, synonyms TEXT, count INTEGER)"
         )
         con.executemany("INSERT INTO criteria VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
-        con.execute("INSERT INTO criteria_fts(criteria_fts) VALUES ('rebuild')")
+        create_fts(con, "criteria_fts", "criteria", "rowid")
         con.commit()
     finally:
         con.close()
-
-
-def _match_expression(term: str) -> str | None:
-    """An FTS5 query in which every word of the term must prefix-match; words are quoted, so no syntax leaks."""
-    tokens = _TOKEN.findall(term)
-    if not tokens:
-        return None
-    return " AND ".join('"' + t.replace('"', '""') + '"*' for t in tokens)
 
 
 def search_criteria(index_dir: Path, term: str, *, domain: str | None = None, standard: bool | None = None,
                     limit: int = SEARCH_LIMIT, cdr_dir: Path | None = None, check: bool = True) -> list[dict]:
     """Concepts matching ``term`` by name, code or synonym, best first (at most ``limit``, never more than 250).
 
-    Ranking: an exact code match first, then FTS5's bm25 relevance, then participant count. The index is first
-    shown to match its CDR (``cdr_dir``, by default the one it was built from; see ``index.freshness``) unless
-    ``check`` is false (a caller that has just checked it).
+    Ranking (``index.fts``): an exact code match first, then FTS5's bm25 relevance, then participant count, then
+    concept id. The index is first shown to match its CDR (``cdr_dir``, by default the one it was built from; see
+    ``index.freshness``) unless ``check`` is false (a caller that has just checked it).
     """
     manifest = check_index(Path(index_dir), cdr_dir) if check else {}
     limit = max(1, min(limit, SEARCH_LIMIT))
-    match = _match_expression(term)
+    match = match_expression(term)
     if match is None:
         return []
     path = Path(index_dir) / SEARCH_DB
@@ -68,16 +81,9 @@ def search_criteria(index_dir: Path, term: str, *, domain: str | None = None, st
 def _search(path: Path, match: str, term: str, domain: str | None, standard: bool | None, limit: int) -> list[dict]:
     con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        sql = (
-            "SELECT c.concept_id, c.domain, c.is_standard, c.name, c.code, c.vocabulary_id, c.count "
-            "FROM criteria_fts f JOIN criteria c ON c.rowid = f.rowid "
-            "WHERE criteria_fts MATCH ? AND (? IS NULL OR c.domain = ?) AND (? IS NULL OR c.is_standard = ?) "
-            "ORDER BY (lower(c.code) = lower(?)) DESC, bm25(criteria_fts, 10.0, 5.0, 1.0), c.count DESC, c.concept_id "
-            "LIMIT ?"
-        )
+        sql = search_sql("criteria_fts", "criteria", "rowid", list(COLUMNS), "count", ["domain", "is_standard"], tiebreak="concept_id")
         std = None if standard is None else int(standard)
-        rows = con.execute(sql, [match, domain, domain, std, std, term.strip(), limit]).fetchall()
+        rows = con.execute(sql, search_params(match, [domain, std], term, limit)).fetchall()
     finally:
         con.close()
-    keys = ("concept_id", "domain", "is_standard", "name", "code", "vocabulary_id", "count")
-    return [dict(zip(keys, row)) | {"is_standard": bool(row[2])} for row in rows]
+    return [dict(zip(COLUMNS, row)) | {"is_standard": bool(row[2])} for row in rows]

@@ -17,6 +17,7 @@ from sqlglot import exp
 
 from ..cdr.engine import one_row
 from ..cdr.model import Table
+from ..cdr.sql import alias, col
 from ..cdr.store import CdrBuilder, temporary_view
 from .errors import LoadError, Problem
 from .parse import TYPE_WORDS, parse_value
@@ -61,14 +62,14 @@ def plan_table(table: Table, source: SourceFile, header: list[str], *, cdm53: bo
     present = set(plan.mapping.values())
     derivable = DERIVED.get(table.name, {})
     problems = []
-    for col in table.columns:
-        if col.name in present:
+    for column in table.columns:
+        if column.name in present:
             continue
-        if col.name in derivable:
-            plan.derived.append(col.name)
-            plan.notes.append(f"{table.name}.{col.name} derived (absent from the source)")
-        elif col.required:
-            problems.append(Problem(file=source.name, line=1, column=col.name, message="required column is missing from the header"))
+        if column.name in derivable:
+            plan.derived.append(column.name)
+            plan.notes.append(f"{table.name}.{column.name} derived (absent from the source)")
+        elif column.required:
+            problems.append(Problem(file=source.name, line=1, column=column.name, message="required column is missing from the header"))
     if problems:
         raise LoadError(problems)
     return plan
@@ -134,10 +135,10 @@ def stage(builder: CdrBuilder, plan: TablePlan) -> duckdb.DuckDBPyRelation:
         with temporary_view(con, raw) as view:
             projections = []
             for src_name, target in plan.mapping.items():
-                text = exp.cast(exp.column(src_name, quoted=True), "VARCHAR")
-                projections.append(exp.alias_(exp.func("NULLIF", text, exp.Literal.string("")), target, quoted=True))
+                text = exp.cast(col(src_name), "VARCHAR")
+                projections.append(alias(exp.func("NULLIF", text, exp.Literal.string("")), target))
             if not projections:
-                projections = [exp.alias_(exp.Null(), "_empty", quoted=True)]
+                projections = [alias(exp.Null(), "_empty")]
             staged_path = builder.scratch_path(f"{plan.table.name}.staged.parquet")
             con.sql(exp.select(*projections).from_(view).sql(dialect="duckdb")).write_parquet(str(staged_path))
     except duckdb.Error as err:
@@ -156,25 +157,25 @@ def check(builder: CdrBuilder, plan: TablePlan, staged: duckdb.DuckDBPyRelation,
     (real exports do this: the raw CDR may hold them, and curation's duplicate-id rule removes them).
     """
     con, source, table = builder.con, plan.source, plan.table
-    rn = exp.column("file_row_number")
+    rn = col("file_row_number")
     checks: list[tuple[str, str, exp.Expression]] = []  # (column, message, condition that marks a bad row)
     for name in plan.present:
-        col = table.column(name)
-        text = exp.column(name, quoted=True)
-        if col.type != "string":
-            bad = exp.and_(text.is_(exp.null()).not_(), parse_value(text, col.type, source.date_format).is_(exp.null()))
-            checks.append((name, f"not {TYPE_WORDS[col.type]}", bad))
-        if col.required:
+        column = table.column(name)
+        text = col(name)
+        if column.type != "string":
+            bad = exp.and_(text.is_(exp.null()).not_(), parse_value(text, column.type, source.date_format).is_(exp.null()))
+            checks.append((name, f"not {TYPE_WORDS[column.type]}", bad))
+        if column.required:
             checks.append((name, "required value is missing", text.is_(exp.null())))
     problems: list[Problem] = []
     if checks:
         aggregates = []
         for i, (name, _, bad) in enumerate(checks):
             aggregates += [
-                exp.alias_(exp.Filter(this=exp.func("COUNT", exp.Star()), expression=exp.Where(this=bad)), f"n{i}"),
-                exp.alias_(exp.Filter(this=exp.func("MIN", rn), expression=exp.Where(this=bad)), f"r{i}"),
-                exp.alias_(
-                    exp.Filter(this=exp.func("ARG_MIN", exp.column(name, quoted=True), rn), expression=exp.Where(this=bad)),
+                alias(exp.Filter(this=exp.func("COUNT", exp.Star()), expression=exp.Where(this=bad)), f"n{i}"),
+                alias(exp.Filter(this=exp.func("MIN", rn), expression=exp.Where(this=bad)), f"r{i}"),
+                alias(
+                    exp.Filter(this=exp.func("ARG_MIN", col(name), rn), expression=exp.Where(this=bad)),
                     f"v{i}",
                 ),
             ]
@@ -213,15 +214,15 @@ def check(builder: CdrBuilder, plan: TablePlan, staged: duckdb.DuckDBPyRelation,
 
 def _duplicate_keys(con: duckdb.DuckDBPyConnection, plan: TablePlan, staged: duckdb.DuckDBPyRelation, key: list[str]) -> list[Problem]:
     source, table = plan.source, plan.table
-    rn = exp.column("file_row_number")
-    typed = [exp.alias_(parse_value(exp.column(k, quoted=True), table.column(k).type, source.date_format), k, quoted=True) for k in key]
+    rn = col("file_row_number")
+    typed = [alias(parse_value(col(k), table.column(k).type, source.date_format), k) for k in key]
     with temporary_view(con, staged) as view:
         keyed = exp.select(*typed, rn).from_(view).subquery("k")
         dupes = (
-            exp.select(*[exp.column(k, quoted=True) for k in key], exp.alias_(exp.func("MIN", rn), "first"),
-                       exp.alias_(exp.func("COUNT", exp.Star()), "n"))
+            exp.select(*[col(k) for k in key], alias(exp.func("MIN", rn), "first"),
+                       alias(exp.func("COUNT", exp.Star()), "n"))
             .from_(keyed)
-            .group_by(*[exp.column(k, quoted=True) for k in key])
+            .group_by(*[col(k) for k in key])
             .having(exp.GT(this=exp.func("COUNT", exp.Star()), expression=exp.Literal.number(1)))
             .order_by("first")
             .limit(MAX_PROBLEMS)
@@ -232,7 +233,7 @@ def _duplicate_keys(con: duckdb.DuckDBPyConnection, plan: TablePlan, staged: duc
             values, first, n = row[: len(key)], row[-2], row[-1]
             # The second occurrence is the one to report: the first row was fine until it appeared.
             match = exp.and_(*[
-                exp.EQ(this=exp.column(k, quoted=True), expression=exp.Placeholder()) for k in key
+                exp.EQ(this=col(k), expression=exp.Placeholder()) for k in key
             ])
             second_q = exp.select(rn).from_(keyed).where(exp.and_(match, exp.GT(this=rn, expression=exp.Literal.number(first)))).order_by(rn).limit(1)
             (second,) = one_row(con, second_q.sql(dialect="duckdb"), list(values))
@@ -252,7 +253,7 @@ def _duplicate_keys(con: duckdb.DuckDBPyConnection, plan: TablePlan, staged: duc
 
 def _count_rows_sharing_a_key(con: duckdb.DuckDBPyConnection, staged: duckdb.DuckDBPyRelation, key: list[str]) -> int:
     """Rows beyond the first for each key value."""
-    distinct = exp.select(*[exp.column(k, quoted=True) for k in key]).distinct()
+    distinct = exp.select(*[col(k) for k in key]).distinct()
     with temporary_view(con, staged) as view:
         total = exp.select(exp.func("COUNT", exp.Star())).from_(view)
         unique = exp.select(exp.func("COUNT", exp.Star())).from_(distinct.from_(view).subquery("d"))
@@ -266,12 +267,12 @@ def write(builder: CdrBuilder, plan: TablePlan, staged: duckdb.DuckDBPyRelation)
     con, source, table = builder.con, plan.source, plan.table
     with temporary_view(con, staged) as view:
         parsed = [
-            exp.alias_(parse_value(exp.column(c, quoted=True), table.column(c).type, source.date_format), c, quoted=True)
+            alias(parse_value(col(c), table.column(c).type, source.date_format), c)
             for c in plan.present
         ]
-        typed = exp.select(*parsed or [exp.alias_(exp.Null(), "_empty", quoted=True)]).from_(view).subquery("t")
+        typed = exp.select(*parsed or [alias(exp.Null(), "_empty")]).from_(view).subquery("t")
         available = set(plan.present)
-        derived = [exp.alias_(DERIVED[table.name][c](available), c, quoted=True) for c in plan.derived]
+        derived = [alias(DERIVED[table.name][c](available), c) for c in plan.derived]
         query = exp.select(exp.Star(), *derived).from_(typed)
         relation = con.sql(query.sql(dialect="duckdb"))
         return builder.write_table(table.name, relation, available=available | set(plan.derived))

@@ -9,6 +9,8 @@ from collections.abc import Callable
 
 from sqlglot import exp
 
+from ..cdr.sql import col
+
 # CDM 5.4 renamed these columns (OHDSI CommonDataModel, "Changes in v5.4").
 RENAMED_IN_54: dict[str, dict[str, str]] = {
     # The 5.3.1 specification itself misspelt this column; 5.4 fixed it.
@@ -43,8 +45,8 @@ Deriver = Callable[[set[str]], exp.Expression]
 def _row_number(order: list[str], partition: list[str] | None = None) -> exp.Expression:
     return exp.Window(
         this=exp.RowNumber(),
-        partition_by=[exp.column(c, quoted=True) for c in partition or []],
-        order=exp.Order(expressions=[exp.Ordered(this=exp.column(c, quoted=True), nulls_first=False) for c in order]),
+        partition_by=[col(c) for c in partition or []],
+        order=exp.Order(expressions=[exp.Ordered(this=col(c), nulls_first=False) for c in order]),
     )
 
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+from ..cdr.facts import event_table
 from . import config as C
 from .frame import NULL_DATE, NULL_INT, Frame, concat, nrows, take
 
@@ -163,20 +164,21 @@ def inject(rng: np.random.Generator, tables: dict[str, Frame], people) -> None:
         f["_defect"][rows] = END_BEFORE_START
 
     # unmapped concepts (standard and source 0) and ICD10CM-only rows (standard 0)
-    for name, concept, source in (("condition_occurrence", "condition_concept_id", "condition_source_concept_id"),
-                                  ("procedure_occurrence", "procedure_concept_id", "procedure_source_concept_id")):
-        f = tables.get(name)
+    for t in (event_table("condition_occurrence"), event_table("procedure_occurrence")):
+        f = tables.get(t.table)
         if not f:
             continue
         rows = _pick(rng, f, RATE)
-        _set(f, concept, rows, 0)
-        _set(f, source, rows, 0)
+        _set(f, t.concept, rows, 0)
+        _set(f, t.source_concept, rows, 0)
         f["_defect"][rows] = UNMAPPED
-    f = tables.get("condition_occurrence")
+    conditions = event_table("condition_occurrence")
+    f = tables.get(conditions.table)
     if f:
-        icd = (np.asarray(f["condition_source_concept_id"]) != np.asarray(f["condition_concept_id"])) & (np.asarray(f["condition_source_concept_id"]) > 0)
+        concept, source = np.asarray(f[conditions.concept]), np.asarray(f[conditions.source_concept])
+        icd = (source != concept) & (source > 0)
         rows = _pick(rng, f, 0.01, eligible=icd)
-        _set(f, "condition_concept_id", rows, 0)
+        _set(f, conditions.concept, rows, 0)
         f["_defect"][rows] = UNMAPPED_STANDARD
 
     # duplicates last, copied from clean rows

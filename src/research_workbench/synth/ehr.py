@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..cdr.facts import DIASTOLIC, SYSTOLIC, event_table
 from . import config as C
 from .frame import NULL_DATE, NULL_INT, Frame, concat, lookup_strings, sort
 from .participants import People
 from .vocab import Vocabulary
+
+EHR_SYSTOLIC, EHR_DIASTOLIC = SYSTOLIC[0], DIASTOLIC[0]  # blood pressure as EHR LOINC codes (cdr.facts)
 
 MPD = C.MICROS_PER_DAY
 VISIT_TYPES = np.array([9202, 581477, 9203, 9201, 262])
@@ -379,8 +382,8 @@ class Ehr:
         dbp = np.where(htn[bp], rng.normal(88, 9, len(bp)), rng.normal(76, 8, len(bp)))
         sbp = np.clip(np.round(sbp), 85, 230)
         dbp = np.clip(np.round(np.minimum(dbp, sbp - 15)), 45, 140)
-        self._add_measurements(ep_all[bp], bp, np.full(len(bp), 3004249), sbp, 8876, "mm[Hg]", np.nan, np.nan, 32817)
-        self._add_measurements(ep_all[bp], bp, np.full(len(bp), 3012888), dbp, 8876, "mm[Hg]", np.nan, np.nan, 32817)
+        self._add_measurements(ep_all[bp], bp, np.full(len(bp), EHR_SYSTOLIC), sbp, 8876, "mm[Hg]", np.nan, np.nan, 32817)
+        self._add_measurements(ep_all[bp], bp, np.full(len(bp), EHR_DIASTOLIC), dbp, 8876, "mm[Hg]", np.nan, np.nan, 32817)
         hr = np.flatnonzero(rng.random(nvis) < 0.12)
         self._add_measurements(ep_all[hr], hr, np.full(len(hr), 3027018), np.clip(np.round(rng.normal(74, 11, len(hr))), 40, 150),
                                8541, "/min", np.nan, np.nan, 32817)
@@ -514,12 +517,8 @@ class Ehr:
             frame = concat(parts)
             if not frame:
                 continue
-            date_col = {"visit_occurrence": "visit_start_date", "condition_occurrence": "condition_start_date",
-                        "drug_exposure": "drug_exposure_start_date", "procedure_occurrence": "procedure_date",
-                        "measurement": "measurement_date", "observation": "observation_date",
-                        "device_exposure": "device_exposure_start_date"}[name]
             if name != "visit_occurrence":
-                frame = sort(frame, "person_id", date_col)
+                frame = sort(frame, "person_id", event_table(name).start_date)
             pk = next(iter(frame))
             frame[pk] = np.arange(len(frame[pk]))
             out[name] = frame

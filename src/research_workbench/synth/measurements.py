@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..cdr.facts import DIASTOLIC, SYSTOLIC
 from . import config as C
 from .defects import OUT_OF_RANGE
 from .frame import NULL_INT, Frame, concat, lookup_strings
@@ -24,13 +25,16 @@ from .participants import People
 from .vocab import Vocabulary
 
 MPD = C.MICROS_PER_DAY
+# Blood pressure: the concepts the search index pairs systolic with diastolic by (cdr.facts: EHR LOINC, then PPI).
+EHR_SYSTOLIC, PPI_SYSTOLIC = SYSTOLIC
+EHR_DIASTOLIC, PPI_DIASTOLIC = DIASTOLIC
 # (PPI source concept, standard concept, unit concept, unit source value)
 PM = {
     "height": (903133, 3036277, 8582, "cm"),
     "weight": (903121, 3025315, 9529, "kg"),
     "bmi": (903124, 3038553, 9531, "kg/m2"),
-    "sbp": (903118, 3004249, 8876, "mm[Hg]"),
-    "dbp": (903115, 3012888, 8876, "mm[Hg]"),
+    "sbp": (PPI_SYSTOLIC, EHR_SYSTOLIC, 8876, "mm[Hg]"),
+    "dbp": (PPI_DIASTOLIC, EHR_DIASTOLIC, 8876, "mm[Hg]"),
     "hr": (903126, 3027018, 8541, "/min"),
     "waist": (903135, 3016258, 8582, "cm"),
     "hip": (903136, 903136, 8582, "cm"),

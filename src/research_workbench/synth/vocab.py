@@ -29,6 +29,7 @@ from importlib import resources
 
 import numpy as np
 
+from ..cdr.facts import PPI_VOCABULARY
 from ..cdr.model import cdm
 
 ANSWER_ID_BASE = 2_002_000_000
@@ -290,7 +291,7 @@ _VOCABULARY_NAMES = {
     "RxNorm": "RxNorm (NLM)",
     "ICD10CM": "International Classification of Diseases, Tenth Revision, Clinical Modification (NCHS)",
     "UCUM": "Unified Code for Units of Measure (Regenstrief Institute)",
-    "PPI": "AllOfUs_PPI (Columbia)",
+    PPI_VOCABULARY: "AllOfUs_PPI (Columbia)",
     "Gender": "OMOP Gender",
     "Race": "Race and Ethnicity Code Set (USBC)",
     "Ethnicity": "OMOP Ethnicity",
@@ -371,7 +372,7 @@ def vocabulary() -> Vocabulary:
                 raise ValueError(f"survey concept {cid} ({code}) clashes with {concepts[cid]['concept_code']}")
             return
         concepts[cid] = {
-            "concept_id": str(cid), "concept_name": name, "domain_id": domain, "vocabulary_id": "PPI",
+            "concept_id": str(cid), "concept_name": name, "domain_id": domain, "vocabulary_id": PPI_VOCABULARY,
             "concept_class_id": cls, "standard_concept": standard, "concept_code": code, "valid_start_date": "2017-05-01",
             "valid_end_date": "2099-12-31", "invalid_reason": "",
             "provenance": "aou-reference" if cid < 2_000_000_000 else "program",

@@ -9,6 +9,7 @@ the cache off.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -33,12 +34,29 @@ class ResponseCache:
         self.bytes = 0
         self.lock = threading.Lock()
 
+    @classmethod
+    def from_env(cls, bytes_variable: str, entries_variable: str, *, max_bytes: int, max_entries: int) -> ResponseCache:
+        """A cache sized by two environment variables (whole numbers; either 0: no cache), else the defaults."""
+        return cls(max_bytes=_env_int(bytes_variable, max_bytes, "bytes"),
+                   max_entries=_env_int(entries_variable, max_entries, "entries"))
+
     @property
     def enabled(self) -> bool:
         return self.max_bytes > 0 and self.max_entries > 0
 
     def __len__(self) -> int:
         return len(self.items)
+
+    def lookup(self, key: Hashable) -> bytes | None:
+        """The cached body for ``key``, or None (a miss computes nothing)."""
+        if not self.enabled:
+            return None
+        with self.lock:
+            hit = self.items.get(key)
+            if hit is None:
+                return None
+            self.items.move_to_end(key)
+            return hit[0]
 
     def get(self, key: Hashable, make: Callable[[], bytes]) -> bytes:
         """The cached body for ``key``, or ``make()`` (kept if it fits). An exception in ``make`` caches nothing."""
@@ -68,3 +86,12 @@ class ResponseCache:
         with self.lock:
             self.items.clear()
             self.bytes = 0
+
+
+def _env_int(name: str, default: int, unit: str) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit():
+        raise ValueError(f"{name} must be a whole number of {unit}, not {raw!r}")
+    return int(raw)

@@ -11,6 +11,8 @@ the port is the server's own business.
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from collections.abc import Callable, Iterable
 
@@ -42,6 +44,19 @@ def parse_allowed_hosts(names: Iterable[str]) -> tuple[str, ...]:
     if not out:
         raise ValueError("at least one allowed host name is needed")
     return tuple(out)
+
+
+def allowed_hosts_from_env(variable: str) -> tuple[str, ...]:
+    """Allowed host names from an environment variable holding a JSON list (unset: ``DEFAULT_ALLOWED_HOSTS``).
+
+    A server sets it for its worker processes, which build their app from the environment."""
+    raw = os.environ.get(variable)
+    if not raw:
+        return DEFAULT_ALLOWED_HOSTS
+    names = json.loads(raw)
+    if not isinstance(names, list):
+        raise ValueError(f"{variable} must be a JSON list of host names")
+    return tuple(str(n) for n in names)
 
 
 def host_name(header: str | None) -> str | None:

@@ -5,7 +5,8 @@ rendered for DuckDB here and transpilable to Spark SQL and PostgreSQL. Values (c
 flags) are never formatted into the text: each is a named placeholder (p0, p1, …) with its value in
 ``CompiledQuery.params``. Concept lists are bound as arrays and tested with ARRAY_CONTAINS.
 
-Semantics (All of Us Workbench, see shared/reference/aou-workbench-model.md §1.3):
+Semantics (All of Us Workbench, see shared/reference/aou-workbench-model.md §1.3; concept expansion and where
+each item is answered are stated once in ``semantics.py``, which the accelerated engine reads too):
 - parameters in an item OR; items in a group OR (distinct persons); groups AND (includes) / AND NOT (excludes);
 - a parameter matches (is_standard, concept) — with ``group`` (and always for DRUG) every descendant too;
 - NUM and CAT attributes on one parameter are OR-ed; blood-pressure attributes test systolic/diastolic;
@@ -16,19 +17,15 @@ Semantics (All of Us Workbench, see shared/reference/aou-workbench-model.md §1.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlglot import exp
 
+from ...cdr.facts import DIASTOLIC, SYSTOLIC, Domain, age_at
+from ...cdr.sql import alias, col, table, union
 from .model import (
-    BP_DIASTOLIC,
-    BP_SYSTOLIC,
-    EVENT_DOMAINS,
-    HAS_DATA_FLAGS,
     AttrName,
     CohortDefinition,
-    Domain,
     ModifierType,
     Operator,
     SearchGroup,
@@ -37,14 +34,10 @@ from .model import (
     TemporalMention,
     TemporalTime,
 )
+from .semantics import PERSON_COLUMNS, Expander, ItemSource, age_attribute, item_source, parameter_concepts, person_flag
 
 PERSON_TABLE = "search_person"
 EVENTS_TABLE = "search_all_events"
-PERSON_COLUMNS = {"GENDER": "gender_concept_id", "SEX": "sex_at_birth_concept_id", "RACE": "race_concept_id",
-                  "ETHNICITY": "ethnicity_concept_id"}
-
-# expand(concept_id, is_standard) → the concept and its descendants with data
-Expander = Callable[[int, bool], list[int]]
 
 
 @dataclass
@@ -56,22 +49,6 @@ class CompiledQuery:
         return self.expression.sql(dialect=dialect, pretty=pretty)
 
 
-def _col(name: str, table: str | None = None) -> exp.Column:
-    return exp.column(name, table=table, quoted=True)
-
-
-def whole_years(birth: exp.Expression, on: exp.Expression) -> exp.Expression:
-    """Age in whole years on a date, birthday-aware, in any dialect: year difference, minus 1 before the birthday."""
-    years = exp.Sub(this=exp.Year(this=on), expression=exp.Year(this=birth.copy()))
-    month_on, month_birth = exp.Month(this=on.copy()), exp.Month(this=birth.copy())
-    before_birthday = exp.or_(
-        exp.LT(this=month_on, expression=month_birth),
-        exp.and_(exp.EQ(this=month_on.copy(), expression=month_birth.copy()),
-                 exp.LT(this=exp.Day(this=on.copy()), expression=exp.Day(this=birth.copy()))),
-    )
-    return exp.Sub(this=years, expression=exp.Case(ifs=[exp.If(this=before_birthday, true=exp.Literal.number(1))], default=exp.Literal.number(0)))
-
-
 def _select(*columns: exp.Expression) -> exp.Select:
     """A SELECT of fresh column expressions, built in place.
 
@@ -80,18 +57,6 @@ def _select(*columns: exp.Expression) -> exp.Select:
     quadratic in the size of a definition (a union of n items copied the union of the first k at each step).
     """
     return exp.Select(expressions=list(columns))
-
-
-def _union(selects: list[exp.Expression], distinct: bool) -> exp.Expression:
-    """Left-deep UNION [ALL] of ``selects``, linked without copying."""
-    union = selects[0]
-    for select in selects[1:]:
-        union = exp.Union(this=union, expression=select, distinct=distinct)
-    return union
-
-
-def _table(name: str, alias: str) -> exp.Expression:
-    return exp.alias_(exp.Table(this=exp.to_identifier(name, quoted=True)), alias, table=True)
 
 
 class Compiler:
@@ -121,12 +86,10 @@ class Compiler:
 
     # -- items --------------------------------------------------------------------------------------------
     def parameter_condition(self, item: SearchGroupItem, param: SearchParameter) -> exp.Expression:
-        concepts = [param.conceptId]
-        if param.group or item.type is Domain.DRUG or param.ancestorData:
-            concepts = self.expand(param.conceptId, param.standard)
+        concepts = parameter_concepts(item, param, self.expand)
         condition = exp.and_(
-            exp.EQ(this=_col("is_standard", "e"), expression=self.bind(param.standard)),
-            exp.ArrayContains(this=self.bind(sorted(set(concepts))), expression=_col("concept_id", "e")),
+            exp.EQ(this=col("is_standard", table="e"), expression=self.bind(param.standard)),
+            exp.ArrayContains(this=self.bind(sorted(set(concepts))), expression=col("concept_id", table="e")),
             copy=False,
         )
         values = self.attribute_condition(item, param)
@@ -137,16 +100,16 @@ class Compiler:
         for attribute in param.attributes:
             if attribute.name is AttrName.ANY:
                 if item.type is Domain.SURVEY:
-                    numbers.append(exp.Not(this=exp.Is(this=_col("value_as_number", "e"), expression=exp.Null())))
+                    numbers.append(exp.Not(this=exp.Is(this=col("value_as_number", table="e"), expression=exp.Null())))
             elif attribute.name is AttrName.CAT:
                 column = "value_source_concept_id" if item.type is Domain.SURVEY else "value_as_concept_id"
-                categories.append(self.compare(_col(column, "e"), Operator.IN, attribute.operands, "integer"))
-            elif attribute.conceptId in BP_SYSTOLIC:
-                pressures.append(self.compare(_col("systolic", "e"), attribute.operator, attribute.operands, "number"))
-            elif attribute.conceptId in BP_DIASTOLIC:
-                pressures.append(self.compare(_col("diastolic", "e"), attribute.operator, attribute.operands, "number"))
+                categories.append(self.compare(col(column, table="e"), Operator.IN, attribute.operands, "integer"))
+            elif attribute.conceptId in SYSTOLIC:
+                pressures.append(self.compare(col("systolic", table="e"), attribute.operator, attribute.operands, "number"))
+            elif attribute.conceptId in DIASTOLIC:
+                pressures.append(self.compare(col("diastolic", table="e"), attribute.operator, attribute.operands, "number"))
             else:
-                numbers.append(self.compare(_col("value_as_number", "e"), attribute.operator, attribute.operands, "number"))
+                numbers.append(self.compare(col("value_as_number", table="e"), attribute.operator, attribute.operands, "number"))
         parts = []
         number_part = exp.and_(*numbers, copy=False) if numbers else None
         category_part = exp.or_(*categories, copy=False) if categories else None
@@ -161,39 +124,39 @@ class Compiler:
         conditions = []
         for modifier in item.modifiers:
             if modifier.name is ModifierType.AGE_AT_EVENT:
-                conditions.append(self.compare(_col("age_at_event", "e"), modifier.operator, modifier.operands, "integer"))
+                conditions.append(self.compare(col("age_at_event", table="e"), modifier.operator, modifier.operands, "integer"))
             elif modifier.name is ModifierType.EVENT_DATE:
-                conditions.append(self.compare(_col("entry_date", "e"), modifier.operator, modifier.operands, "date"))
+                conditions.append(self.compare(col("entry_date", table="e"), modifier.operator, modifier.operands, "date"))
             elif modifier.name is ModifierType.ENCOUNTERS:
-                conditions.append(self.compare(_col("visit_concept_id", "e"), Operator.IN, modifier.operands, "integer"))
+                conditions.append(self.compare(col("visit_concept_id", table="e"), Operator.IN, modifier.operands, "integer"))
         return conditions
 
     def item_events(self, item: SearchGroupItem, columns: list[str]) -> exp.Select:
         """The item's matching events (``columns`` of e), NUM_OF_OCCURRENCES applied last."""
         matches = exp.or_(*[exp.Paren(this=self.parameter_condition(item, p)) for p in item.searchParameters], copy=False)
         where = exp.and_(
-            exp.EQ(this=_col("domain", "e"), expression=self.bind(item.type.value)),
+            exp.EQ(this=col("domain", table="e"), expression=self.bind(item.type.value)),
             exp.Paren(this=matches),
             *self.modifier_conditions(item),
             copy=False,
         )
-        select = _select(*[_col(c, "e") for c in columns]).from_(_table(EVENTS_TABLE, "e"), copy=False)
+        select = _select(*[col(c, table="e") for c in columns]).from_(table(EVENTS_TABLE, alias="e"), copy=False)
         occurrences = next((m for m in item.modifiers if m.name is ModifierType.NUM_OF_OCCURRENCES), None)
         if occurrences is None:
             return select.where(where, copy=False)
         # Counted per (person, concept): one event of each of two child concepts is not two occurrences.
         # The one copy of a subtree the compiler makes: the item's condition, used in both selects.
         counted = (
-            _select(_col("person_id", "e"), _col("concept_id", "e"))
-            .from_(_table(EVENTS_TABLE, "e"), copy=False)
+            _select(col("person_id", table="e"), col("concept_id", table="e"))
+            .from_(table(EVENTS_TABLE, alias="e"), copy=False)
             .where(where.copy(), copy=False)
-            .group_by(_col("person_id", "e"), _col("concept_id", "e"), copy=False)
+            .group_by(col("person_id", table="e"), col("concept_id", table="e"), copy=False)
             .having(self.compare(exp.func("COUNT", exp.Star()), occurrences.operator, occurrences.operands, "integer"), copy=False)
         )
         select = select.where(where, copy=False)
         same = exp.and_(
-            exp.EQ(this=_col("person_id", "o"), expression=_col("person_id", "e")),
-            exp.EQ(this=_col("concept_id", "o"), expression=_col("concept_id", "e")),
+            exp.EQ(this=col("person_id", table="o"), expression=col("person_id", table="e")),
+            exp.EQ(this=col("concept_id", table="o"), expression=col("concept_id", table="e")),
             copy=False,
         )
         return select.join(counted.subquery("o", copy=False), on=same, copy=False)
@@ -202,46 +165,45 @@ class Compiler:
         conditions = []
         for param in item.searchParameters:
             conditions.append(self.person_condition(item, param))
-        return (_select(_col("person_id", "p")).from_(_table(PERSON_TABLE, "p"), copy=False)
+        return (_select(col("person_id", table="p")).from_(table(PERSON_TABLE, alias="p"), copy=False)
                 .where(exp.or_(*conditions, copy=False), copy=False))
 
     def person_condition(self, item: SearchGroupItem, param: SearchParameter) -> exp.Expression:
-        if item.type in HAS_DATA_FLAGS:
-            return exp.EQ(this=_col(HAS_DATA_FLAGS[item.type], "p"), expression=self.bind(True))
-        if item.type is Domain.PHYSICAL_MEASUREMENT:  # no concept: "has physical measurements"
-            return exp.EQ(this=_col("has_physical_measurement_data", "p"), expression=self.bind(True))
+        flag = person_flag(item)  # a has-data item, or "has physical measurements"
+        if flag is not None:
+            return exp.EQ(this=col(flag, table="p"), expression=self.bind(True))
         kind = param.type.upper()
         def alive() -> exp.Expression:  # bound only where used: an unused parameter is an error
-            return exp.EQ(this=_col("is_deceased", "p"), expression=self.bind(False))
+            return exp.EQ(this=col("is_deceased", table="p"), expression=self.bind(False))
 
         if kind == "DECEASED":
-            return exp.EQ(this=_col("is_deceased", "p"), expression=self.bind(True))
+            return exp.EQ(this=col("is_deceased", table="p"), expression=self.bind(True))
         if kind == "AGE":
-            attribute = next(a for a in param.attributes if a.name in (AttrName.AGE, AttrName.AGE_AT_CONSENT, AttrName.AGE_AT_CDR))
+            attribute = age_attribute(param)
             if attribute.name is AttrName.AGE_AT_CONSENT:
-                return self.compare(_col("age_at_consent", "p"), attribute.operator, attribute.operands, "integer")
+                return self.compare(col("age_at_consent", table="p"), attribute.operator, attribute.operands, "integer")
             if attribute.name is AttrName.AGE_AT_CDR:
-                return exp.and_(alive(), self.compare(_col("age_at_cdr", "p"), attribute.operator, attribute.operands, "integer"), copy=False)
-            age = whole_years(_col("birth_date", "p"), exp.CurrentDate())
+                return exp.and_(alive(), self.compare(col("age_at_cdr", table="p"), attribute.operator, attribute.operands, "integer"), copy=False)
+            age = age_at(col("birth_date", table="p"), exp.CurrentDate())  # AGE: current age
             return exp.and_(alive(), self.compare(age, attribute.operator, attribute.operands, "integer"), copy=False)
-        return exp.EQ(this=_col(PERSON_COLUMNS[kind], "p"), expression=self.bind(param.conceptId))
+        return exp.EQ(this=col(PERSON_COLUMNS[kind], table="p"), expression=self.bind(param.conceptId))
 
     def item_persons(self, item: SearchGroupItem) -> exp.Select:
-        if item.type in EVENT_DOMAINS and not (item.type is Domain.PHYSICAL_MEASUREMENT and all(p.conceptId is None for p in item.searchParameters)):
-            return self.item_events(item, ["person_id"])
-        return self.person_item(item)
+        if item_source(item) is ItemSource.PERSON:
+            return self.person_item(item)
+        return self.item_events(item, ["person_id"])
 
     # -- groups -------------------------------------------------------------------------------------------
     def group_persons(self, group: SearchGroup) -> exp.Expression:
         if group.temporal:
             return self.temporal_persons(group)
-        return _union([self.item_persons(item) for item in group.items], distinct=True)
+        return union([self.item_persons(item) for item in group.items], distinct=True)
 
     def temporal_persons(self, group: SearchGroup) -> exp.Expression:
         columns = ["person_id", "entry_date", "visit_occurrence_id"]
 
         def side(n: int) -> exp.Expression:
-            return _union([self.item_events(item, columns) for item in group.items if item.temporalGroup == n], distinct=False)
+            return union([self.item_events(item, columns) for item in group.items if item.temporalGroup == n], distinct=False)
 
         first = side(0)
         if group.mention in (TemporalMention.FIRST_MENTION, TemporalMention.LAST_MENTION):
@@ -250,32 +212,32 @@ class Compiler:
             # Group 0 appears twice (the events, and the per-person date to pick): the second is a copy.
             earliest = first.copy()
             ranked = (
-                _select(*[_col(c, "a0") for c in columns])
+                _select(*[col(c, table="a0") for c in columns])
                 .from_(first.subquery("a0", copy=False), copy=False)
                 .where(
                     exp.EQ(
-                        this=_col("entry_date", "a0"),
-                        expression=_select(exp.func(pick, _col("entry_date", "a1")))
+                        this=col("entry_date", table="a0"),
+                        expression=_select(exp.func(pick, col("entry_date", table="a1")))
                         .from_(earliest.subquery("a1", copy=False), copy=False)
-                        .where(exp.EQ(this=_col("person_id", "a1"), expression=_col("person_id", "a0")), copy=False)
+                        .where(exp.EQ(this=col("person_id", table="a1"), expression=col("person_id", table="a0")), copy=False)
                         .subquery(copy=False),
                     ),
                     copy=False,
                 )
             )
             first = ranked
-        a_date, b_date = _col("entry_date", "a"), _col("entry_date", "b")
+        a_date, b_date = col("entry_date", table="a"), col("entry_date", table="b")
         gap = exp.DateDiff(this=b_date, expression=a_date, unit=exp.var("DAY"))  # days from A to B
         days = self.bind(group.timeValue) if group.timeValue is not None else None
         relation = {
-            TemporalTime.DURING_SAME_ENCOUNTER_AS: lambda: exp.EQ(this=_col("visit_occurrence_id", "a"), expression=_col("visit_occurrence_id", "b")),
+            TemporalTime.DURING_SAME_ENCOUNTER_AS: lambda: exp.EQ(this=col("visit_occurrence_id", table="a"), expression=col("visit_occurrence_id", table="b")),
             TemporalTime.X_DAYS_BEFORE: lambda: exp.GTE(this=gap, expression=days),  # A ≤ B − N
             TemporalTime.X_DAYS_AFTER: lambda: exp.LTE(this=gap, expression=exp.Neg(this=days)),  # A ≥ B + N
             TemporalTime.WITHIN_X_DAYS_OF: lambda: exp.LTE(this=exp.Abs(this=gap), expression=days),
         }[group.time]()
-        on = exp.and_(exp.EQ(this=_col("person_id", "a"), expression=_col("person_id", "b")), relation, copy=False)
+        on = exp.and_(exp.EQ(this=col("person_id", table="a"), expression=col("person_id", table="b")), relation, copy=False)
         return (
-            _select(_col("person_id", "a")).distinct(copy=False)
+            _select(col("person_id", table="a")).distinct(copy=False)
             .from_(first.subquery("a", copy=False), copy=False)
             .join(side(1).subquery("b", copy=False), on=on, copy=False)
         )
@@ -285,11 +247,11 @@ class Compiler:
         """The WHERE condition on search_person (alias p) that selects the cohort."""
         conditions: list[exp.Expression] = []
         for data_filter in definition.dataFilters:
-            conditions.append(exp.EQ(this=_col(data_filter.value, "p"), expression=self.bind(True)))
+            conditions.append(exp.EQ(this=col(data_filter.value, table="p"), expression=self.bind(True)))
         for group in definition.includes:
-            conditions.append(exp.In(this=_col("person_id", "p"), query=self.group_persons(group).subquery(copy=False)))
+            conditions.append(exp.In(this=col("person_id", table="p"), query=self.group_persons(group).subquery(copy=False)))
         for group in definition.excludes:
-            conditions.append(exp.Not(this=exp.In(this=_col("person_id", "p"), query=self.group_persons(group).subquery(copy=False))))
+            conditions.append(exp.Not(this=exp.In(this=col("person_id", table="p"), query=self.group_persons(group).subquery(copy=False))))
         return exp.and_(*conditions, copy=False)
 
 
@@ -298,9 +260,9 @@ def compile_definition(definition: CohortDefinition, expand: Expander, select: s
     compiler = Compiler(expand)
     where = compiler.cohort_filter(definition)
     if select == "count":
-        query = _select(exp.alias_(exp.func("COUNT", exp.Star()), "count")).from_(_table(PERSON_TABLE, "p"), copy=False).where(where, copy=False)
+        query = _select(alias(exp.func("COUNT", exp.Star()), "count")).from_(table(PERSON_TABLE, alias="p"), copy=False).where(where, copy=False)
     elif select == "persons":
-        query = _select(exp.Star()).from_(_table(PERSON_TABLE, "p"), copy=False).where(where, copy=False)
+        query = _select(exp.Star()).from_(table(PERSON_TABLE, alias="p"), copy=False).where(where, copy=False)
     else:
         raise ValueError(f"unknown select {select!r}")
     return CompiledQuery(query, compiler.params)

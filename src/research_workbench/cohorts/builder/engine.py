@@ -14,14 +14,16 @@ from pyroaring import BitMap
 from sqlglot import exp
 
 from ...cdr.engine import connect
+from ...cdr.facts import age_band
+from ...cdr.sql import alias, col, num, table
 from ...cdr.store import CdrFileError
 from ...index.bitmaps import ConceptBitmaps
 from ...index.layout import ANCESTRY_FILE, BITMAPS_FILE, DATABASE_FILE, EVENTS_FILE, PERSONS_FILE
 from ...index.freshness import check_index, rebuild_command
-from .compile import CompiledQuery, Compiler, compile_definition, whole_years
-from .model import EVENT_DOMAINS, CohortDefinition, Domain, SearchGroup, SearchGroupItem
+from .compile import PERSON_TABLE, CompiledQuery, Compiler, compile_definition
+from .model import CohortDefinition, SearchGroup, SearchGroupItem
+from .semantics import ItemSource, item_source, parameter_concepts
 
-AGE_BANDS = [(18, 29), (30, 39), (40, 49), (50, 59), (60, 69), (70, 79), (80, 89), (90, 200)]
 MAX_PAGE = 10**9  # pages of ids: far past any program, and page × page size stays within 64 bits
 MAX_PAGE_SIZE = 10_000
 
@@ -84,7 +86,7 @@ class CohortEngine:
 
     # -- the accelerated path -------------------------------------------------------------------------------
     def _ids(self, select: exp.Expression, params: dict) -> BitMap:
-        distinct = exp.select(exp.column("person_id", table="x", quoted=True)).distinct().from_(select.subquery("x"))
+        distinct = exp.Select(expressions=[col("person_id", table="x")]).distinct(copy=False).from_(select.subquery("x", copy=False), copy=False)
         ids = self.con.execute(distinct.sql(dialect="duckdb"), params).fetchnumpy()["person_id"]
         return BitMap(np.asarray(ids, dtype=np.uint32))
 
@@ -94,30 +96,21 @@ class CohortEngine:
 
     def all_persons(self) -> BitMap:
         if self._all is None:
-            self._all = self._ids(exp.select("person_id").from_("search_person"), {})
+            self._all = self._ids(exp.Select(expressions=[col("person_id")]).from_(table(PERSON_TABLE), copy=False), {})
         return self._all
 
     def flag(self, column: str) -> BitMap:
         if column not in self._flags:
-            select = exp.select("person_id").from_("search_person").where(exp.column(column, quoted=True))
+            select = exp.Select(expressions=[col("person_id")]).from_(table(PERSON_TABLE), copy=False).where(col(column), copy=False)
             self._flags[column] = self._ids(select, {})
         return self._flags[column]
 
-    @staticmethod
-    def _plain(item: SearchGroupItem) -> bool:
-        """An item that is only concepts: no values, no modifiers (so no event detail is needed)."""
-        return (item.type in EVENT_DOMAINS and not item.modifiers
-                and all(p.conceptId is not None and not p.attributes for p in item.searchParameters))
-
     def item_persons(self, item: SearchGroupItem) -> BitMap:
-        if not self._plain(item):
+        if item_source(item) is not ItemSource.CONCEPTS:  # event detail or the person table: compiled SQL
             return self._compiled_ids(lambda compiler: compiler.item_persons(item))
         found = BitMap()
         for param in item.searchParameters:
-            concepts = [param.conceptId]
-            if param.group or item.type is Domain.DRUG or param.ancestorData:
-                concepts = self.expand(param.conceptId, param.standard)
-            for concept in concepts:
+            for concept in parameter_concepts(item, param, self.expand):
                 found |= self.bitmaps.get(item.type.value, param.standard, concept)
         return found
 
@@ -178,9 +171,9 @@ class CohortEngine:
             return [int(i) for i in persons[page * page_size:(page + 1) * page_size]]
         query = self.compile(definition, "persons")
         ids = (
-            exp.select(exp.column("person_id", table="c", quoted=True))
+            exp.select(col("person_id", table="c"))
             .from_(query.expression.subquery("c"))
-            .order_by(exp.column("person_id", table="c", quoted=True))
+            .order_by(col("person_id", table="c"))
             .limit(exp.Placeholder(this="page_limit"))
             .offset(exp.Placeholder(this="page_offset"))
         )
@@ -189,30 +182,31 @@ class CohortEngine:
             return [r[0] for r in self._run(query, ids)]
 
     def breakdown(self, definition: CohortDefinition) -> dict[str, list[dict]]:
-        """Counts by gender × age band, race, ethnicity and sex at birth (current age, as the Workbench charts it)."""
+        """Counts by gender × age band, race, ethnicity and sex at birth.
+
+        The age band is of the age at the CDR's cut-off (``search_person.age_at_cdr``) in the shared bands of
+        ``cdr.facts`` ('0-17', '18-29', …, '80-89', '90+', 'unknown'): the Data Browser's age groups.
+        """
         query = self.compile(definition, "persons")
-        cohort = query.expression.subquery("c")
-        age = whole_years(exp.column("birth_date", table="c"), exp.CurrentDate())
-        band = exp.Case(ifs=[
-            exp.If(this=exp.Between(this=age, low=exp.Literal.number(lo), high=exp.Literal.number(hi)),
-                   true=exp.Literal.string(f"{lo}-{hi}" if hi < 200 else f"{lo}+"))
-            for lo, hi in AGE_BANDS
-        ], default=exp.Literal.string("under 18"))
-        result: dict[str, list[dict]] = {}
+        cohort = query.expression.subquery("c", copy=False)
+
+        def key(name: str) -> exp.Expression:
+            return age_band(col("age_at_cdr", table="c")) if name == "age_band" else col(name, table="c")
+
         groupings = {
-            "gender_age": [exp.alias_(exp.column("gender_concept_id", table="c"), "gender_concept_id"), exp.alias_(band, "age_band")],
-            "race": [exp.alias_(exp.column("race_concept_id", table="c"), "race_concept_id")],
-            "ethnicity": [exp.alias_(exp.column("ethnicity_concept_id", table="c"), "ethnicity_concept_id")],
-            "sex_at_birth": [exp.alias_(exp.column("sex_at_birth_concept_id", table="c"), "sex_at_birth_concept_id")],
+            "gender_age": ["gender_concept_id", "age_band"],
+            "race": ["race_concept_id"],
+            "ethnicity": ["ethnicity_concept_id"],
+            "sex_at_birth": ["sex_at_birth_concept_id"],
         }
-        for name, keys in groupings.items():
+        result: dict[str, list[dict]] = {}
+        for grouping, names in groupings.items():
             select = (
-                exp.select(*keys, exp.alias_(exp.func("COUNT", exp.Star()), "count"))
-                .from_(cohort.copy())
-                .group_by(*[exp.Literal.number(i + 1) for i in range(len(keys))])
-                .order_by(*[exp.Literal.number(i + 1) for i in range(len(keys))])
+                exp.Select(expressions=[alias(key(n), n) for n in names] + [alias(exp.func("COUNT", exp.Star()), "count")])
+                .from_(cohort.copy(), copy=False)
+                .group_by(*[num(i + 1) for i in range(len(names))], copy=False)
+                .order_by(*[num(i + 1) for i in range(len(names))], copy=False)
             )
-            names = [k.alias for k in keys] + ["count"]
             with self._file_errors():
-                result[name] = [dict(zip(names, row)) for row in self._run(query, select)]
+                result[grouping] = [dict(zip([*names, "count"], row)) for row in self._run(query, select)]
         return result

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ...cdr.facts import DIASTOLIC, EVENT_DOMAINS, SYSTOLIC, Domain
 from ...cdr.problems import ProblemsError
 from .. import jsonfile
 from ..limits import MAX_DEFINITION_BYTES, MAX_ITEMS, MAX_JSON_DEPTH, MAX_SEARCH_PARAMETERS, MAX_TEMPORAL_GROUPS
@@ -28,47 +29,6 @@ class DefinitionError(ProblemsError):
     heading = "invalid input"
     outcome = "nothing was run."
     problems: list[str]
-
-
-class Domain(str, Enum):
-    CONDITION = "CONDITION"
-    PROCEDURE = "PROCEDURE"
-    DRUG = "DRUG"
-    MEASUREMENT = "MEASUREMENT"
-    OBSERVATION = "OBSERVATION"
-    VISIT = "VISIT"
-    DEVICE = "DEVICE"
-    SURVEY = "SURVEY"
-    PHYSICAL_MEASUREMENT = "PHYSICAL_MEASUREMENT"
-    PERSON = "PERSON"
-    FITBIT = "FITBIT"
-    FITBIT_ACTIVITY = "FITBIT_ACTIVITY"
-    FITBIT_HEART_RATE_SUMMARY = "FITBIT_HEART_RATE_SUMMARY"
-    FITBIT_HEART_RATE_LEVEL = "FITBIT_HEART_RATE_LEVEL"
-    FITBIT_INTRADAY_STEPS = "FITBIT_INTRADAY_STEPS"
-    FITBIT_SLEEP_DAILY_SUMMARY = "FITBIT_SLEEP_DAILY_SUMMARY"
-    FITBIT_SLEEP_LEVEL = "FITBIT_SLEEP_LEVEL"
-    FITBIT_DEVICE = "FITBIT_DEVICE"
-    WHOLE_GENOME_VARIANT = "WHOLE_GENOME_VARIANT"
-    ARRAY_DATA = "ARRAY_DATA"
-
-
-# Domains whose items are events in the event table (matched by concept).
-EVENT_DOMAINS = {Domain.CONDITION, Domain.PROCEDURE, Domain.DRUG, Domain.MEASUREMENT, Domain.OBSERVATION, Domain.VISIT,
-                 Domain.DEVICE, Domain.SURVEY, Domain.PHYSICAL_MEASUREMENT}
-# Domains that are one has-data flag of the person table.
-HAS_DATA_FLAGS = {
-    Domain.FITBIT: "has_fitbit",
-    Domain.FITBIT_ACTIVITY: "has_activity_summary",
-    Domain.FITBIT_HEART_RATE_SUMMARY: "has_heart_rate_summary",
-    Domain.FITBIT_HEART_RATE_LEVEL: "has_heart_rate_intraday",
-    Domain.FITBIT_INTRADAY_STEPS: "has_steps_intraday",
-    Domain.FITBIT_SLEEP_DAILY_SUMMARY: "has_sleep_daily_summary",
-    Domain.FITBIT_SLEEP_LEVEL: "has_sleep_level",
-    Domain.FITBIT_DEVICE: "has_device",
-    Domain.WHOLE_GENOME_VARIANT: "has_whole_genome_variant",
-    Domain.ARRAY_DATA: "has_array_data",
-}
 
 
 class Operator(str, Enum):
@@ -119,9 +79,8 @@ class DataFilter(str, Enum):
 
 
 PERSON_TYPES = {"AGE", "GENDER", "SEX", "RACE", "ETHNICITY", "DECEASED"}
-# Blood-pressure attribute concepts (systolic, diastolic): as the All of Us request carries them.
-BP_SYSTOLIC = {903118, 3004249}
-BP_DIASTOLIC = {903115, 3012888}
+# The attributes of a PERSON AGE parameter (exactly one per parameter).
+AGE_ATTRIBUTES = (AttrName.AGE, AttrName.AGE_AT_CONSENT, AttrName.AGE_AT_CDR)
 
 
 def _operand_rule(operator: Operator | None, operands: list[str], kind: str, where: str) -> list[str]:
@@ -169,7 +128,7 @@ class Attribute(_Model):
             if self.operator is not Operator.IN:
                 return [f"{where}: CAT needs operator IN"]
             return _operand_rule(self.operator, self.operands, "integer", where)
-        kind = "integer" if self.name in (AttrName.AGE, AttrName.AGE_AT_CONSENT, AttrName.AGE_AT_CDR) else "number"
+        kind = "integer" if self.name in AGE_ATTRIBUTES else "number"
         if self.operator is Operator.IN:
             return [f"{where}: {self.name.value} does not take IN"]
         return _operand_rule(self.operator, self.operands, kind, where)
@@ -322,9 +281,9 @@ def _item_problems(item: SearchGroupItem, where: str) -> list[str]:
             problems += _person_problems(param, at)
         for a, attribute in enumerate(param.attributes):
             problems += attribute.problems(f"{at}.attributes[{a}]")
-            if attribute.name in (AttrName.AGE, AttrName.AGE_AT_CONSENT, AttrName.AGE_AT_CDR) and item.type is not Domain.PERSON:
+            if attribute.name in AGE_ATTRIBUTES and item.type is not Domain.PERSON:
                 problems.append(f"{at}.attributes[{a}].name: {attribute.name.value} applies to PERSON items only")
-            if attribute.conceptId is not None and attribute.conceptId not in BP_SYSTOLIC | BP_DIASTOLIC:
+            if attribute.conceptId is not None and attribute.conceptId not in SYSTOLIC + DIASTOLIC:
                 problems.append(f"{at}.attributes[{a}].conceptId: only blood-pressure attributes carry a concept id")
     if item.type not in EVENT_DOMAINS and item.modifiers:
         problems.append(f"{where}.modifiers: {item.type.value} items take no modifiers")
@@ -342,7 +301,7 @@ def _person_problems(param: SearchParameter, where: str) -> list[str]:
     if kind not in PERSON_TYPES:
         return [f"{where}.type: PERSON parameters are one of {', '.join(sorted(PERSON_TYPES))}, not {param.type!r}"]
     if kind == "AGE":
-        ages = [a for a in param.attributes if a.name in (AttrName.AGE, AttrName.AGE_AT_CONSENT, AttrName.AGE_AT_CDR)]
+        ages = [a for a in param.attributes if a.name in AGE_ATTRIBUTES]
         if len(ages) != 1:
             return [f"{where}.attributes: an AGE parameter needs exactly one AGE, AGE_AT_CONSENT or AGE_AT_CDR attribute"]
         return []

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 from sqlglot import exp
 
+from ...cdr.sql import alias, col, ident, table
 from .model import ConceptSet
-from .sql import CODESETS, Session, col, ident, table
+from .sql import CODESETS, Session
 
 ITEMS = "circe_concept_set_items"
 
 
-def _valid(alias: str) -> exp.Expression:
-    return col(alias, "invalid_reason").is_(exp.null())
+def _valid(table_alias: str) -> exp.Expression:
+    return col("invalid_reason", table=table_alias).is_(exp.null())
 
 
 def resolve_codesets(session: Session, concept_sets: list[ConceptSet]) -> None:
@@ -39,36 +40,36 @@ def resolve_codesets(session: Session, concept_sets: list[ConceptSet]) -> None:
         session.con.executemany(session.sql(insert), rows)
 
     item_cols = ["codeset_id", "is_excluded", "include_mapped"]
-    listed = exp.select(*[col("i", c) for c in item_cols], col("i", "concept_id")).from_(table(ITEMS, "i"))
+    listed = exp.select(*[col(c, table="i") for c in item_cols], col("concept_id", table="i")).from_(table(ITEMS, alias="i"))
     descendants = (
-        exp.select(*[col("i", c) for c in item_cols], exp.alias_(col("ca", "descendant_concept_id"), "concept_id"))
-        .from_(table(ITEMS, "i"))
-        .join(table("concept_ancestor", "ca"), on=exp.EQ(this=col("ca", "ancestor_concept_id"), expression=col("i", "concept_id")))
-        .join(table("concept", "c"), on=exp.and_(exp.EQ(this=col("c", "concept_id"), expression=col("ca", "descendant_concept_id")), _valid("c")))
-        .where(col("i", "include_descendants"))
+        exp.select(*[col(c, table="i") for c in item_cols], alias(col("descendant_concept_id", table="ca"), "concept_id"))
+        .from_(table(ITEMS, alias="i"))
+        .join(table("concept_ancestor", alias="ca"), on=exp.EQ(this=col("ancestor_concept_id", table="ca"), expression=col("concept_id", table="i")))
+        .join(table("concept", alias="c"), on=exp.and_(exp.EQ(this=col("concept_id", table="c"), expression=col("descendant_concept_id", table="ca")), _valid("c")))
+        .where(col("include_descendants", table="i"))
     )
     step1 = exp.union(listed, descendants, distinct=True)
     mapped = (
-        exp.select(col("s", "codeset_id"), col("s", "is_excluded"), exp.alias_(col("cr", "concept_id_1"), "concept_id"))
+        exp.select(col("codeset_id", table="s"), col("is_excluded", table="s"), alias(col("concept_id_1", table="cr"), "concept_id"))
         .from_(exp.Subquery(this=step1, alias=exp.TableAlias(this=ident("s"))))
         .join(
-            table("concept_relationship", "cr"),
+            table("concept_relationship", alias="cr"),
             on=exp.and_(
-                exp.EQ(this=col("cr", "concept_id_2"), expression=col("s", "concept_id")),
-                exp.EQ(this=col("cr", "relationship_id"), expression=exp.Literal.string("Maps to")),
+                exp.EQ(this=col("concept_id_2", table="cr"), expression=col("concept_id", table="s")),
+                exp.EQ(this=col("relationship_id", table="cr"), expression=exp.Literal.string("Maps to")),
                 _valid("cr"),
             ),
         )
-        .where(col("s", "include_mapped"))
+        .where(col("include_mapped", table="s"))
     )
-    direct = exp.select(col("s", "codeset_id"), col("s", "is_excluded"), col("s", "concept_id")).from_(
+    direct = exp.select(col("codeset_id", table="s"), col("is_excluded", table="s"), col("concept_id", table="s")).from_(
         exp.Subquery(this=step1, alias=exp.TableAlias(this=ident("s")))
     )
     resolved = exp.Subquery(this=exp.union(direct, mapped, distinct=True), alias=exp.TableAlias(this=ident("r")))
 
     def side(excluded: bool) -> exp.Select:
-        flag = col("r", "is_excluded")
-        return exp.select(col("r", "codeset_id"), col("r", "concept_id")).from_(resolved.copy()).where(flag if excluded else exp.not_(flag))
+        flag = col("is_excluded", table="r")
+        return exp.select(col("codeset_id", table="r"), col("concept_id", table="r")).from_(resolved.copy()).where(flag if excluded else exp.not_(flag))
 
     query = exp.except_(side(False), side(True), distinct=True)
     create = exp.Create(

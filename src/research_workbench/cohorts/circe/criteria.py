@@ -7,8 +7,13 @@ domain_concept_id)``. Shape of each query (as Circe's):
   (a NULL end becomes start + 1 day; drug exposures use days_supply first) and, for ``First``, the row's rank
   among the person's rows of that concept set over the whole table;
 - outer: every other attribute as a WHERE clause on ``C`` (joined to person, visit, provider and care site only
-  when an attribute needs them), then ``DateAdjustment`` on the output dates;
-- ``CorrelatedCriteria``: the events joined to their observation period, kept when the nested group holds.
+  when an attribute needs them), then ``DateAdjustment`` on the output dates.
+
+``CorrelatedCriteria`` (a criterion holding a group, which holds criteria) are applied in ``groups.py``, which
+imports this module; this module imports nothing of it.
+
+The OMOP event tables' columns (id, concept, source concept, start and end date, type concept, visit) are read from
+``cdr.facts.event_tables()``; the tables Circe alone reads (eras, death, observation periods) are described here.
 """
 
 from __future__ import annotations
@@ -18,26 +23,16 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
+from ...cdr.facts import event_table
+from ...cdr.sql import alias, col, ident, num, table
 from . import model as m
-from .sql import (
-    Session,
-    add_days,
-    alias,
-    col,
-    concept_clause,
-    days_between,
-    ident,
-    in_codeset,
-    range_clause,
-    table,
-    text_clause,
-)
+from .sql import add_days, concept_clause, days_between, in_codeset, range_clause, text_clause
 
 C, P, V, PR, CS = "C", "P", "V", "PR", "CS"
 
 
 def _c(name: str) -> exp.Column:
-    return col(C, name)
+    return col(name, table=C)
 
 
 START, END = _c("_start_date"), _c("_end_date")
@@ -45,91 +40,92 @@ START, END = _c("_start_date"), _c("_end_date")
 
 def _plus_one(start: str, end: str | None = None) -> Callable[[], exp.Expression]:
     def build() -> exp.Expression:
-        tomorrow = add_days(col("T", start), 1)
-        return exp.func("COALESCE", col("T", end), tomorrow) if end else tomorrow
+        tomorrow = add_days(col(start, table="T"), 1)
+        return exp.func("COALESCE", col(end, table="T"), tomorrow) if end else tomorrow
 
     return build
 
 
-def _drug_end() -> exp.Expression:
-    start = col("T", "drug_exposure_start_date")
+def drug_exposure_end(alias: str) -> exp.Expression:
+    """A drug exposure's end as Circe reads it: its end date, else start + days_supply, else start + 1 day."""
+    drugs = event_table("drug_exposure")
+    start = col(drugs.start_date, table=alias)
     return exp.func(
         "COALESCE",
-        col("T", "drug_exposure_end_date"),
-        exp.Add(this=start, expression=exp.cast(col("T", "days_supply"), "INTEGER")),
-        add_days(start, 1),
+        col(drugs.end_date, table=alias),  # type: ignore[arg-type]
+        exp.Add(this=start, expression=exp.cast(col("days_supply", table=alias), "INTEGER")),
+        add_days(start.copy(), 1),
     )
 
 
+def _column(name: str) -> Callable[[], exp.Expression]:
+    """An end date that is a column of the table as it is (the eras and observation periods)."""
+    return lambda: col(name, table="T")
+
+
 @dataclass(frozen=True)
-class Domain:
+class CriterionTable:
+    """The table a Circe criterion reads and the columns it uses."""
+
     table: str
     event_id: str
     concept: str  # matched against CodesetId; also what DOMAIN_CONCEPT counts
     start: str
     end: Callable[[], exp.Expression]
-    visit: bool = True
-    provider: bool = True
+    visit: str | None = "visit_occurrence_id"  # None: no visit (NULL in the output)
     type_field: str | None = None  # e.g. "condition_type" (+ "_cs", "_exclude")
     type_column: str | None = None
     source_field: str | None = None
     source_column: str | None = None
 
 
-DOMAINS: dict[str, Domain] = {
-    "ConditionOccurrence": Domain(
-        "condition_occurrence", "condition_occurrence_id", "condition_concept_id", "condition_start_date",
-        _plus_one("condition_start_date", "condition_end_date"), type_field="condition_type",
-        type_column="condition_type_concept_id", source_field="condition_source_concept", source_column="condition_source_concept_id",
-    ),
-    "ConditionEra": Domain(
+def _omop(name: str, field: str, *, drug: bool = False) -> CriterionTable:
+    """A criterion over an OMOP event table: its columns from ``cdr.facts``; ``field`` is the prefix of the
+    criterion's type and source-concept attributes (``condition`` → ``condition_type``, ``condition_source_concept``)."""
+    t = event_table(name)
+    end = (lambda: drug_exposure_end("T")) if drug else _plus_one(t.start_date, t.end_date)
+    return CriterionTable(
+        t.table, t.id, t.concept, t.start_date, end, visit=t.visit, type_field=f"{field}_type", type_column=t.type_concept,
+        source_field=f"{field}_source_concept", source_column=t.source_concept,
+    )
+
+
+CRITERION_TABLES: dict[str, CriterionTable] = {
+    "ConditionOccurrence": _omop("condition_occurrence", "condition"),
+    "ConditionEra": CriterionTable(
         "condition_era", "condition_era_id", "condition_concept_id", "condition_era_start_date",
-        lambda: col("T", "condition_era_end_date"), visit=False, provider=False,
+        _column("condition_era_end_date"), visit=None,
     ),
-    "DrugExposure": Domain(
-        "drug_exposure", "drug_exposure_id", "drug_concept_id", "drug_exposure_start_date", _drug_end,
-        type_field="drug_type", type_column="drug_type_concept_id", source_field="drug_source_concept",
-        source_column="drug_source_concept_id",
+    "DrugExposure": _omop("drug_exposure", "drug", drug=True),
+    "DrugEra": CriterionTable(
+        "drug_era", "drug_era_id", "drug_concept_id", "drug_era_start_date", _column("drug_era_end_date"),
+        visit=None,
     ),
-    "DrugEra": Domain(
-        "drug_era", "drug_era_id", "drug_concept_id", "drug_era_start_date", lambda: col("T", "drug_era_end_date"),
-        visit=False, provider=False,
-    ),
-    "Measurement": Domain(
-        "measurement", "measurement_id", "measurement_concept_id", "measurement_date", _plus_one("measurement_date"),
-        type_field="measurement_type", type_column="measurement_type_concept_id",
-        source_field="measurement_source_concept", source_column="measurement_source_concept_id",
-    ),
-    "Observation": Domain(
-        "observation", "observation_id", "observation_concept_id", "observation_date", _plus_one("observation_date"),
-        type_field="observation_type", type_column="observation_type_concept_id",
-        source_field="observation_source_concept", source_column="observation_source_concept_id",
-    ),
-    "ProcedureOccurrence": Domain(
-        "procedure_occurrence", "procedure_occurrence_id", "procedure_concept_id", "procedure_date",
-        _plus_one("procedure_date", "procedure_end_date"), type_field="procedure_type",
-        type_column="procedure_type_concept_id", source_field="procedure_source_concept", source_column="procedure_source_concept_id",
-    ),
-    "DeviceExposure": Domain(
-        "device_exposure", "device_exposure_id", "device_concept_id", "device_exposure_start_date",
-        _plus_one("device_exposure_start_date", "device_exposure_end_date"), type_field="device_type",
-        type_column="device_type_concept_id", source_field="device_source_concept", source_column="device_source_concept_id",
-    ),
-    "VisitOccurrence": Domain(
-        "visit_occurrence", "visit_occurrence_id", "visit_concept_id", "visit_start_date",
-        _plus_one("visit_start_date", "visit_end_date"), type_field="visit_type", type_column="visit_type_concept_id",
-        source_field="visit_source_concept", source_column="visit_source_concept_id",
-    ),
-    "Death": Domain(
-        "death", "death_id", "cause_concept_id", "death_date", _plus_one("death_date"), visit=False, provider=False,
+    "Measurement": _omop("measurement", "measurement"),
+    "Observation": _omop("observation", "observation"),
+    "ProcedureOccurrence": _omop("procedure_occurrence", "procedure"),
+    "DeviceExposure": _omop("device_exposure", "device"),
+    "VisitOccurrence": _omop("visit_occurrence", "visit"),
+    "Death": CriterionTable(
+        "death", "death_id", "cause_concept_id", "death_date", _plus_one("death_date"), visit=None,
         type_field="death_type", type_column="death_type_concept_id", source_field="death_source_concept",
         source_column="cause_source_concept_id",
     ),
-    "ObservationPeriod": Domain(
+    "ObservationPeriod": CriterionTable(
         "observation_period", "observation_period_id", "period_type_concept_id", "observation_period_start_date",
-        lambda: col("T", "observation_period_end_date"), visit=False, provider=False,
+        _column("observation_period_end_date"), visit=None,
     ),
 }
+
+
+def circe_age(on: exp.Expression, year_of_birth: exp.Expression) -> exp.Expression:
+    """Circe's age: ``YEAR(date) − year_of_birth``.
+
+    Deliberately not ``cdr.facts.age_at`` (whole years, birthday-aware): OHDSI Circe computes age from the year of
+    birth alone, and a Circe definition must select the cohort ATLAS selects, so this keeps Circe's rule (it can be
+    one year more than the birthday-aware age before the birthday in that year).
+    """
+    return exp.Sub(this=exp.func("YEAR", on), expression=year_of_birth)
 
 
 class _Joins:
@@ -141,7 +137,7 @@ class _Joins:
 
 def _age(start: exp.Expression, joins: _Joins) -> exp.Expression:
     joins.person = True
-    return exp.Sub(this=exp.func("YEAR", start), expression=col(P, "year_of_birth"))
+    return circe_age(start, col("year_of_birth", table=P))
 
 
 def _shared(c: m.Criteria, joins: _Joins) -> list[exp.Expression]:
@@ -154,7 +150,7 @@ def _shared(c: m.Criteria, joins: _Joins) -> list[exp.Expression]:
         clauses.append(range_clause(_age(START, joins), c.age))
     if c.gender or c.gender_cs:
         joins.person = True
-        clauses += concept_clause(col(P, "gender_concept_id"), c.gender, c.gender_cs)
+        clauses += concept_clause(col("gender_concept_id", table=P), c.gender, c.gender_cs)
     return clauses
 
 
@@ -202,7 +198,7 @@ def _specific(c: m.Criteria, joins: _Joins) -> list[exp.Expression]:
         concepts("unit_concept_id", c.unit, c.unit_cs)
         numeric(_c("range_low"), c.range_low)
         numeric(_c("range_high"), c.range_high)
-        ratio = lambda bound: exp.Div(this=_c("value_as_number"), expression=exp.func("NULLIF", _c(bound), exp.Literal.number(0)))  # noqa: E731
+        ratio = lambda bound: exp.Div(this=_c("value_as_number"), expression=exp.func("NULLIF", _c(bound), num(0)))  # noqa: E731
         numeric(ratio("range_low"), c.range_low_ratio)
         numeric(ratio("range_high"), c.range_high_ratio)
         if c.abnormal:
@@ -210,7 +206,7 @@ def _specific(c: m.Criteria, joins: _Joins) -> list[exp.Expression]:
                 exp.or_(
                     exp.LT(this=_c("value_as_number"), expression=_c("range_low")),
                     exp.GT(this=_c("value_as_number"), expression=_c("range_high")),
-                    exp.In(this=_c("value_as_concept_id"), expressions=[exp.Literal.number(4155142), exp.Literal.number(4155143)]),
+                    exp.In(this=_c("value_as_concept_id"), expressions=[num(4155142), num(4155143)]),
                     wrap=True,
                 )
             )
@@ -230,7 +226,7 @@ def _specific(c: m.Criteria, joins: _Joins) -> list[exp.Expression]:
         numeric(days_between(START, END), c.visit_length)
         if c.place_of_service or c.place_of_service_cs:
             joins.care_site = True
-            out.extend(concept_clause(col(CS, "place_of_service_concept_id"), c.place_of_service, c.place_of_service_cs))
+            out.extend(concept_clause(col("place_of_service_concept_id", table=CS), c.place_of_service, c.place_of_service_cs))
     elif isinstance(c, m.ObservationPeriod):
         numeric(START, c.period_start_date)
         numeric(END, c.period_end_date)
@@ -244,14 +240,14 @@ def _specific(c: m.Criteria, joins: _Joins) -> list[exp.Expression]:
     if isinstance(c, (m._ProviderVisit, m.VisitOccurrence)):
         if c.provider_specialty or c.provider_specialty_cs:
             joins.provider = True
-            out.extend(concept_clause(col(PR, "specialty_concept_id"), c.provider_specialty, c.provider_specialty_cs))
+            out.extend(concept_clause(col("specialty_concept_id", table=PR), c.provider_specialty, c.provider_specialty_cs))
     if isinstance(c, m._ProviderVisit) and (c.visit_type or c.visit_type_cs):
         joins.visit = True
-        out.extend(concept_clause(col(V, "visit_concept_id"), c.visit_type, c.visit_type_cs))
+        out.extend(concept_clause(col("visit_concept_id", table=V), c.visit_type, c.visit_type_cs))
     return out
 
 
-def _type_and_source(c: m.Criteria, domain: Domain) -> list[exp.Expression]:
+def _type_and_source(c: m.Criteria, domain: CriterionTable) -> list[exp.Expression]:
     clauses: list[exp.Expression] = []
     if domain.type_field:
         concepts = getattr(c, domain.type_field)
@@ -263,24 +259,24 @@ def _type_and_source(c: m.Criteria, domain: Domain) -> list[exp.Expression]:
     return clauses
 
 
-def _inner(c: m.Criteria, domain: Domain) -> exp.Select:
-    start = col("T", domain.start)
+def _inner(c: m.Criteria, domain: CriterionTable) -> exp.Select:
+    start = col(domain.start, table="T")
     query = exp.select(
         exp.Column(this=exp.Star(), table=ident("T")),
         alias(start, "_start_date"),
         alias(domain.end(), "_end_date"),
-        alias(col("T", domain.event_id), "_event_id"),
-        alias(col("T", domain.concept), "_concept_id"),
-    ).from_(table(domain.table, "T"))
+        alias(col(domain.event_id, table="T"), "_event_id"),
+        alias(col(domain.concept, table="T"), "_concept_id"),
+    ).from_(table(domain.table, alias="T"))
     if c.first:
         rank = exp.Window(
             this=exp.func("DENSE_RANK"),
-            partition_by=[col("T", "person_id")],
-            order=exp.Order(expressions=[exp.Ordered(this=start), exp.Ordered(this=col("T", domain.event_id))]),
+            partition_by=[col("person_id", table="T")],
+            order=exp.Order(expressions=[exp.Ordered(this=start), exp.Ordered(this=col(domain.event_id, table="T"))]),
         )
         query = query.select(alias(rank, "_ordinal"))
     if c.codeset_id is not None:
-        query = query.where(in_codeset(col("T", domain.concept), c.codeset_id))
+        query = query.where(in_codeset(col(domain.concept, table="T"), c.codeset_id))
     return query
 
 
@@ -295,13 +291,13 @@ def _dates(c: m.Criteria) -> tuple[exp.Expression, exp.Expression]:
 
 def event_query(c: m.Criteria) -> exp.Select:
     """The events of one criterion, before any correlated criteria."""
-    domain = DOMAINS[c.domain]
+    domain = CRITERION_TABLES[c.domain]
     joins = _Joins()
     where = _type_and_source(c, domain) + _shared(c, joins) + _specific(c, joins)
     if c.first:
-        where.append(exp.EQ(this=_c("_ordinal"), expression=exp.Literal.number(1)))
+        where.append(exp.EQ(this=_c("_ordinal"), expression=num(1)))
     start, end = _dates(c)
-    visit = _c("visit_occurrence_id") if domain.visit else exp.cast(exp.null(), "BIGINT")
+    visit = _c(domain.visit) if domain.visit else exp.cast(exp.null(), "BIGINT")
     query = exp.select(
         alias(_c("person_id"), "person_id"),
         alias(_c("_event_id"), "event_id"),
@@ -312,15 +308,15 @@ def event_query(c: m.Criteria) -> exp.Select:
         alias(_c("_concept_id"), "domain_concept_id"),
     ).from_(exp.Subquery(this=_inner(c, domain), alias=exp.TableAlias(this=ident(C))))
     if joins.person:
-        query = query.join(table("person", P), on=exp.EQ(this=col(P, "person_id"), expression=_c("person_id")), join_type="LEFT")
+        query = query.join(table("person", alias=P), on=exp.EQ(this=col("person_id", table=P), expression=_c("person_id")), join_type="LEFT")
     if joins.visit:
         query = query.join(
-            table("visit_occurrence", V), on=exp.EQ(this=col(V, "visit_occurrence_id"), expression=_c("visit_occurrence_id")), join_type="LEFT"
+            table("visit_occurrence", alias=V), on=exp.EQ(this=col("visit_occurrence_id", table=V), expression=_c("visit_occurrence_id")), join_type="LEFT"
         )
     if joins.provider:
-        query = query.join(table("provider", PR), on=exp.EQ(this=col(PR, "provider_id"), expression=_c("provider_id")), join_type="LEFT")
+        query = query.join(table("provider", alias=PR), on=exp.EQ(this=col("provider_id", table=PR), expression=_c("provider_id")), join_type="LEFT")
     if joins.care_site:
-        query = query.join(table("care_site", CS), on=exp.EQ(this=col(CS, "care_site_id"), expression=_c("care_site_id")), join_type="LEFT")
+        query = query.join(table("care_site", alias=CS), on=exp.EQ(this=col("care_site_id", table=CS), expression=_c("care_site_id")), join_type="LEFT")
     if where:
         query = query.where(exp.and_(*where))
     return query
@@ -331,8 +327,8 @@ EVENT_COLUMNS = ("person_id", "event_id", "start_date", "end_date", "visit_occur
 
 def with_observation_period(events: exp.Expression, name: str = "E") -> exp.Select:
     """Events joined to the observation period containing their start (events outside every period drop out)."""
-    e = lambda n: col(name, n)  # noqa: E731
-    op = lambda n: col("OP", n)  # noqa: E731
+    e = lambda n: col(n, table=name)  # noqa: E731
+    op = lambda n: col(n, table="OP")  # noqa: E731
     return (
         exp.select(
             *[e(n) for n in EVENT_COLUMNS],
@@ -341,40 +337,11 @@ def with_observation_period(events: exp.Expression, name: str = "E") -> exp.Sele
         )
         .from_(exp.Subquery(this=events, alias=exp.TableAlias(this=ident(name))))
         .join(
-            table("observation_period", "OP"),
+            table("observation_period", alias="OP"),
             on=exp.and_(
                 exp.EQ(this=op("person_id"), expression=e("person_id")),
                 exp.GTE(this=e("start_date"), expression=op("observation_period_start_date")),
                 exp.LTE(this=e("start_date"), expression=op("observation_period_end_date")),
             ),
-        )
-    )
-
-
-def criterion_events(session: Session, c: m.Criteria) -> exp.Expression:
-    """The events of one criterion, nested ``CorrelatedCriteria`` applied (materialized when present)."""
-    query = event_query(c)
-    group = c.correlated_criteria
-    if group is None or group.members == 0:
-        return query
-    from .groups import passing_events  # a group holds criteria, a criterion may hold a group
-
-    indexed = session.materialize(with_observation_period(query), "nested")
-    passing = passing_events(session, group, indexed)
-    e = lambda n: col("E", n)  # noqa: E731
-    return (
-        exp.select(*[e(n) for n in EVENT_COLUMNS])
-        .from_(table(indexed, "E"))
-        .where(
-            exp.Exists(
-                this=exp.select(exp.Literal.number(1))
-                .from_(table(passing, "G"))
-                .where(
-                    exp.and_(
-                        exp.EQ(this=col("G", "person_id"), expression=e("person_id")),
-                        exp.EQ(this=col("G", "event_id"), expression=e("event_id")),
-                    )
-                )
-            )
         )
     )

@@ -20,9 +20,11 @@ from ...cdr.engine import connect
 from ...cdr.store import Cdr
 from . import model as m
 from .codesets import resolve_codesets
-from .criteria import criterion_events, with_observation_period
-from .groups import passing_events
-from .sql import Session, add_days, alias, col, date_literal, ident, in_codeset, least, number, row_number, table, union_all
+from ...cdr.facts import event_table
+from ...cdr.sql import alias, col, date_literal, ident, num, table, union_all
+from .criteria import drug_exposure_end, with_observation_period
+from .groups import criterion_events, passing_events
+from .sql import Session, add_days, in_codeset, least, row_number
 
 EVENT_TABLE_COLUMNS = ("person_id", "event_id", "start_date", "end_date", "op_start_date", "op_end_date", "visit_occurrence_id")
 
@@ -77,7 +79,7 @@ class CirceResult:
 
 
 def _cols(alias_: str, names=EVENT_TABLE_COLUMNS) -> list[exp.Column]:
-    return [col(alias_, n) for n in names]
+    return [col(n, table=alias_) for n in names]
 
 
 def _sub(query: exp.Expression, name: str) -> exp.Subquery:
@@ -90,9 +92,9 @@ def _limit(query: exp.Expression, limit: str, order: list[str], name: str = "L")
         return query
     ranked = exp.select(
         exp.Column(this=exp.Star(), table=ident(name)),
-        alias(row_number([col(name, "person_id")], [col(name, c) for c in order], desc=limit == "LAST"), "_rank"),
+        alias(row_number([col("person_id", table=name)], [col(c, table=name) for c in order], desc=limit == "LAST"), "_rank"),
     ).from_(_sub(query, name))
-    return exp.select(*_cols("R")).from_(_sub(ranked, "R")).where(exp.EQ(this=col("R", "_rank"), expression=number(1)))
+    return exp.select(*_cols("R")).from_(_sub(ranked, "R")).where(exp.EQ(this=col("_rank", table="R"), expression=num(1)))
 
 
 def _primary_events(session: Session, primary: m.PrimaryCriteria) -> str:
@@ -101,8 +103,8 @@ def _primary_events(session: Session, primary: m.PrimaryCriteria) -> str:
     window = primary.observation_window
     observed = with_op.where(
         exp.and_(
-            exp.LTE(this=add_days(col("OP", "observation_period_start_date"), window.prior_days), expression=col("E", "start_date")),
-            exp.LTE(this=add_days(col("E", "start_date"), window.post_days), expression=col("OP", "observation_period_end_date")),
+            exp.LTE(this=add_days(col("observation_period_start_date", table="OP"), window.prior_days), expression=col("start_date", table="E")),
+            exp.LTE(this=add_days(col("start_date", table="E"), window.post_days), expression=col("observation_period_end_date", table="OP")),
         )
     )
     names = ("person_id", "event_id", "start_date", "end_date", "op_start_date", "op_end_date", "visit_occurrence_id", "sort_date")
@@ -110,16 +112,16 @@ def _primary_events(session: Session, primary: m.PrimaryCriteria) -> str:
     if limit != "ALL":
         ranked = exp.select(
             exp.Column(this=exp.Star(), table=ident("O")),
-            alias(row_number([col("O", "person_id")], [col("O", "sort_date"), col("O", "event_id")], desc=limit == "LAST"), "_rank"),
+            alias(row_number([col("person_id", table="O")], [col("sort_date", table="O"), col("event_id", table="O")], desc=limit == "LAST"), "_rank"),
         ).from_(_sub(observed, "O"))
-        observed = exp.select(*[col("R", n) for n in names]).from_(_sub(ranked, "R")).where(
-            exp.EQ(this=col("R", "_rank"), expression=number(1))
+        observed = exp.select(*[col(n, table="R") for n in names]).from_(_sub(ranked, "R")).where(
+            exp.EQ(this=col("_rank", table="R"), expression=num(1))
         )
     # Renumber event_id per person: events of different domains may share ids.
     renumbered = exp.select(
-        col("S", "person_id"),
-        alias(row_number([col("S", "person_id")], [col("S", "sort_date"), col("S", "event_id")]), "event_id"),
-        *[col("S", n) for n in ("start_date", "end_date", "op_start_date", "op_end_date", "visit_occurrence_id")],
+        col("person_id", table="S"),
+        alias(row_number([col("person_id", table="S")], [col("sort_date", table="S"), col("event_id", table="S")]), "event_id"),
+        *[col(n, table="S") for n in ("start_date", "end_date", "op_start_date", "op_end_date", "visit_occurrence_id")],
     ).from_(_sub(observed, "S"))
     return session.materialize(renumbered, "primary_events")
 
@@ -131,12 +133,12 @@ def _qualified_events(session: Session, expression: m.CirceExpression, primary: 
     passing = passing_events(session, group, primary)
     kept = (
         exp.select(*_cols("PE"))
-        .from_(table(primary, "PE"))
+        .from_(table(primary, alias="PE"))
         .join(
-            table(passing, "G"),
+            table(passing, alias="G"),
             on=exp.and_(
-                exp.EQ(this=col("G", "person_id"), expression=col("PE", "person_id")),
-                exp.EQ(this=col("G", "event_id"), expression=col("PE", "event_id")),
+                exp.EQ(this=col("person_id", table="G"), expression=col("person_id", table="PE")),
+                exp.EQ(this=col("event_id", table="G"), expression=col("event_id", table="PE")),
             ),
         )
     )
@@ -151,29 +153,29 @@ def _inclusion_rules(
     for i, rule in enumerate(rules):
         passing = passing_events(session, rule.expression, qualified)
         hit = exp.Exists(
-            this=exp.select(number(1))
-            .from_(table(passing, "G"))
+            this=exp.select(num(1))
+            .from_(table(passing, alias="G"))
             .where(
                 exp.and_(
-                    exp.EQ(this=col("G", "person_id"), expression=col("Q", "person_id")),
-                    exp.EQ(this=col("G", "event_id"), expression=col("Q", "event_id")),
+                    exp.EQ(this=col("person_id", table="G"), expression=col("person_id", table="Q")),
+                    exp.EQ(this=col("event_id", table="G"), expression=col("event_id", table="Q")),
                 )
             )
         )
         flags.append(alias(hit, f"rule_{i}"))
-    masked = session.materialize(exp.select(*_cols("Q"), *flags).from_(table(qualified, "Q")), "inclusion_mask")
+    masked = session.materialize(exp.select(*_cols("Q"), *flags).from_(table(qualified, alias="Q")), "inclusion_mask")
 
     results: list[InclusionRuleResult] = []
     if rules:
-        aggregates: list[exp.Expression] = [exp.Count(this=exp.Star()), exp.Count(this=exp.Distinct(expressions=[col(None, "person_id")]))]
+        aggregates: list[exp.Expression] = [exp.Count(this=exp.Star()), exp.Count(this=exp.Distinct(expressions=[col("person_id")]))]
         for i in range(len(rules)):
-            alone = col(None, f"rule_{i}")
-            in_order = exp.and_(*[col(None, f"rule_{j}") for j in range(i + 1)])
+            alone = col(f"rule_{i}")
+            in_order = exp.and_(*[col(f"rule_{j}") for j in range(i + 1)])
             for cond in (alone, in_order):
                 aggregates.append(exp.Filter(this=exp.Count(this=exp.Star()), expression=exp.Where(this=cond)))
                 aggregates.append(
                     exp.Filter(
-                        this=exp.Count(this=exp.Distinct(expressions=[col(None, "person_id")])), expression=exp.Where(this=cond.copy())
+                        this=exp.Count(this=exp.Distinct(expressions=[col("person_id")])), expression=exp.Where(this=cond.copy())
                     )
                 )
         counts = session.fetchall(exp.select(*aggregates).from_(table(masked)))[0]
@@ -194,47 +196,40 @@ def _inclusion_rules(
             )
             events_before, persons_before = ev_rem, pe_rem
 
-    included = exp.select(*_cols("Q")).from_(table(masked, "Q"))
+    included = exp.select(*_cols("Q")).from_(table(masked, alias="Q"))
     if rules:
-        included = included.where(exp.and_(*[col("Q", f"rule_{i}") for i in range(len(rules))]))
+        included = included.where(exp.and_(*[col(f"rule_{i}", table="Q") for i in range(len(rules))]))
     limited = _limit(included, expression.expression_limit.type, ["start_date", "event_id"])
     return session.materialize(limited, "included_events"), results
 
 
 def _custom_era_ends(session: Session, era: m.CustomEra, included: str) -> exp.Expression:
     """Exit at the end of the drug era (exposures of the codeset, gaps ≤ GapDays merged) holding the entry, + Offset."""
-    de = lambda n: col("DE", n)  # noqa: E731
-    start = de("drug_exposure_start_date")
-    if era.days_supply_override is not None:
-        end = add_days(start, era.days_supply_override)
-    else:
-        end = exp.func(
-            "COALESCE",
-            de("drug_exposure_end_date"),
-            exp.Add(this=start, expression=exp.cast(de("days_supply"), "INTEGER")),
-            add_days(start, 1),
-        )
-    persons = exp.select(col(None, "person_id")).distinct().from_(table(included))
+    drugs = event_table("drug_exposure")
+    de = lambda n: col(n, table="DE")  # noqa: E731
+    start = de(drugs.start_date)
+    end = add_days(start, era.days_supply_override) if era.days_supply_override is not None else drug_exposure_end("DE")
+    persons = exp.select(col("person_id")).distinct().from_(table(included))
     exposures = (
         exp.select(alias(de("person_id"), "person_id"), alias(start, "start_date"), alias(end, "end_date"))
-        .from_(table("drug_exposure", "DE"))
+        .from_(table(drugs.table, alias="DE"))
         .where(
             exp.and_(
                 de("person_id").isin(query=persons),
-                exp.or_(in_codeset(de("drug_concept_id"), era.drug_codeset_id), in_codeset(de("drug_source_concept_id"), era.drug_codeset_id)),
+                exp.or_(in_codeset(de(drugs.concept), era.drug_codeset_id), in_codeset(de(drugs.source_concept), era.drug_codeset_id)),
             )
         )
     )
     eras = session.materialize(_eras(exposures, era.gap_days), "custom_eras")
-    era_end = add_days(col("ER", "end_date"), era.offset)
+    era_end = add_days(col("end_date", table="ER"), era.offset)
     return (
-        exp.select(col("I", "person_id"), col("I", "event_id"), alias(era_end, "end_date"))
-        .from_(table(included, "I"))
+        exp.select(col("person_id", table="I"), col("event_id", table="I"), alias(era_end, "end_date"))
+        .from_(table(included, alias="I"))
         .join(
-            table(eras, "ER"),
+            table(eras, alias="ER"),
             on=exp.and_(
-                exp.EQ(this=col("ER", "person_id"), expression=col("I", "person_id")),
-                exp.Between(this=col("I", "start_date"), low=col("ER", "start_date"), high=era_end.copy()),
+                exp.EQ(this=col("person_id", table="ER"), expression=col("person_id", table="I")),
+                exp.Between(this=col("start_date", table="I"), low=col("start_date", table="ER"), high=era_end.copy()),
             ),
         )
     )
@@ -245,24 +240,24 @@ def _censoring_ends(session: Session, censoring: list[m.CriteriaWrapper], includ
     for wrapper in censoring:
         events = session.materialize(criterion_events(session, wrapper.criteria), "censor_events")
         ends.append(
-            exp.select(col("I", "person_id"), col("I", "event_id"), alias(exp.func("MIN", col("C", "start_date")), "end_date"))
-            .from_(table(included, "I"))
+            exp.select(col("person_id", table="I"), col("event_id", table="I"), alias(exp.func("MIN", col("start_date", table="C")), "end_date"))
+            .from_(table(included, alias="I"))
             .join(
-                table(events, "C"),
+                table(events, alias="C"),
                 on=exp.and_(
-                    exp.EQ(this=col("C", "person_id"), expression=col("I", "person_id")),
-                    exp.GTE(this=col("C", "start_date"), expression=col("I", "start_date")),
-                    exp.LTE(this=col("C", "start_date"), expression=col("I", "op_end_date")),
+                    exp.EQ(this=col("person_id", table="C"), expression=col("person_id", table="I")),
+                    exp.GTE(this=col("start_date", table="C"), expression=col("start_date", table="I")),
+                    exp.LTE(this=col("start_date", table="C"), expression=col("op_end_date", table="I")),
                 ),
             )
-            .group_by(col("I", "person_id"), col("I", "event_id"))
+            .group_by(col("person_id", table="I"), col("event_id", table="I"))
         )
     return ends
 
 
 def _cohort_rows(session: Session, expression: m.CirceExpression, included: str) -> str:
-    i = lambda n: col("I", n)  # noqa: E731
-    op_end = exp.select(i("person_id"), i("event_id"), alias(i("op_end_date"), "end_date")).from_(table(included, "I"))
+    i = lambda n: col(n, table="I")  # noqa: E731
+    op_end = exp.select(i("person_id"), i("event_id"), alias(i("op_end_date"), "end_date")).from_(table(included, alias="I"))
     strategy = expression.end_strategy
     candidates: list[exp.Expression] = []
     if strategy is None:
@@ -271,20 +266,20 @@ def _cohort_rows(session: Session, expression: m.CirceExpression, included: str)
         offset = strategy.date_offset
         base = i("start_date") if offset.date_field == "StartDate" else i("end_date")
         capped = least(add_days(base, offset.offset), i("op_end_date"))
-        candidates.append(exp.select(i("person_id"), i("event_id"), alias(capped, "end_date")).from_(table(included, "I")))
+        candidates.append(exp.select(i("person_id"), i("event_id"), alias(capped, "end_date")).from_(table(included, alias="I")))
     else:
         candidates += [_custom_era_ends(session, strategy.custom_era, included), op_end]  # type: ignore[arg-type]
     candidates += _censoring_ends(session, expression.censoring_criteria, included)
     union = union_all(candidates)
     first_end = (
-        exp.select(alias(i("person_id"), "person_id"), alias(i("start_date"), "start_date"), alias(exp.func("MIN", col("CE", "end_date")), "end_date"))
-        .from_(table(included, "I"))
+        exp.select(alias(i("person_id"), "person_id"), alias(i("start_date"), "start_date"), alias(exp.func("MIN", col("end_date", table="CE")), "end_date"))
+        .from_(table(included, alias="I"))
         .join(
             _sub(union, "CE"),
             on=exp.and_(
-                exp.EQ(this=col("CE", "person_id"), expression=i("person_id")),
-                exp.EQ(this=col("CE", "event_id"), expression=i("event_id")),
-                exp.GTE(this=col("CE", "end_date"), expression=i("start_date")),
+                exp.EQ(this=col("person_id", table="CE"), expression=i("person_id")),
+                exp.EQ(this=col("event_id", table="CE"), expression=i("event_id")),
+                exp.GTE(this=col("end_date", table="CE"), expression=i("start_date")),
             ),
         )
         .group_by(i("person_id"), i("event_id"), i("start_date"))
@@ -294,59 +289,59 @@ def _cohort_rows(session: Session, expression: m.CirceExpression, included: str)
 
 def _eras(rows: exp.Expression, pad: int) -> exp.Select:
     """Merge each person's intervals whose [start, end + pad] overlap; the era ends at max(end + pad) − pad."""
-    padded = exp.select(col("X", "person_id"), col("X", "start_date"), alias(add_days(col("X", "end_date"), pad), "end_date")).from_(
+    padded = exp.select(col("person_id", table="X"), col("start_date", table="X"), alias(add_days(col("end_date", table="X"), pad), "end_date")).from_(
         _sub(rows, "X")
     )
-    order = exp.Order(expressions=[exp.Ordered(this=col("P", "start_date")), exp.Ordered(this=col("P", "end_date"))])
+    order = exp.Order(expressions=[exp.Ordered(this=col("start_date", table="P")), exp.Ordered(this=col("end_date", table="P"))])
     previous_end = exp.Window(
-        this=exp.func("MAX", col("P", "end_date")),
-        partition_by=[col("P", "person_id")],
+        this=exp.func("MAX", col("end_date", table="P")),
+        partition_by=[col("person_id", table="P")],
         order=order,
-        spec=exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end=number(1), end_side="PRECEDING"),
+        spec=exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end=num(1), end_side="PRECEDING"),
     )
     is_start = exp.Case(
-        ifs=[exp.If(this=exp.GTE(this=previous_end, expression=col("P", "start_date")), true=number(0))], default=number(1)
+        ifs=[exp.If(this=exp.GTE(this=previous_end, expression=col("start_date", table="P")), true=num(0))], default=num(1)
     )
-    flagged = exp.select(col("P", "person_id"), col("P", "start_date"), col("P", "end_date"), alias(is_start, "is_start")).from_(
+    flagged = exp.select(col("person_id", table="P"), col("start_date", table="P"), col("end_date", table="P"), alias(is_start, "is_start")).from_(
         _sub(padded, "P")
     )
     group_index = exp.Window(
-        this=exp.func("SUM", col("F", "is_start")),
-        partition_by=[col("F", "person_id")],
-        order=exp.Order(expressions=[exp.Ordered(this=col("F", "start_date")), exp.Ordered(this=col("F", "end_date"))]),
+        this=exp.func("SUM", col("is_start", table="F")),
+        partition_by=[col("person_id", table="F")],
+        order=exp.Order(expressions=[exp.Ordered(this=col("start_date", table="F")), exp.Ordered(this=col("end_date", table="F"))]),
         spec=exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING"),
     )
-    grouped = exp.select(col("F", "person_id"), col("F", "start_date"), col("F", "end_date"), alias(group_index, "era")).from_(
+    grouped = exp.select(col("person_id", table="F"), col("start_date", table="F"), col("end_date", table="F"), alias(group_index, "era")).from_(
         _sub(flagged, "F")
     )
     return (
         exp.select(
-            alias(col("G", "person_id"), "person_id"),
-            alias(exp.func("MIN", col("G", "start_date")), "start_date"),
-            alias(add_days(exp.func("MAX", col("G", "end_date")), -pad), "end_date"),
+            alias(col("person_id", table="G"), "person_id"),
+            alias(exp.func("MIN", col("start_date", table="G")), "start_date"),
+            alias(add_days(exp.func("MAX", col("end_date", table="G")), -pad), "end_date"),
         )
         .from_(_sub(grouped, "G"))
-        .group_by(col("G", "person_id"), col("G", "era"))
+        .group_by(col("person_id", table="G"), col("era", table="G"))
     )
 
 
 def _censor_window(session: Session, window: m.CensorWindow | None, cohort: str) -> str:
     if window is None or (window.start_date is None and window.end_date is None):
         return cohort
-    start: exp.Expression = col("F", "start_date")
-    end: exp.Expression = col("F", "end_date")
+    start: exp.Expression = col("start_date", table="F")
+    end: exp.Expression = col("end_date", table="F")
     if window.start_date is not None:
         start = exp.func("GREATEST", start, date_literal(window.start_date))
     if window.end_date is not None:
         end = least(end, date_literal(window.end_date))
-    clipped = exp.select(col("F", "person_id"), alias(start, "start_date"), alias(end, "end_date")).from_(table(cohort, "F"))
-    kept = exp.select("*").from_(_sub(clipped, "W")).where(exp.LTE(this=col("W", "start_date"), expression=col("W", "end_date")))
+    clipped = exp.select(col("person_id", table="F"), alias(start, "start_date"), alias(end, "end_date")).from_(table(cohort, alias="F"))
+    kept = exp.select("*").from_(_sub(clipped, "W")).where(exp.LTE(this=col("start_date", table="W"), expression=col("end_date", table="W")))
     return session.materialize(kept, "censored_cohort")
 
 
 def _counts(session: Session, name: str, step: str) -> Step:
     events, persons = session.fetchall(
-        exp.select(exp.Count(this=exp.Star()), exp.Count(this=exp.Distinct(expressions=[col(None, "person_id")]))).from_(table(name))
+        exp.select(exp.Count(this=exp.Star()), exp.Count(this=exp.Distinct(expressions=[col("person_id")]))).from_(table(name))
     )[0]
     return Step(step, events, persons)
 

@@ -1,4 +1,8 @@
-"""Criteria groups: which index events satisfy a group, evaluated against a table of index events.
+"""Criteria groups: which index events satisfy a group, evaluated against a table of index events; and a
+criterion's events with its nested ``CorrelatedCriteria`` group applied (``criterion_events``).
+
+A group holds criteria and a criterion may hold a group, so the two recursive functions live here together;
+``criteria.py`` (one criterion's own event query) imports nothing of this module.
 
 The index table has ``(person_id, event_id, start_date, end_date, visit_occurrence_id, op_start_date,
 op_end_date)``. Each member of a group (a windowed criterion with an occurrence count, a demographic
@@ -11,9 +15,10 @@ from __future__ import annotations
 
 from sqlglot import exp
 
+from ...cdr.sql import alias, col, ident, num, table, union_all
 from . import model as m
-from .criteria import criterion_events
-from .sql import Session, add_days, alias, col, concept_clause, ident, number, range_clause, table, union_all
+from .criteria import EVENT_COLUMNS, circe_age, event_query, with_observation_period
+from .sql import Session, add_days, concept_clause, range_clause
 
 COUNT_COLUMN = {
     "DOMAIN_CONCEPT": "domain_concept_id",
@@ -24,11 +29,11 @@ COUNT_COLUMN = {
 
 
 def _p(name: str) -> exp.Column:
-    return col("P", name)
+    return col(name, table="P")
 
 
 def _a(name: str) -> exp.Column:
-    return col("A", name)
+    return col(name, table="A")
 
 
 def _bound(endpoint: m.Endpoint, anchor: exp.Expression, check_op: bool) -> exp.Expression | None:
@@ -77,25 +82,25 @@ def _occurrence_test(occurrence: m.Occurrence) -> exp.Expression:
     else:
         counted = exp.Count(this=_a("event_id"))
     build = {0: exp.EQ, 1: exp.LTE, 2: exp.GTE}[occurrence.type]
-    return build(this=counted, expression=number(occurrence.count))
+    return build(this=counted, expression=num(occurrence.count))
 
 
 def correlated_member(session: Session, cc: m.CorelatedCriteria, index: str) -> exp.Select:
     candidates = session.materialize(criterion_events(session, cc.criteria.criteria), "candidates")
     return (
         exp.select(_p("person_id"), _p("event_id"))
-        .from_(table(index, "P"))
-        .join(table(candidates, "A"), on=exp.and_(*window_clauses(cc)), join_type="LEFT")
+        .from_(table(index, alias="P"))
+        .join(table(candidates, alias="A"), on=exp.and_(*window_clauses(cc)), join_type="LEFT")
         .group_by(_p("person_id"), _p("event_id"))
         .having(_occurrence_test(cc.occurrence))
     )
 
 
 def demographic_member(dc: m.DemographicCriteria, index: str) -> exp.Select:
-    person = lambda n: col("PE", n)  # noqa: E731
+    person = lambda n: col(n, table="PE")  # noqa: E731
     clauses: list[exp.Expression] = []
     if dc.age:
-        clauses.append(range_clause(exp.Sub(this=exp.func("YEAR", _p("start_date")), expression=person("year_of_birth")), dc.age))
+        clauses.append(range_clause(circe_age(_p("start_date"), person("year_of_birth")), dc.age))  # Circe's age rule
     clauses += concept_clause(person("gender_concept_id"), dc.gender, dc.gender_cs)
     clauses += concept_clause(person("race_concept_id"), dc.race, dc.race_cs)
     clauses += concept_clause(person("ethnicity_concept_id"), dc.ethnicity, dc.ethnicity_cs)
@@ -106,8 +111,8 @@ def demographic_member(dc: m.DemographicCriteria, index: str) -> exp.Select:
     query = (
         exp.select(_p("person_id"), _p("event_id"))
         .distinct()
-        .from_(table(index, "P"))
-        .join(table("person", "PE"), on=exp.EQ(this=person("person_id"), expression=_p("person_id")))
+        .from_(table(index, alias="P"))
+        .join(table("person", alias="PE"), on=exp.EQ(this=person("person_id"), expression=_p("person_id")))
     )
     return query.where(exp.and_(*clauses)) if clauses else query
 
@@ -122,32 +127,32 @@ def passing_events(session: Session, group: m.CriteriaGroup, index: str) -> str:
     for sub in group.groups:
         members.append(exp.select("person_id", "event_id").from_(table(passing_events(session, sub, index))))
 
-    i = lambda n: col("I", n)  # noqa: E731
+    i = lambda n: col(n, table="I")  # noqa: E731
     if not members:
-        return session.materialize(exp.select(i("person_id"), i("event_id")).distinct().from_(table(index, "I")), "group")
+        return session.materialize(exp.select(i("person_id"), i("event_id")).distinct().from_(table(index, alias="I")), "group")
 
     tagged = [
-        exp.select(col("X", "person_id"), col("X", "event_id"), alias(number(k), "member")).from_(
+        exp.select(col("person_id", table="X"), col("event_id", table="X"), alias(num(k), "member")).from_(
             exp.Subquery(this=member, alias=exp.TableAlias(this=ident("X")))
         )
         for k, member in enumerate(members)
     ]
     union = union_all(tagged)
-    satisfied = exp.Count(this=exp.Distinct(expressions=[col("M", "member")]))
+    satisfied = exp.Count(this=exp.Distinct(expressions=[col("member", table="M")]))
     test = {
-        "ALL": lambda: exp.EQ(this=satisfied, expression=number(len(members))),
-        "ANY": lambda: exp.GT(this=satisfied, expression=number(0)),
-        "AT_LEAST": lambda: exp.GTE(this=satisfied, expression=number(group.count or 0)),
-        "AT_MOST": lambda: exp.LTE(this=satisfied, expression=number(group.count or 0)),
+        "ALL": lambda: exp.EQ(this=satisfied, expression=num(len(members))),
+        "ANY": lambda: exp.GT(this=satisfied, expression=num(0)),
+        "AT_LEAST": lambda: exp.GTE(this=satisfied, expression=num(group.count or 0)),
+        "AT_MOST": lambda: exp.LTE(this=satisfied, expression=num(group.count or 0)),
     }[group.type]()
     query = (
         exp.select(i("person_id"), i("event_id"))
-        .from_(table(index, "I"))
+        .from_(table(index, alias="I"))
         .join(
             exp.Subquery(this=union, alias=exp.TableAlias(this=ident("M"))),
             on=exp.and_(
-                exp.EQ(this=col("M", "person_id"), expression=i("person_id")),
-                exp.EQ(this=col("M", "event_id"), expression=i("event_id")),
+                exp.EQ(this=col("person_id", table="M"), expression=i("person_id")),
+                exp.EQ(this=col("event_id", table="M"), expression=i("event_id")),
             ),
             join_type="LEFT",
         )
@@ -155,3 +160,30 @@ def passing_events(session: Session, group: m.CriteriaGroup, index: str) -> str:
         .having(test)
     )
     return session.materialize(query, "group")
+
+
+def criterion_events(session: Session, c: m.Criteria) -> exp.Expression:
+    """The events of one criterion, nested ``CorrelatedCriteria`` applied (materialized when present)."""
+    query = event_query(c)
+    group = c.correlated_criteria
+    if group is None or group.members == 0:
+        return query
+    indexed = session.materialize(with_observation_period(query), "nested")
+    passing = passing_events(session, group, indexed)
+    e = lambda n: col(n, table="E")  # noqa: E731
+    return (
+        exp.select(*[e(n) for n in EVENT_COLUMNS])
+        .from_(table(indexed, alias="E"))
+        .where(
+            exp.Exists(
+                this=exp.select(num(1))
+                .from_(table(passing, alias="G"))
+                .where(
+                    exp.and_(
+                        exp.EQ(this=col("person_id", table="G"), expression=e("person_id")),
+                        exp.EQ(this=col("event_id", table="G"), expression=e("event_id")),
+                    )
+                )
+            )
+        )
+    )

@@ -1,4 +1,7 @@
-"""SQLGlot building blocks shared by the Circe compiler: columns, date arithmetic, value filters, temp tables.
+"""The Circe compiler's own SQLGlot building blocks: date arithmetic, Circe's value filters, temp tables.
+
+Identifiers, tables, columns, numbers, aliases and unions come from the one shared vocabulary, ``cdr.sql``
+(a table or alias always by keyword: ``col("person_id", table="P")``); only what Circe alone needs is here.
 
 Values from a definition reach SQL only as SQLGlot literals of validated, typed values (ints, floats, dates,
 strings escaped by SQLGlot) or as bound parameters; nothing is formatted into SQL text.
@@ -8,64 +11,27 @@ from __future__ import annotations
 
 import itertools
 import time
-from datetime import date
 
 import duckdb
 from sqlglot import exp
 
+from ...cdr.sql import col, date_literal, num, table
 from .model import Concept, ConceptSetSelection, DateRange, NumericRange, TextFilter
 
 DIALECT = "duckdb"
 CODESETS = "circe_codesets"
 
 
-def ident(name: str) -> exp.Identifier:
-    return exp.to_identifier(name, quoted=True)
-
-
-def table(name: str, alias: str | None = None) -> exp.Table:
-    return exp.Table(this=ident(name), alias=exp.TableAlias(this=ident(alias)) if alias else None)
-
-
-def col(alias: str | None, name: str) -> exp.Column:
-    return exp.Column(this=ident(name), table=ident(alias) if alias else None)
-
-
-def number(value: float | int) -> exp.Literal:
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if value < 0:
-        return exp.Neg(this=exp.Literal.number(-value))  # type: ignore[return-value]
-    return exp.Literal.number(value)
-
-
-def date_literal(value: date) -> exp.Expression:
-    return exp.cast(exp.Literal.string(value.isoformat()), "DATE")
-
-
 def add_days(value: exp.Expression, days: int) -> exp.Expression:
     """DATE + INTEGER is a DATE in DuckDB."""
     if days == 0:
         return value
-    return exp.Add(this=value, expression=number(days))
+    return exp.Add(this=value, expression=num(days))
 
 
 def days_between(start: exp.Expression, end: exp.Expression) -> exp.Expression:
     """DATE − DATE is the number of days in DuckDB."""
     return exp.Sub(this=end, expression=start)
-
-
-def union_all(parts: list[exp.Expression]) -> exp.Expression:
-    """Left-deep UNION ALL of ``parts``, linked without copying (``exp.union`` deep-copies the union built so far at
-    each step, which made an expression with n criteria cost n² node copies)."""
-    union = parts[0]
-    for part in parts[1:]:
-        union = exp.Union(this=union, expression=part, distinct=False)
-    return union
-
-
-def alias(expression: exp.Expression, name: str) -> exp.Alias:
-    return exp.alias_(expression, ident(name))
 
 
 def least(*values: exp.Expression) -> exp.Expression:
@@ -74,7 +40,7 @@ def least(*values: exp.Expression) -> exp.Expression:
 
 def range_clause(value: exp.Expression, rng: NumericRange | DateRange) -> exp.Expression:
     """``Op`` of a NumericRange or DateRange applied to ``value`` (``bt`` is inclusive at both ends)."""
-    lit = date_literal if isinstance(rng, DateRange) else number
+    lit = date_literal if isinstance(rng, DateRange) else num
     v = lit(rng.value)  # type: ignore[arg-type]
     if rng.op in ("bt", "!bt"):
         between = exp.Between(this=value, low=v, high=lit(rng.extent))  # type: ignore[arg-type]
@@ -93,9 +59,9 @@ def text_clause(value: exp.Expression, text: TextFilter) -> exp.Expression:
 
 def in_codeset(value: exp.Expression, codeset_id: int) -> exp.Expression:
     members = (
-        exp.select(col(None, "concept_id"))
+        exp.select(col("concept_id"))
         .from_(table(CODESETS))
-        .where(exp.EQ(this=col(None, "codeset_id"), expression=number(codeset_id)))
+        .where(exp.EQ(this=col("codeset_id"), expression=num(codeset_id)))
     )
     return value.isin(query=members)
 
@@ -106,7 +72,7 @@ def concept_clause(
     """A concept-array filter (negated by ``exclude``) and/or a concept-set selection (negated by IsExclusion)."""
     clauses: list[exp.Expression] = []
     if concepts:
-        listed = exp.In(this=value, expressions=[number(c.concept_id) for c in concepts])
+        listed = exp.In(this=value, expressions=[num(c.concept_id) for c in concepts])
         clauses.append(exp.Not(this=exp.Paren(this=listed)) if exclude else listed)
     if selection is not None:
         member = in_codeset(value, selection.codeset_id)

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from sqlglot import exp
 
+from ...cdr.facts import birth_date
 from ...cdr.model import cdm
-from ..rule import BOTH, Query, Rule, RuleContext, Stage, birth_date, change, col, dated_person_tables, event_date, remove, setup, table
+from ...cdr.sql import col, table
+from ..rule import BOTH, Query, Rule, RuleContext, Stage, change, dated_person_tables, event_date, person_column, remove, setup
 
 
 def _per_person_dates(ctx: RuleContext, name: str, select: exp.Select, tables: tuple[str, ...], bad) -> list[Query]:
@@ -14,9 +16,8 @@ def _per_person_dates(ctx: RuleContext, name: str, select: exp.Select, tables: t
     q, target = setup(ctx, name, select)
     queries = [q]
     for t in tables:
-        pcol = cdm().table(t).person_column
         event = event_date(t)
-        rows = exp.select(col("_rid")).from_(table(t)).join(target.as_("x"), on=col(pcol, t).eq(col("person_id", "x"))).where(bad(event, col("d", "x")))  # type: ignore[arg-type]
+        rows = exp.select(col("_rid")).from_(table(t)).join(target.as_("x"), on=col(person_column(t), table=t).eq(col("person_id", table="x"))).where(bad(event, col("d", table="x")))  # type: ignore[arg-type]
         queries += remove(t, col("_rid").isin(query=rows))
     return queries
 
@@ -25,7 +26,7 @@ BIRTH_TABLES = dated_person_tables(exclude=("death",))
 
 
 def _before_birth(ctx: RuleContext):
-    select = exp.select(col("person_id"), birth_date("p").as_("d")).from_(table("person", "p"))
+    select = exp.select(col("person_id"), birth_date(table="p").as_("d")).from_(table("person", alias="p"))
     years = ctx.param(ctx.config.persons.max_years_after_birth)
 
     def bad(event, born):
@@ -47,12 +48,12 @@ records_before_birth_or_too_old = Rule(
 
 
 def _invalid_deaths(ctx: RuleContext):
-    born = exp.select(col("person_id"), birth_date("p").as_("d")).from_(table("person", "p"))
+    born = exp.select(col("person_id"), birth_date(table="p").as_("d")).from_(table("person", alias="p"))
     q, births = setup(ctx, "births", born)
     d = col("death_date")
     conditions = [
         exp.GT(this=d, expression=ctx.param(ctx.cutoff)),
-        exp.LT(this=d, expression=exp.select(col("d")).from_(births.as_("b")).where(col("person_id", "b").eq(col("person_id", "death"))).subquery()),
+        exp.LT(this=d, expression=exp.select(col("d")).from_(births.as_("b")).where(col("person_id", table="b").eq(col("person_id", table="death"))).subquery()),
     ]
     if ctx.config.death.min_death_date:
         conditions.append(exp.LT(this=d, expression=ctx.param(ctx.config.death.min_death_date)))

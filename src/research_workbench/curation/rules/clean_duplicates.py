@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from sqlglot import exp
 
+from ...cdr.facts import event_tables
 from ...cdr.model import cdm
-from ..rule import BOTH, Query, Rule, RuleContext, Stage, col, remove, setup, table
+from ...cdr.sql import col, table
+from ..rule import BOTH, Query, Rule, RuleContext, Stage, remove, setup
 
 # Tables whose rows are data (not vocabulary, not results): every one may hold repeats.
 DATA_TABLES = tuple(t.name for t in cdm().tables.values() if t.category not in ("vocabulary", "results"))
 KEYED_TABLES = tuple(t for t in DATA_TABLES if len(cdm().table(t).primary_key) == 1)
-# Event tables whose id is a surrogate of the row: two rows equal in all else are one event recorded twice. In
-# other tables the key carries meaning (person_ext, <table>_ext, participant_status: the parent's id), so only
-# rows equal in every column are repeats.
-SURROGATE_KEY_TABLES = (
-    "condition_occurrence", "drug_exposure", "procedure_occurrence", "device_exposure", "measurement", "observation",
-    "visit_occurrence", "visit_detail", "specimen", "death",
-)
+# Tables whose id is a surrogate of the row (the event tables of ``cdr.facts``, visit details, specimens, deaths):
+# two rows equal in all else are one event recorded twice. In other tables the key carries meaning (person_ext,
+# <table>_ext, participant_status: the parent's id), so only rows equal in every column are repeats.
+SURROGATE_KEY_TABLES = frozenset(event_tables()) | {"visit_detail", "specimen", "death"}
 
 
 def _later_copies(name: str, partition: list[str]) -> exp.Expression:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from ..rule import BOTH, Query, Rule, RuleContext, Stage, change, col, num, remove, setup, table
+from ...cdr.sql import col, num, table
+from ..rule import BOTH, Query, Rule, RuleContext, Stage, change, remove, setup
 
 
 def _pm_concept(ctx: RuleContext, ids: list[int]) -> exp.Expression:
@@ -82,24 +83,24 @@ def _units(ctx: RuleContext):
     u = "u"
     rank = exp.Window(
         this=exp.func("ROW_NUMBER"),
-        partition_by=[col("_rid", "m")],
-        order=exp.Order(expressions=[exp.Ordered(this=col("measurement_concept_id", u), desc=True)]),
+        partition_by=[col("_rid", table="m")],
+        order=exp.Order(expressions=[exp.Ordered(this=col("measurement_concept_id", table=u), desc=True)]),
     )
     candidates = (
-        exp.select(col("_rid", "m").as_("target_rid"), col("to_unit_concept_id", u), col("factor", u), col("offset", u), rank.as_("n"))
-        .from_(table("measurement", "m"))
+        exp.select(col("_rid", table="m").as_("target_rid"), col("to_unit_concept_id", table=u), col("factor", table=u), col("offset", table=u), rank.as_("n"))
+        .from_(table("measurement", alias="m"))
         .join(
             mapping_table.copy().as_(u),
             on=exp.and_(
-                col("from_unit_concept_id", u).eq(col("unit_concept_id", "m")),
-                exp.or_(col("measurement_concept_id", u).eq(col("measurement_concept_id", "m")), col("measurement_concept_id", u).eq(num(0))),
+                col("from_unit_concept_id", table=u).eq(col("unit_concept_id", table="m")),
+                exp.or_(col("measurement_concept_id", table=u).eq(col("measurement_concept_id", table="m")), col("measurement_concept_id", table=u).eq(num(0))),
             ),
         )
     )
     q, conversions = setup(ctx, "conversions", exp.select(exp.Star()).from_(candidates.subquery("c")).where(col("n").eq(num(1))))
 
     def convert(column: str) -> exp.Expression:
-        return exp.Add(this=exp.Mul(this=col(column, "measurement"), expression=col("factor", "v")), expression=col("offset", "v"))
+        return exp.Add(this=exp.Mul(this=col(column, table="measurement"), expression=col("factor", table="v")), expression=col("offset", table="v"))
 
     targets = exp.select(col("target_rid")).from_(conversions)
     return [
@@ -112,10 +113,10 @@ def _units(ctx: RuleContext):
                 "value_as_number": convert("value_as_number"),
                 "range_low": convert("range_low"),
                 "range_high": convert("range_high"),
-                "unit_concept_id": col("to_unit_concept_id", "v"),
+                "unit_concept_id": col("to_unit_concept_id", table="v"),
             },
             from_=conversions.copy().as_("v"),
-            join=col("target_rid", "v").eq(col("_rid", "measurement")),
+            join=col("target_rid", table="v").eq(col("_rid", table="measurement")),
         ),
     ]
 

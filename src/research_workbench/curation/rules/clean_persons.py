@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from ..rule import BOTH, age_in_years, Rule, RuleContext, Stage, birth_date, col, person_column, person_tables, remove, remove_persons, table
+from ...cdr.facts import age_at, birth_date
+from ...cdr.sql import col, table, union_all
+from ..rule import BOTH, Rule, RuleContext, Stage, person_column, person_tables, remove, remove_persons
 
 
 def _withdrawn(ctx: RuleContext):
@@ -25,11 +27,11 @@ withdrawn_participants = Rule(
 
 
 def _under_age(ctx: RuleContext):
-    age = age_in_years(birth_date("p"), col("primary_consent_date", "s"))
+    age = age_at(birth_date(table="p"), exp.cast(col("primary_consent_date", table="s"), "DATE"))
     persons = (
-        exp.select(col("person_id", "p"))
-        .from_(table("person", "p"))
-        .join(table("participant_status", "s"), on=col("person_id", "p").eq(col("person_id", "s")))
+        exp.select(col("person_id", table="p"))
+        .from_(table("person", alias="p"))
+        .join(table("participant_status", alias="s"), on=col("person_id", table="p").eq(col("person_id", table="s")))
         .where(exp.LT(this=age, expression=ctx.param(ctx.config.persons.min_age_at_consent)))
     )
     return remove_persons(ctx, persons)
@@ -90,13 +92,10 @@ unknown_persons = Rule(
 
 
 def _no_data(ctx: RuleContext):
-    union = None
-    for name in ctx.config.persons.data_tables:
-        part = exp.select(col(person_column(name)).as_("person_id")).from_(table(name))
-        union = part if union is None else exp.union(union, part, distinct=False)
+    parts = [exp.select(col(person_column(name)).as_("person_id")).from_(table(name)) for name in ctx.config.persons.data_tables]
     persons = exp.select(col("person_id")).from_(table("person"))
-    if union is not None:
-        persons = persons.where(col("person_id").isin(query=union).not_())
+    if parts:
+        persons = persons.where(col("person_id").isin(query=union_all(parts)).not_())
     return remove_persons(ctx, persons)
 
 

@@ -8,7 +8,8 @@ from collections import defaultdict
 from sqlglot import exp
 
 from ...cdr.model import cdm
-from ..rule import BOTH, Query, Rule, RuleContext, Stage, change, col, remove, table
+from ...cdr.sql import col, table
+from ..rule import BOTH, Query, Rule, RuleContext, Stage, change, remove
 
 
 def _skip_logic(ctx: RuleContext):
@@ -21,23 +22,23 @@ def _skip_logic(ctx: RuleContext):
     # A child answer is allowed when the participant answered the parent with an enabling answer (in any survey).
     enabled = (
         exp.select(exp.Literal.number(1))
-        .from_(table("observation", "p"))
+        .from_(table("observation", alias="p"))
         .join(rules.copy().as_("b"), on=exp.and_(
-            col("parent_question_concept_id", "b").eq(col("observation_source_concept_id", "p")),
-            col("parent_answer_concept_id", "b").eq(col("value_source_concept_id", "p")),
+            col("parent_question_concept_id", table="b").eq(col("observation_source_concept_id", table="p")),
+            col("parent_answer_concept_id", table="b").eq(col("value_source_concept_id", table="p")),
         ))
         .where(
-            col("person_id", "p").eq(col("person_id", "c")),
-            col("child_question_concept_id", "b").eq(col("observation_source_concept_id", "c")),
+            col("person_id", table="p").eq(col("person_id", table="c")),
+            col("child_question_concept_id", table="b").eq(col("observation_source_concept_id", table="c")),
         )
     )
     children = exp.select(col("child_question_concept_id")).from_(rules)
     broken = (
-        exp.select(col("_rid", "c"))
-        .from_(table("observation", "c"))
+        exp.select(col("_rid", table="c"))
+        .from_(table("observation", alias="c"))
         .where(
-            col("observation_source_concept_id", "c").isin(query=children),
-            col("questionnaire_response_id", "c").is_(exp.Null()).not_(),
+            col("observation_source_concept_id", table="c").isin(query=children),
+            col("questionnaire_response_id", table="c").is_(exp.Null()).not_(),
             exp.Exists(this=enabled).not_(),
         )
     )

@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlglot import exp
 
 from ...cdr.model import cdm
-from ..rule import BOTH, Rule, RuleContext, Stage, col, remove, table
+from ...cdr.sql import col, table
+from ..rule import BOTH, Rule, RuleContext, Stage, remove
 
 
 def _sleep_levels(ctx: RuleContext):

@@ -11,8 +11,22 @@ from importlib import resources
 from sqlglot import exp
 
 from ...cdr.model import cdm
+from ...cdr.sql import col, lit, num, table
 from ..row_ids import ROW_ID_LIMIT, SQL_FUNCTION
-from ..rule import BOTH, Query, Rule, RuleContext, Stage, change, col, insert, lit, num, person_column, person_tables, remap, remove, setup, table
+from ..rule import (
+    BOTH,
+    Query,
+    Rule,
+    RuleContext,
+    Stage,
+    change,
+    insert,
+    person_column,
+    person_tables,
+    remap,
+    remove,
+    setup,
+)
 
 PROGRAM_CONCEPTS_FILE = "program_concepts.csv"
 
@@ -117,7 +131,7 @@ def _row_ids(ctx: RuleContext):
         queries.append(setup(ctx, f"check_{name}", exp.select(*[exp.alias_(e, f"c{i}") for i, e in enumerate(checks)]).from_(table(name)))[0])
     for name, columns in ROW_ID_COLUMNS.items():
         # CASE: DuckDB then never calls the Python function for a batch of NULLs.
-        permuted = {c: exp.Case().when(col(c, "t").is_(exp.Null()).not_(), exp.Anonymous(this=SQL_FUNCTION, expressions=[col(c, "t")])) for c in columns}
+        permuted = {c: exp.Case().when(col(c, table="t").is_(exp.Null()).not_(), exp.Anonymous(this=SQL_FUNCTION, expressions=[col(c, table="t")])) for c in columns}
         queries.append(remap(name, permuted, []))
     return queries
 
@@ -139,7 +153,7 @@ SITE_TABLES = tuple(i.table for i in cdm().identifiers("site"))
 def _through_map(ctx: RuleContext, name: str, column: str, map_name: str, research_column: str) -> Query:
     """Rewrite ``name``.``column`` through the private map keyed by that column."""
     m = ctx.private(map_name).as_("m")
-    return remap(name, {column: col(research_column, "m")}, [(m, col(column, "t").eq(col(column, "m")))])
+    return remap(name, {column: col(research_column, table="m")}, [(m, col(column, table="t").eq(col(column, table="m")))])
 
 
 def _sites(ctx: RuleContext):
@@ -191,18 +205,18 @@ def _responses(ctx: RuleContext):
     def m():
         return ctx.private("response_map").as_("m")
 
-    rid = col("research_response_id", "m")
+    rid = col("research_response_id", table="m")
     return [
-        remap("observation", {"questionnaire_response_id": rid}, [(m(), col("questionnaire_response_id", "t").eq(col("questionnaire_response_id", "m")))]),
+        remap("observation", {"questionnaire_response_id": rid}, [(m(), col("questionnaire_response_id", table="t").eq(col("questionnaire_response_id", table="m")))]),
         remap(
             "survey_conduct",
             {
                 "survey_conduct_id": rid.copy(),
-                "survey_source_identifier": exp.Case().when(col("survey_source_identifier", "t").is_(exp.Null()).not_(), exp.cast(rid.copy(), "VARCHAR")),
+                "survey_source_identifier": exp.Case().when(col("survey_source_identifier", table="t").is_(exp.Null()).not_(), exp.cast(rid.copy(), "VARCHAR")),
             },
-            [(m(), col("survey_conduct_id", "t").eq(col("questionnaire_response_id", "m")))],
+            [(m(), col("survey_conduct_id", table="t").eq(col("questionnaire_response_id", table="m")))],
         ),
-        remap("survey_conduct_ext", {"survey_conduct_id": rid.copy()}, [(m(), col("survey_conduct_id", "t").eq(col("questionnaire_response_id", "m")))]),
+        remap("survey_conduct_ext", {"survey_conduct_id": rid.copy()}, [(m(), col("survey_conduct_id", table="t").eq(col("questionnaire_response_id", table="m")))]),
     ]
 
 
@@ -224,7 +238,7 @@ def _person_ids(ctx: RuleContext):
         pcol = person_column(name)
         queries += remove(name, col(pcol).isin(query=mapped.copy()).not_())
         m = ctx.private("person_map").as_("m")
-        queries.append(remap(name, {pcol: col("research_id", "m")}, [(m, col(pcol, "t").eq(col("person_id", "m")))]))
+        queries.append(remap(name, {pcol: col("research_id", table="m")}, [(m, col(pcol, table="t").eq(col("person_id", table="m")))]))
     return queries
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from ..rule import CONTROLLED, Rule, RuleContext, Stage, change, col, lit, num, setup, table
+from ...cdr.sql import col, lit, num, table
+from ..rule import CONTROLLED, Rule, RuleContext, Stage, change, setup
 
 
 def _zip3(ctx: RuleContext):
@@ -18,21 +19,21 @@ def _zip3(ctx: RuleContext):
     threshold = ctx.param(ctx.config.controlled.zip3_min_participants)
     big = exp.select(col("z3")).from_(areas).where(exp.GTE(this=col("n"), expression=threshold), col("z3").neq(lit("000")))
     distance = exp.Add(
-        this=exp.Mul(this=exp.Abs(this=exp.Sub(this=exp.cast(col("z3", "b"), "INT"), expression=exp.cast(col("z3", "s"), "INT"))), expression=num(1000)),
-        expression=exp.cast(col("z3", "b"), "INT"),
+        this=exp.Mul(this=exp.Abs(this=exp.Sub(this=exp.cast(col("z3", table="b"), "INT"), expression=exp.cast(col("z3", table="s"), "INT"))), expression=num(1000)),
+        expression=exp.cast(col("z3", table="b"), "INT"),
     )
     nearest = (
-        exp.select(col("z3", "s").as_("z3"), exp.func("COALESCE", exp.func("arg_min", col("z3", "b"), distance), lit("000")).as_("into"))
+        exp.select(col("z3", table="s").as_("z3"), exp.func("COALESCE", exp.func("arg_min", col("z3", table="b"), distance), lit("000")).as_("into"))
         .from_(areas.copy().as_("s"))
         .join(big.subquery("b"), join_type="left", on=exp.true())
-        .where(exp.LT(this=col("n", "s"), expression=threshold.copy()), col("z3", "s").neq(lit("000")))
-        .group_by(col("z3", "s"))
+        .where(exp.LT(this=col("n", table="s"), expression=threshold.copy()), col("z3", table="s").neq(lit("000")))
+        .group_by(col("z3", table="s"))
     )
     q3, merged = setup(ctx, "merged", nearest)
     final = (
-        exp.select(col("_rid", "r").as_("target_rid"), exp.func("COALESCE", col("into", "m"), col("z3", "r")).as_("z3"))
+        exp.select(col("_rid", table="r").as_("target_rid"), exp.func("COALESCE", col("into", table="m"), col("z3", table="r")).as_("z3"))
         .from_(rows.copy().as_("r"))
-        .join(merged.copy().as_("m"), on=col("z3", "m").eq(col("z3", "r")), join_type="left")
+        .join(merged.copy().as_("m"), on=col("z3", table="m").eq(col("z3", table="r")), join_type="left")
     )
     q4, target = setup(ctx, "final", final)
     return [
@@ -40,9 +41,9 @@ def _zip3(ctx: RuleContext):
         *change(
             "observation",
             col("_rid").isin(query=exp.select(col("target_rid")).from_(target)),
-            {"value_as_string": exp.func("CONCAT", col("z3", "f"), lit("**")), "value_source_value": exp.Null()},
+            {"value_as_string": exp.func("CONCAT", col("z3", table="f"), lit("**")), "value_source_value": exp.Null()},
             from_=target.copy().as_("f"),
-            join=col("target_rid", "f").eq(col("_rid", "observation")),
+            join=col("target_rid", table="f").eq(col("_rid", table="observation")),
         ),
     ]
 

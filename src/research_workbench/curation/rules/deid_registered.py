@@ -7,25 +7,22 @@ from collections.abc import Callable
 
 from sqlglot import exp
 
+from ...cdr.facts import age_at, birth_date
 from ...cdr.model import cdm
+from ...cdr.sql import col, num, table, union_all
 from ..rule import (
     REGISTERED,
     Query,
     Rule,
     RuleContext,
     Stage,
-    age_in_years,
-    birth_date,
     change,
-    col,
-    num,
     person_column,
     person_tables,
     remap,
     remove,
     remove_persons,
     setup,
-    table,
 )
 from .clean_concepts import EVENT_TABLES
 
@@ -44,8 +41,8 @@ GENERALISED = {
 
 
 def _age_cap(ctx: RuleContext):
-    age = age_in_years(birth_date("p"), ctx.param(ctx.cutoff))
-    persons = exp.select(col("person_id", "p")).from_(table("person", "p")).where(exp.GTE(this=age, expression=ctx.param(ctx.config.registered.max_age)))
+    age = age_at(birth_date(table="p"), exp.cast(ctx.param(ctx.cutoff), "DATE"))
+    persons = exp.select(col("person_id", table="p")).from_(table("person", alias="p")).where(exp.GTE(this=age, expression=ctx.param(ctx.config.registered.max_age)))
     return remove_persons(ctx, persons)
 
 
@@ -61,16 +58,13 @@ age_89_or_over = Rule(
 
 
 def _recent_concepts(ctx: RuleContext):
-    union = None
-    for t in EVENT_TABLES.values():
-        part = exp.select(col(t.concept).as_("concept_id"), col(t.date).as_("d")).from_(table(t.name))
-        union = part if union is None else exp.union(union, part, distinct=False)
-    first_seen = exp.select(col("concept_id"), exp.func("MIN", col("d")).as_("first")).from_(union.subquery("u")).group_by(col("concept_id"))  # type: ignore[union-attr]
+    union = union_all([exp.select(col(t.concept).as_("concept_id"), col(t.start_date).as_("d")).from_(table(t.table)) for t in EVENT_TABLES.values()])
+    first_seen = exp.select(col("concept_id"), exp.func("MIN", col("d")).as_("first")).from_(union.subquery("u")).group_by(col("concept_id"))
     since = exp.Sub(this=exp.cast(ctx.param(ctx.cutoff), "DATE"), expression=exp.func("to_days", ctx.param(ctx.config.registered.recent_concept_days)))
     q, recent = setup(ctx, "recent", exp.select(col("concept_id")).from_(first_seen.subquery("f")).where(exp.GTE(this=col("first"), expression=since), col("concept_id").neq(num(0))))
     queries = [q]
     for t in EVENT_TABLES.values():
-        queries += remove(t.name, col(t.concept).isin(query=exp.select(col("concept_id")).from_(recent)))
+        queries += remove(t.table, col(t.concept).isin(query=exp.select(col("concept_id")).from_(recent)))
     return queries
 
 
@@ -100,9 +94,9 @@ def _answers(ctx: RuleContext, question: int, exempt: list[int] | None = None) -
 def _apply_decisions(ctx: RuleContext, decisions: exp.Select) -> list[Query]:
     """``decisions``: target_rid, action ('change' | 'remove'), value. Changes set the answer (and its code)."""
     with_code = (
-        exp.select(col("target_rid", "d"), col("action", "d"), col("value", "d"), col("concept_code", "c").as_("code"))
+        exp.select(col("target_rid", table="d"), col("action", table="d"), col("value", table="d"), col("concept_code", table="c").as_("code"))
         .from_(decisions.subquery("d"))
-        .join(table("concept", "c"), on=col("concept_id", "c").eq(col("value", "d")), join_type="left")
+        .join(table("concept", alias="c"), on=col("concept_id", table="c").eq(col("value", table="d")), join_type="left")
     )
     q, target = setup(ctx, "decisions", with_code)
     changed = exp.select(col("target_rid")).from_(target).where(col("action").eq(exp.Literal.string("change")))
@@ -112,9 +106,9 @@ def _apply_decisions(ctx: RuleContext, decisions: exp.Select) -> list[Query]:
         *change(
             "observation",
             col("_rid").isin(query=changed),
-            {"value_source_concept_id": col("value", "v"), "value_as_concept_id": col("value", "v"), "value_source_value": col("code", "v")},
+            {"value_source_concept_id": col("value", table="v"), "value_as_concept_id": col("value", table="v"), "value_source_value": col("code", table="v")},
             from_=target.copy().as_("v"),
-            join=exp.and_(col("target_rid", "v").eq(col("_rid", "observation")), col("action", "v").eq(exp.Literal.string("change"))),
+            join=exp.and_(col("target_rid", table="v").eq(col("_rid", table="observation")), col("action", table="v").eq(exp.Literal.string("change"))),
         ),
         *remove("observation", col("_rid").isin(query=removed)),
     ]
@@ -138,12 +132,12 @@ def _collapse(ctx: RuleContext, answers: exp.Select, trigger: Callable[[exp.Expr
     q, persons = setup(ctx, "persons", exp.select(col("person_id"), col("keep"), value.as_("value")).from_(per_person.subquery("g")).where(trigger(col("answers"))))
     decisions = (
         exp.select(
-            col("_rid", "x").as_("target_rid"),
-            exp.Case().when(col("_rid", "x").eq(col("keep", "g")), exp.Literal.string("change")).else_(exp.Literal.string("remove")).as_("action"),
-            col("value", "g"),
+            col("_rid", table="x").as_("target_rid"),
+            exp.Case().when(col("_rid", table="x").eq(col("keep", table="g")), exp.Literal.string("change")).else_(exp.Literal.string("remove")).as_("action"),
+            col("value", table="g"),
         )
         .from_(answers.subquery("x"))
-        .join(persons.copy().as_("g"), on=col("person_id", "x").eq(col("person_id", "g")))
+        .join(persons.copy().as_("g"), on=col("person_id", table="x").eq(col("person_id", table="g")))
     )
     return [q, *_apply_decisions(ctx, decisions)], persons
 
@@ -176,9 +170,9 @@ def _race(ctx: RuleContext):
     queries += change(
         "person",
         col("person_id").isin(query=exp.select(col("person_id")).from_(persons)),
-        {"race_concept_id": col("value", "g"), "race_source_concept_id": col("value", "g")},
+        {"race_concept_id": col("value", table="g"), "race_source_concept_id": col("value", table="g")},
         from_=persons.copy().as_("g"),
-        join=col("person_id", "g").eq(col("person_id", "person")),
+        join=col("person_id", table="g").eq(col("person_id", table="person")),
     )
     return queries
 
@@ -243,7 +237,7 @@ def _gender(ctx: RuleContext):
     q_sex, sex_table = setup(ctx, "sex", sex)
     conflicts = []
     for gender_answer, sex_answer in d.gender_sex_conflicts:
-        in_sex = exp.select(col("person_id", "s")).from_(sex_table.copy().as_("s")).where(exp.func("list_contains", col("sex", "s"), ctx.param(sex_answer)))
+        in_sex = exp.select(col("person_id", table="s")).from_(sex_table.copy().as_("s")).where(exp.func("list_contains", col("sex", table="s"), ctx.param(sex_answer)))
         conflicts.append(exp.and_(exp.func("list_contains", col("answers"), ctx.param(gender_answer)), col("person_id").isin(query=in_sex)))
 
     def trigger(answers: exp.Expression) -> exp.Expression:
@@ -276,9 +270,9 @@ def _sex_at_birth(ctx: RuleContext):
     queries += change(
         "person_ext",
         col("person_id").isin(query=exp.select(col("person_id")).from_(persons)),
-        {"sex_at_birth_concept_id": col("value", "g"), "sex_at_birth_source_concept_id": col("value", "g"), "sex_at_birth_source_value": exp.Null()},
+        {"sex_at_birth_concept_id": col("value", table="g"), "sex_at_birth_source_concept_id": col("value", table="g"), "sex_at_birth_source_value": exp.Null()},
         from_=persons.copy().as_("g"),
-        join=col("person_id", "g").eq(col("person_id", "person_ext")),
+        join=col("person_id", table="g").eq(col("person_id", table="person_ext")),
     )
     return queries
 
@@ -416,15 +410,15 @@ def _date_shift(ctx: RuleContext):
     queries = []
     for name in SHIFT_TABLES:
         t = cdm().table(name)
-        shift = col("shift_days", "m")
+        shift = col("shift_days", table="m")
         replacements: dict[str, exp.Expression] = {}
         for c in t.columns:
             if c.type == "date":
-                replacements[c.name] = exp.Sub(this=col(c.name, "t"), expression=shift.copy())
+                replacements[c.name] = exp.Sub(this=col(c.name, table="t"), expression=shift.copy())
             elif c.type == "datetime":
-                replacements[c.name] = exp.Sub(this=col(c.name, "t"), expression=exp.func("to_days", shift.copy()))
+                replacements[c.name] = exp.Sub(this=col(c.name, table="t"), expression=exp.func("to_days", shift.copy()))
         m = ctx.private("person_map").as_("m")
-        queries.append(remap(name, replacements, [(m, col(person_column(name), "t").eq(col("person_id", "m")))]))
+        queries.append(remap(name, replacements, [(m, col(person_column(name), table="t").eq(col("person_id", table="m")))]))
     return queries
 
 

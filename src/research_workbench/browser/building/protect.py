@@ -10,11 +10,12 @@ order, so that not even the order of stored rows comes from the counts).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from .disclosure import DEFAULT_BIN, round_count, rounded_frequency, rounded_share
-from .schema import GroupGate, Rank, TableSpec
+from ..disclosure import DEFAULT_BIN, round_count, rounded_frequency, rounded_share
+from ..schema import GroupGate, Rank, TableSpec
 
 
 @dataclass
@@ -27,6 +28,37 @@ class RawTable:
 
     spec: TableSpec
     rows: Iterable[tuple]
+
+    @classmethod
+    def from_records(cls, spec: TableSpec, records: Iterable[Mapping[str, Any]]) -> RawTable:
+        """A table from rows given by column name, laid out in the spec's column order (a list stays a list, any
+        other iterable is converted lazily). A ``derived`` column may be left out: the disclosure pass computes
+        it from the rounded counts whatever the builder says."""
+        layout = _Layout(spec)
+        if isinstance(records, list):
+            return cls(spec, [layout.row(r) for r in records])
+        return cls(spec, (layout.row(r) for r in records))
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        """The rows by column name."""
+        names = self.spec.names
+        return (dict(zip(names, row)) for row in self.rows)
+
+
+class _Layout:
+    def __init__(self, spec: TableSpec):
+        self.spec = spec
+        self.names = spec.names
+        self.known = frozenset(self.names)
+        self.optional = frozenset(spec.role_columns("derived"))
+
+    def row(self, record: Mapping[str, Any]) -> tuple:
+        if not self.known.issuperset(record):
+            raise ValueError(f"{self.spec.name}: no columns {sorted(set(record) - self.known)}")
+        try:
+            return tuple(record[c] if c in record or c not in self.optional else None for c in self.names)
+        except KeyError as err:
+            raise ValueError(f"{self.spec.name}: a row has no value for column {err.args[0]}: {dict(record)!r}") from None
 
 
 class PublishedTable:

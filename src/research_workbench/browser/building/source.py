@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from ..cdr.manifest import MANIFEST_NAME
-from ..cdr.store import Cdr
+from ...cdr.store import Cdr
+from ..staleness import manifest_sha256
 
 WGS_NAMES = ("genomics/wgs.vcf.gz",)
 
@@ -52,15 +52,6 @@ class BrowserSource:
             if name.endswith(".vcf.gz") and "wgs" in Path(name).name.lower() and (self.controlled.path / name).is_file():
                 return self.controlled.path / name
         return None
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def manifest_sha256(cdr_dir: Path) -> str:
-    """SHA-256 of a CDR directory's ``manifest.json`` (FileNotFoundError when it has none)."""
-    return _sha256(Path(cdr_dir) / MANIFEST_NAME)
 
 
 def _cutoff(cdr: Cdr) -> date:

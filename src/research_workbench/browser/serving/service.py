@@ -6,8 +6,9 @@ import json
 import re
 from urllib.parse import quote
 
+from ...cdr.facts import Domain
+from ..domains import DOMAIN_LABELS
 from . import models as M
-from .schema import CONCEPT_DOMAINS, DOMAIN_LABELS
 from .store import Store
 
 DATA_TYPE_LABELS = {
@@ -20,9 +21,9 @@ DIMENSION_LABELS = {
     "total": "Total", "gender": "Gender identity", "sex_at_birth": "Sex assigned at birth", "race": "Race",
     "ethnicity": "Ethnicity", "age": "Age", "state": "State", "year": "Year", "ancestry": "Genetic ancestry",
 }
-DOMAIN_URLS = {
-    "survey": "/surveys", "physical_measurement": "/measurements?kind=physical", "wearable": "/wearables",
-    "genome": "/genomes",
+DOMAIN_URLS = {  # cards with pages of their own (a concept domain's is /domains/{slug})
+    Domain.SURVEY.slug: "/surveys", Domain.PHYSICAL_MEASUREMENT.slug: "/measurements?kind=physical",
+    "wearable": "/wearables", "genome": "/genomes",
 }
 
 
@@ -348,4 +349,4 @@ class Browser:
         return M.ResearchProjects(count=len(projects), projects=projects)
 
 
-__all__ = ["Browser", "BadQuery", "NotFound", "CONCEPT_DOMAINS", "DIMENSION_LABELS", "DATA_TYPE_LABELS"]
+__all__ = ["Browser", "BadQuery", "NotFound", "DIMENSION_LABELS", "DATA_TYPE_LABELS"]

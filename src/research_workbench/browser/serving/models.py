@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from .projects import ResearchProject
+from ..projects import ResearchProject
 
 Count = int
 
@@ -247,13 +247,3 @@ class VariantSearch(BaseModel):
 class ResearchProjects(BaseModel):
     count: int
     projects: list[ResearchProject]
-
-
-class Problem(BaseModel):
-    where: str
-    message: str
-
-
-class ErrorResponse(BaseModel):
-    error: str
-    problems: list[Problem] = []
