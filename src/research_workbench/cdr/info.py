@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 from sqlglot import exp
@@ -31,6 +32,17 @@ def event_date_range(cdr: Cdr) -> tuple[str | None, str | None]:
     finally:
         con.close()
     return (low.isoformat() if low else None, high.isoformat() if high else None)
+
+
+def cutoff_date(cdr: Cdr) -> date | None:
+    """The CDR's cut-off: the date its manifest records (a release's, a synthetic program's), else its latest event
+    date (a loaded extract ends where its data ends); None for a CDR without events. Every age "at the CDR" — the
+    index's age_at_cdr, the Cohort Builder's age bands, the Data Browser's age groups — is taken at this date."""
+    recorded = cdr.manifest.cutoff_date
+    if recorded is not None:
+        return recorded
+    latest = event_date_range(cdr)[1]
+    return date.fromisoformat(latest) if latest else None
 
 
 def cdr_info(directory: Path) -> dict:

@@ -25,13 +25,8 @@ def curate(
     """Curate a raw CDR into RELEASES_DIR/NAME/{registered,controlled}, with sandboxes and report.json/html."""
     from ..curation.release import curate as run_curation
 
-    from ..curation.scan import ScanError
-
     with user_errors(json_output), progress_bar("Curating", enabled=not json_output) as progress:
-        try:
-            result = run_curation(raw_dir, release, out, config=config, replace=replace, progress=progress, memory_limit=memory_limit)
-        except ScanError as err:
-            _report_findings(err, json_output)
+        result = run_curation(raw_dir, release, out, config=config, replace=replace, progress=progress, memory_limit=memory_limit)
     summary = result.summary()
     if json_output:
         emit_json(summary)
@@ -75,7 +70,7 @@ def scan(
     with user_errors(json_output):
         result = scan_release(release_dir, private_dir=private, raw_dir=raw, config=load_config(config))
         if not result.ok:
-            _report_findings(ScanError(release_dir, result.findings), json_output)
+            raise ScanError(release_dir, result.findings)
     if json_output:
         emit_json(result.as_dict())
         return
@@ -87,10 +82,3 @@ def scan(
         highlight=False,
     )
 
-
-def _report_findings(err, json_output: bool) -> None:
-    if json_output:
-        emit_json({"error": "release refused: identifying data found", "problems": [f.as_dict() for f in err.findings]})
-    else:
-        err_console.print(f"[bold red]Refused:[/] {err}", highlight=False, markup=False)
-    raise typer.Exit(1)

@@ -13,6 +13,7 @@ import sqlglot
 from sqlglot import exp
 
 from ..cdr.engine import connect, one_row
+from ..cdr.info import cutoff_date
 from ..cdr.manifest import MANIFEST_NAME
 from ..cdr.sql import table
 from ..cdr.store import Cdr, CdrExistsError, sha256_file, swap_into_place
@@ -105,7 +106,7 @@ def build_index(cdr_dir: Path, out: Path | None = None, *, replace: bool = False
             con.sql(_sql(ANCESTRY_SQL)).write_parquet(str(work / ANCESTRY_FILE), compression="zstd")
 
             step("persons")
-            con.sql(persons_query().sql(dialect="duckdb")).write_parquet(str(work / PERSONS_FILE), compression="zstd")
+            con.sql(persons_query(cutoff_date(cdr)).sql(dialect="duckdb")).write_parquet(str(work / PERSONS_FILE), compression="zstd")
             counts["persons"] = one_row(con, "SELECT count(*) FROM read_parquet(?)", [str(work / PERSONS_FILE)])[0]
 
             step("criteria")

@@ -6,12 +6,14 @@ module concepts answered), physical measurements, each wearable type, whole geno
 
 from __future__ import annotations
 
+from datetime import date
+
 import sqlglot
 from sqlglot import exp
 
 from ..cdr.facts import Domain, age_at, birth_date, event_tables
 from ..cdr.model import cdm
-from ..cdr.sql import alias, col, table
+from ..cdr.sql import alias, col, date_literal, table
 from .templates import literals, render
 
 # EHR data: an event in any OMOP event table's own domain (a survey answer or a physical measurement is not EHR).
@@ -23,7 +25,7 @@ WITH birth AS (
     SELECT p.person_id, p.gender_concept_id, p.race_concept_id, p.ethnicity_concept_id, {birth_date} AS birth_date
     FROM person p
 ),
-cdr_date AS (SELECT max(entry_date) AS d FROM events),
+cdr_date AS (SELECT {cutoff} AS d),
 flags AS (
     SELECT person_id,
            bool_or(domain IN ({ehr_domains})) AS has_ehr_data,
@@ -69,8 +71,10 @@ def wearable_flag(name: str) -> exp.Expression:
     return alias(exists, f"has_{name}")
 
 
-def persons_query() -> exp.Expression:
-    """The person query (facts rendered in) with a has-flag per wearable table of the model, and has_fitbit."""
+def persons_query(cutoff: date | None) -> exp.Expression:
+    """The person query (facts rendered in) with a has-flag per wearable table of the model, and has_fitbit.
+
+    ``cutoff`` is the CDR's cut-off (``cdr.info.cutoff_date``): ages at the CDR are taken at it."""
     born = col("birth_date", table="b")
     text = render(
         PERSONS_SQL,
@@ -78,6 +82,7 @@ def persons_query() -> exp.Expression:
         ehr_domains=literals(EHR_DOMAINS),
         age_at_consent=age_at(born, col("primary_consent_date", table="ps")),
         age_at_cdr=age_at(born, col("d", table="cd")),
+        cutoff=date_literal(cutoff) if cutoff else exp.cast(exp.Null(), "DATE"),
     )
     tree = sqlglot.parse_one(text, dialect="duckdb")
     flags = [wearable_flag(t) for t in WEARABLE_TABLES]

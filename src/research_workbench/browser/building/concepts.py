@@ -12,7 +12,7 @@ from sqlglot import exp
 from ...cdr.facts import PPI_VOCABULARY, Domain, event_table_of
 from ...cdr.sql import alias, col, lit, table, union_all
 from ..schema import spec
-from .people import AGE_BAND_SQL, age_sql
+from .people import first_occurrence_strata_sql
 from .protect import RawTable
 from .records import records
 from .strata import strata_rows
@@ -73,16 +73,7 @@ def events_sql() -> str:
 
 def _strata_sql() -> str:
     """Participants per concept by gender, sex at birth, age at first occurrence (``pc``) and year (``ev``)."""
-    parts = [
-        f"SELECT f.domain, f.concept_id, '{dim}' AS dimension, CAST(p.{dim} AS VARCHAR) AS stratum, "
-        f"count(*) AS participant_count FROM pc f JOIN people p ON p.person_id = f.person_id GROUP BY ALL"
-        for dim in ("gender", "sex_at_birth")
-    ]
-    first_age = age_sql(col("birth_date", table="p"), col("first_d", table="f"))
-    parts.append(
-        f"SELECT domain, concept_id, 'age' AS dimension, {AGE_BAND_SQL} AS stratum, count(*) AS participant_count "
-        f"FROM (SELECT f.domain, f.concept_id, {first_age} AS age FROM pc f JOIN people p ON p.person_id = f.person_id) "
-        f"GROUP BY ALL")
+    parts = first_occurrence_strata_sql("pc", ["f.domain", "f.concept_id"])
     parts.append(
         "SELECT domain, concept_id, 'year' AS dimension, CAST(year(d) AS VARCHAR) AS stratum, "
         "count(DISTINCT person_id) AS participant_count FROM ev WHERE d IS NOT NULL GROUP BY ALL")

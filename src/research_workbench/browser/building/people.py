@@ -41,6 +41,24 @@ def age_sql(birth: exp.Expression, on: exp.Expression) -> str:
     return age_at(birth, on).sql("duckdb")
 
 
+def first_occurrence_strata_sql(source: str, keys: list[str]) -> list[str]:
+    """Participants per key by gender, by sex at birth and by age band at their first occurrence, as three SELECTs
+    over ``source`` (alias ``f``: the ``keys``, ``person_id`` and ``first_d``) joined to ``people p``. ``keys`` are
+    SELECT items over ``f`` (``f.module AS module_concept_id``); the strata come out after them."""
+    selected = ", ".join(keys)
+    names = ", ".join(k.rsplit(" AS ", 1)[-1].removeprefix("f.") for k in keys)
+    by_person = [
+        f"SELECT {selected}, '{dim}' AS dimension, CAST(p.{dim} AS VARCHAR) AS stratum, count(*) AS participant_count "
+        f"FROM {source} f JOIN people p ON p.person_id = f.person_id GROUP BY ALL"
+        for dim in ("gender", "sex_at_birth")
+    ]
+    first_age = age_sql(col("birth_date", table="p"), col("first_d", table="f"))
+    by_age = (f"SELECT {names}, 'age' AS dimension, {AGE_BAND_SQL} AS stratum, count(*) AS participant_count "
+              f"FROM (SELECT {selected}, {first_age} AS age FROM {source} f JOIN people p ON p.person_id = f.person_id) "
+              f"GROUP BY ALL")
+    return [*by_person, by_age]
+
+
 def people_table(con: duckdb.DuckDBPyConnection, cutoff: date) -> None:
     """``people``: one row per participant with the stratifying facts, the birth date and the age group at the
     cut-off (``age_now``)."""

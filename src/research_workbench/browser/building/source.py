@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from ...cdr.info import cutoff_date
 from ...cdr.store import Cdr
 from ..staleness import manifest_sha256
 
@@ -55,11 +56,9 @@ class BrowserSource:
 
 
 def _cutoff(cdr: Cdr) -> date:
-    extra = cdr.manifest.extra
-    for value in (extra.get("cutoff_date"), (extra.get("synth") or {}).get("data_cutoff")):
-        if value:
-            return date.fromisoformat(str(value)[:10])
-    return cdr.manifest.created_at.date()
+    """Ages are taken at the CDR's cut-off, the same date the index takes them at (``cdr.info.cutoff_date``); a CDR
+    without events has no ages, and its creation date stands in."""
+    return cutoff_date(cdr) or cdr.manifest.created_at.date()
 
 
 def open_source(path: Path) -> BrowserSource:

@@ -8,9 +8,8 @@ from typing import NamedTuple
 import duckdb
 
 from ...cdr.facts import Domain, event_table_of
-from ...cdr.sql import col
 from ..schema import spec
-from .people import AGE_BAND_SQL, age_sql
+from .people import first_occurrence_strata_sql
 from .protect import RawTable
 from .records import record, records
 from .strata import concept_names, strata_rows
@@ -44,18 +43,8 @@ def answers_sql() -> str:
 
 def _strata_sql() -> str:
     """Participants per answer by gender, sex at birth and age at their first such answer (``sa``)."""
-    keys = "f.module AS module_concept_id, f.question AS question_concept_id, f.answer AS answer_concept_id"
-    parts = [
-        f"SELECT {keys}, '{dim}' AS dimension, CAST(p.{dim} AS VARCHAR) AS stratum, count(*) AS participant_count "
-        f"FROM sa f JOIN people p ON p.person_id = f.person_id GROUP BY ALL"
-        for dim in ("gender", "sex_at_birth")
-    ]
-    first_age = age_sql(col("birth_date", table="p"), col("first_d", table="f"))
-    parts.append(
-        f"SELECT module_concept_id, question_concept_id, answer_concept_id, 'age' AS dimension, {AGE_BAND_SQL} AS stratum, "
-        f"count(*) AS participant_count FROM (SELECT {keys}, {first_age} AS age "
-        f"FROM sa f JOIN people p ON p.person_id = f.person_id) GROUP BY ALL")
-    return " UNION ALL ".join(parts)
+    keys = ["f.module AS module_concept_id", "f.question AS question_concept_id", "f.answer AS answer_concept_id"]
+    return " UNION ALL ".join(first_occurrence_strata_sql("sa", keys))
 
 
 def surveys(con: duckdb.DuckDBPyConnection) -> tuple[SurveyTables, int]:

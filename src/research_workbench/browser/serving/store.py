@@ -15,12 +15,14 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from ...index import fts
 from ..staleness import verify_sources
 from ..store_format import SEARCH_CONTENT, SEARCH_FTS, SEARCH_ROWID, STORE_FORMAT
 
 log = logging.getLogger(__name__)
 SEARCH_COLUMNS = ["item_id", "kind", "domain", "concept_id", "parent_id", "name", "code", "vocabulary_id",
                   "participant_count"]
+SEARCH_SQL = fts.search_sql(SEARCH_FTS, SEARCH_CONTENT, SEARCH_ROWID, SEARCH_COLUMNS, "participant_count", ["domain"])
 
 
 class Store:
@@ -48,7 +50,6 @@ class Store:
             self.warnings = verify_sources(self.meta, self.path)
             for warning in self.warnings:
                 log.warning(warning)
-        self._search = _Search()
 
     def _open(self) -> tuple[sqlite3.Connection, int]:
         ino = os.stat(self.path).st_ino
@@ -101,21 +102,7 @@ class Store:
 
     def search(self, term: str, domain: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         """Search items whose name, code or synonym matches every word of ``term`` (``index.fts``'s ranking)."""
-        match = self._search.fts.match_expression(term)
+        match = fts.match_expression(term)
         if match is None:
             return []
-        return self.rows(self._search.sql, self._search.fts.search_params(match, [domain], term, limit))
-
-
-class _Search:
-    """The store's full-text search, with ``index.fts`` (the project's one FTS5 implementation).
-
-    Imported when a store is opened rather than with this module: ``research_workbench.index`` imports its
-    DuckDB build pipeline on import, and importing the serving side must not load DuckDB.
-    """
-
-    def __init__(self) -> None:
-        from ...index import fts
-
-        self.fts = fts
-        self.sql = fts.search_sql(SEARCH_FTS, SEARCH_CONTENT, SEARCH_ROWID, SEARCH_COLUMNS, "participant_count", ["domain"])
+        return self.rows(SEARCH_SQL, fts.search_params(match, [domain], term, limit))
