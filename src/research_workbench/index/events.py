@@ -27,8 +27,8 @@ from ..cdr.facts import (
     event_table_of,
     event_tables,
 )
-from ..cdr.sql import alias, col, lit, table, union_all
-from .templates import render
+from ..cdr.sql import alias, col, lit, table
+from .templates import literals, render
 
 # The index's rule, stated once: the domains whose events are indexed under their source concept as well as their
 # standard one. Drug, device and visit events are indexed once, under their standard concept.
@@ -45,11 +45,8 @@ WITH birth AS (
     SELECT person_id, {birth_date} AS birth_date FROM person
 ),
 visits AS (SELECT {visit_t.id} AS visit_occurrence_id, {visit_t.concept} AS visit_concept_id FROM {visit_t.table}),
-basic_two_sided AS (
-    SELECT 1  -- replaced by events_query(): the BASIC_TABLES of SOURCE_ROW_DOMAINS
-),
-basic_one_sided AS (
-    SELECT 1  -- replaced by events_query(): the other BASIC_TABLES
+basic AS (
+    SELECT 1  -- replaced by events_query(): one SELECT per BASIC_TABLES entry
 ),
 meas AS (
     SELECT m.person_id, m.{meas_t.start_date} AS entry_date, m.{meas_t.start_datetime} AS entry_datetime,
@@ -91,11 +88,11 @@ two_sided AS (
     SELECT * FROM (
         SELECT *, CAST(NULL AS BIGINT) AS survey_concept_id, CAST(NULL AS BIGINT) AS questionnaire_response_id FROM meas_bp
         UNION ALL BY NAME SELECT * FROM obs
-        UNION ALL BY NAME SELECT * FROM basic_two_sided
+        UNION ALL BY NAME SELECT * FROM basic WHERE domain IN ({two_sided_domains})
     )
 ),
 one_sided AS (
-    SELECT * FROM basic_one_sided
+    SELECT * FROM basic WHERE domain IN ({one_sided_domains})
 ),
 unified AS (
     -- Survey answers are source rows only: their "standard" concept is a generic observation concept.
@@ -153,23 +150,26 @@ def events_sql() -> str:
         meas_t=MEASUREMENT_TABLE,
         obs_t=OBSERVATION_TABLE,
         visit_t=event_table_of(Domain.VISIT),
+        two_sided_domains=literals(t.domain for t in BASIC_TABLES if t.domain in SOURCE_ROW_DOMAINS),
+        one_sided_domains=literals(t.domain for t in BASIC_TABLES if t.domain not in SOURCE_ROW_DOMAINS),
     )
 
 
 def events_query() -> exp.Expression:
-    """The event-table query: the template with the facts rendered in and its ``basic_*`` CTEs built from
-    BASIC_TABLES, split by SOURCE_ROW_DOMAINS."""
+    """The event-table query: the template with the facts rendered in and its ``basic`` CTE built from BASIC_TABLES.
+
+    One ``basic`` CTE read twice (split by SOURCE_ROW_DOMAINS where it is used), its SELECTs joined BY NAME: DuckDB
+    plans this shape within the 2 GB cap at 1M participants, where two separate CTEs ran out of memory."""
     tree = sqlglot.parse_one(events_sql(), dialect="duckdb")
-    parts = {
-        "basic_two_sided": [t for t in BASIC_TABLES if t.domain in SOURCE_ROW_DOMAINS],
-        "basic_one_sided": [t for t in BASIC_TABLES if t.domain not in SOURCE_ROW_DOMAINS],
-    }
     for cte in tree.find_all(exp.CTE):
-        if cte.alias in parts:
-            selects = [_basic_select(t) for t in parts.pop(cte.alias)]
-            cte.set("this", union_all(selects))
-    assert not parts, f"the event template lost its CTEs {sorted(parts)}"
-    return tree
+        if cte.alias == "basic":
+            selects = [_basic_select(t) for t in BASIC_TABLES]
+            union = selects[0]
+            for select in selects[1:]:
+                union = exp.Union(this=union, expression=select, distinct=False, by_name=True)
+            cte.set("this", union)
+            return tree
+    raise AssertionError("the event template lost its basic CTE")
 
 
 def events_params() -> dict:
