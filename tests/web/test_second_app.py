@@ -110,3 +110,23 @@ def test_the_openapi_document_is_under_api_and_documents_errors(client):
     assert {"ErrorResponse", "Problem"} <= set(doc["components"]["schemas"])
     for ui in ("/docs", "/redoc", "/openapi.json"):  # Swagger UI and ReDoc would load a CDN's scripts
         assert client.get(ui).status_code == 404
+
+
+def test_vendored_assets_are_the_recorded_files_and_every_app_serves_them(client):
+    """Each vendored file is the one ``vendor/vendored.json`` records (exact version in its name, SHA-256) and is
+    served by the app itself: no page depends on a CDN."""
+    import hashlib
+    import json
+
+    vendor = FOUNDATION_STATIC / "vendor"
+    record = json.loads((vendor / "vendored.json").read_text())
+    assert set(record) == {"htmx"}
+    assert sorted(p.name for p in vendor.iterdir()) == sorted(
+        ["vendored.json"] + [e["file"] for e in record.values()] + [e["license_file"] for e in record.values()])
+    for entry in record.values():
+        data = (vendor / entry["file"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == entry["sha256"]
+        assert entry["version"] in entry["file"] and f'version:"{entry["version"]}"'.encode() in data
+        served = client.get(f"/static/vendor/{entry['file']}")
+        assert served.status_code == 200 and served.content == data
+        assert served.headers["content-type"].startswith(("text/javascript", "application/javascript"))

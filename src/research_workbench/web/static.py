@@ -3,7 +3,8 @@
 The foundation's ``static/`` holds ``web.css`` (the layout, type, tables and forms of ``layout.html``). A
 third-party asset is vendored there, never linked from a CDN (the CSP allows only the app's own origin): its file
 name carries its exact version (``vendor/NAME-X.Y.Z.min.js``), so a page asks for exactly the file it was tested
-with. None is vendored yet.
+with. ``vendor/vendored.json`` records each one's version, source, licence and SHA-256, and a test holds the files
+to it: htmx 2.0.11 (0BSD), for the Researcher Workbench's pages.
 """
 
 from __future__ import annotations
