@@ -32,7 +32,7 @@ def test_each_event_table_has_its_own_domain_and_every_event_domain_has_a_table(
 
 def test_domain_slugs_round_trip():
     assert facts.Domain.PHYSICAL_MEASUREMENT.slug == "physical_measurement"
-    assert all(facts.Domain.from_slug(d.slug) is d for d in facts.Domain)
+    assert all(facts.Domain(d.slug.upper()) is d for d in facts.Domain)
     assert facts.Domain.CONDITION.label == "Conditions"
 
 
@@ -63,14 +63,13 @@ def test_age_is_the_same_in_postgresql(pg_url):
             assert con.execute(f"SELECT {sql}").fetchall() == [(years,)], (birth, on)
 
 
-def test_age_bands_in_sql_and_python_agree_at_every_edge():
+def test_age_bands_at_every_edge():
     ages = [None, -1, 0, 17, 18, 29, 30, 39, 40, 89, 90, 91, 130]
     con = duckdb.connect()
     band = facts.age_band(exp.column("a")).sql("duckdb")
     rows = con.execute(f"SELECT a, {band} FROM unnest(?) AS t(a) ORDER BY a NULLS FIRST", [ages]).fetchall()
     assert [b for _, b in rows] == ["unknown", "0-17", "0-17", "0-17", "18-29", "18-29", "30-39", "30-39", "40-49",
                                     "80-89", "90+", "90+", "90+"]
-    assert [facts.age_band_of(a) for a, _ in rows] == [b for _, b in rows]
 
 
 def test_birth_date_prefers_birth_datetime_then_year_month_day():

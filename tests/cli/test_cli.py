@@ -106,3 +106,13 @@ def test_postgres_source_needs_a_schema(tmp_path):
     result = runner.invoke(app, ["load", "omop", "postgresql://127.0.0.1/test", "--out", str(tmp_path / "cdr")])
     assert result.exit_code == 2
     assert "--schema" in result.output
+
+
+def test_the_criteria_search_limit_of_the_cli_is_the_index_searchs():
+    # cli/index.py states the limit itself so that building the command tree loads no index module.
+    from research_workbench.cli.index import DOMAINS, SEARCH_LIMIT
+    from research_workbench.cdr.facts import EVENT_DOMAINS
+    from research_workbench.index.search import SEARCH_LIMIT as INDEX_LIMIT
+
+    assert SEARCH_LIMIT == INDEX_LIMIT
+    assert set(DOMAINS) == {d.value for d in EVENT_DOMAINS}

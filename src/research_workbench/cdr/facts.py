@@ -55,10 +55,6 @@ class Domain(str, Enum):
         """The lower-case spelling used in URLs and the Data Browser store (``physical_measurement``)."""
         return self.value.lower()
 
-    @classmethod
-    def from_slug(cls, slug: str) -> Domain:
-        return cls(slug.upper())
-
     @property
     def label(self) -> str:
         return DOMAIN_LABELS.get(self, self.value.replace("_", " ").title())
@@ -110,10 +106,6 @@ class EventTable:
     value_as_concept: str | None
     value_source_concept: str | None
     unit_concept: str | None
-
-    @property
-    def concept_columns(self) -> tuple[str, str]:
-        return (self.concept, self.source_concept)
 
 
 @cache
@@ -199,16 +191,6 @@ AGE_BANDS: tuple[tuple[str, int, int | None], ...] = (
     ("90+", 90, None),
 )
 UNKNOWN_AGE = "unknown"
-
-
-def age_band_of(age: int | None) -> str:
-    """The band of an age in Python (the same bands as ``age_band``)."""
-    if age is None:
-        return UNKNOWN_AGE
-    for label, _low, high in AGE_BANDS:
-        if high is None or age <= high:
-            return label
-    raise AssertionError("the last band is open-ended")
 
 
 def age_band(age: exp.Expression) -> exp.Expression:

@@ -8,6 +8,7 @@ from pathlib import Path
 from sqlglot import exp
 
 from .engine import one_row
+from .sql import union_all
 from .store import Cdr
 
 
@@ -21,10 +22,7 @@ def event_date_range(cdr: Cdr) -> tuple[str | None, str | None]:
             parts.append(exp.select(exp.alias_(column, "d")).from_(exp.to_identifier(name, quoted=True)))
     if not parts:
         return None, None
-    union = parts[0]
-    for part in parts[1:]:
-        union = exp.union(union, part, distinct=False)
-    query = exp.select(exp.func("MIN", exp.column("d")), exp.func("MAX", exp.column("d"))).from_(union.subquery("events"))
+    query = exp.select(exp.func("MIN", exp.column("d")), exp.func("MAX", exp.column("d"))).from_(union_all(parts).subquery("events"))
     con = cdr.connect()
     try:
         with cdr.query_errors():
