@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The main job on the embedded default (DuckDB): build a synthetic program from nothing, curate it into releases,
-# index the Registered Tier, build the public aggregates and serve the Data Browser at http://127.0.0.1:8000.
+# index the Registered Tier, build the public aggregates, set up the Researcher Workbench with a demo institution, an
+# administrator and a researcher (their sign-in details are printed), and serve the Data Browser at
+# http://127.0.0.1:8000 and the Researcher Workbench at http://127.0.0.1:8001.
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$REPO/scripts/env.sh"
@@ -9,18 +11,20 @@ cd "$REPO"
 OUT="${RW_DEMO_DIR:-$REPO/.demo}"
 PARTICIPANTS="${RW_DEMO_PARTICIPANTS:-10000}"
 PORT="${RW_DEMO_PORT:-8000}"
+WB_PORT="${RW_DEMO_WORKBENCH_PORT:-8001}"
+WB="$OUT/workbench"
 RELEASE="$OUT/releases/demo"
 mkdir -p "$OUT"
 started=$SECONDS
 
-echo "== 1/5 Generating a synthetic program of $PARTICIPANTS participants (EHR, surveys, measurements, wearables, genomes)"
+echo "== 1/6 Generating a synthetic program of $PARTICIPANTS participants (EHR, surveys, measurements, wearables, genomes)"
 workbench synth --participants "$PARTICIPANTS" --seed 1 --out "$OUT/raw" --replace
 workbench cdr info "$OUT/raw"
 
-echo "== 2/5 Curating it into a Registered and a Controlled Tier release (report: $RELEASE/report.html)"
+echo "== 2/6 Curating it into a Registered and a Controlled Tier release (report: $RELEASE/report.html)"
 workbench curate "$OUT/raw" --release demo --out "$OUT/releases" --replace
 
-echo "== 3/5 Indexing the Registered Tier for the Cohort Builder"
+echo "== 3/6 Indexing the Registered Tier for the Cohort Builder"
 workbench index "$RELEASE/registered" --replace
 cat > "$OUT/t2dm-metformin.json" <<'JSON'
 {"includes": [
@@ -35,8 +39,29 @@ JSON
 echo "   Cohort: type 2 diabetes (with descendants) and metformin, without chronic kidney disease:"
 workbench cohort count "$OUT/t2dm-metformin.json" --cdr "$RELEASE/registered"
 
-echo "== 4/5 Building the public aggregates (every count rounded up to a multiple of 20)"
+echo "== 4/6 Building the public aggregates (every count rounded up to a multiple of 20)"
 workbench browser build "$RELEASE" --out "$OUT/browser.sqlite" --replace
 
-echo "== 5/5 Ready in $((SECONDS - started)) s. Serving the Data Browser at http://127.0.0.1:$PORT (Ctrl-C to stop)"
-exec workbench browser serve "$OUT/browser.sqlite" --host 127.0.0.1 --port "$PORT" --workers 2
+echo "== 5/6 Setting up the Researcher Workbench in $WB (its database, secret and demo accounts)"
+mkdir -p "$WB"
+[ -f "$WB/secret" ] || workbench admin init-secret --out "$WB/secret"  # once: every key derives from it
+cat > "$WB/workbench.toml" <<TOML
+# Written by scripts/demo.sh. Relative paths are relative to this file; the secret is in its own file (mode 0600).
+base_url = "http://127.0.0.1:$WB_PORT"
+database_url = "sqlite:///workbench.sqlite"
+secret_file = "secret"
+
+[mail]
+deliver = "log"  # no mail server in the demo: verification links and reminders are printed here instead
+TOML
+workbench admin migrate --config "$WB/workbench.toml"
+workbench admin demo --config "$WB/workbench.toml"
+
+echo "== 6/6 Ready in $((SECONDS - started)) s. Serving the Data Browser at http://127.0.0.1:$PORT and the" \
+     "Researcher Workbench at http://127.0.0.1:$WB_PORT (its mail is printed below; Ctrl-C stops both)"
+workbench browser serve "$OUT/browser.sqlite" --host 127.0.0.1 --port "$PORT" --workers 2 &
+BROWSER_PID=$!
+# Background jobs of a script ignore Ctrl-C: stop the Data Browser whenever this script ends.
+trap 'kill "$BROWSER_PID" 2>/dev/null || true; wait "$BROWSER_PID" 2>/dev/null || true' EXIT
+trap 'exit 130' INT TERM
+workbench serve --config "$WB/workbench.toml" --host 127.0.0.1 --port "$WB_PORT"

@@ -92,3 +92,16 @@ def pg_schema(pg_url: str):
     with psycopg.connect(pg_url, autocommit=True) as conn:
         for name in names:
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def pg_state_url(pg_url: str, pg_schema) -> str:
+    """The URL of a fresh, empty PostgreSQL schema for application state (search_path set on every connection)."""
+    import psycopg
+    from psycopg import sql
+    from sqlalchemy.engine import make_url
+
+    schema = pg_schema("state")
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    return make_url(pg_url).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)

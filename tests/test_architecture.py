@@ -39,7 +39,8 @@ def test_workbench_help_loads_no_stage():
         "try:\n    app()\nexcept SystemExit:\n    pass\n"
         "heavy = ('duckdb', 'pyarrow', 'numpy', 'sqlglot', 'pydantic', 'fastapi', 'pysam', 'research_workbench.ingest',"
         " 'research_workbench.synth', 'research_workbench.curation', 'research_workbench.index',"
-        " 'research_workbench.cohorts', 'research_workbench.browser', 'research_workbench.web')\n"
+        " 'research_workbench.cohorts', 'research_workbench.browser', 'research_workbench.web',"
+        " 'research_workbench.state', 'research_workbench.accounts', 'research_workbench.workbench', 'sqlalchemy')\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy or m.startswith(heavy)))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

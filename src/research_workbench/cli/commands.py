@@ -9,6 +9,7 @@ from . import cdr, cohort, index, load
 from .browser import browser_app
 from .curate import curate, release_app
 from .synth import synth
+from .workbench_app import admin_app, audit_app, serve
 
 app = typer.Typer(
     name="workbench",
@@ -27,6 +28,9 @@ app.add_typer(index.criteria_app, name="criteria")
 app.add_typer(cohort.cohort_app, name="cohort")
 app.add_typer(cohort.conceptset_app, name="conceptset")
 app.add_typer(browser_app, name="browser")
+app.command("serve")(serve)
+app.add_typer(admin_app, name="admin")
+app.add_typer(audit_app, name="audit")
 
 
 def _version(value: bool) -> None:

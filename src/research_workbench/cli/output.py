@@ -85,7 +85,7 @@ def user_errors(json_output: bool, source: object = None, heading: str | None = 
         if json_output:
             emit_json({"error": message})
         else:
-            err_console.print(f"[bold red]Error:[/] {message}", highlight=False, markup=False)
+            err_console.print(f"[bold red]Error:[/] {escape(message)}", highlight=False)
         raise typer.Exit(1) from None
 
 

@@ -1,0 +1,282 @@
+"""The application database's tables, one class each. Times are UTC, stored timezone-aware.
+
+What each table holds, and why it is shaped so:
+
+- ``Institution`` and ``TierRule``: an institution's Data Use and Registration Agreement, and per access tier the
+  one rule deciding who of its people may reach it (email domains, listed addresses, or nobody).
+- ``User``: the account, its profile (public research background included), its sign-in secrets (an argon2id
+  password hash, an encrypted TOTP secret with the last accepted time step, so a code is never accepted twice)
+  and its lockout counters.
+- ``ModuleStatus``: one row per (user, access module): when it was last completed, which version, and an admin
+  bypass with its reason and end. What the user may see is computed from these rows (``accounts.access``), never
+  stored.
+- ``Session``: server-side sessions; the browser holds only an opaque token whose SHA-256 is the key here.
+- ``ApiToken``, ``EmailToken``, ``RecoveryCode``: secrets stored as hashes only.
+- ``AuditEvent``: the append-only, hash-chained audit log (database triggers refuse UPDATE and DELETE; see the
+  first migration).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Integer, String, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UtcDateTime(TypeDecorator):
+    """A timezone-aware UTC datetime on every database: SQLite keeps no zone, so one is put back on reading, and a
+    naive datetime is refused on writing (it would be ambiguous)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: application state stores aware UTC datetimes")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UtcDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Institution(Base):
+    __tablename__ = "institutions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    short_name: Mapped[str] = mapped_column(String(40), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    agreement_signed_on: Mapped[date | None] = mapped_column(Date)
+    agreement_expires_on: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime]
+
+    rules: Mapped[list[TierRule]] = relationship(back_populates="institution", cascade="all, delete-orphan",
+                                                 order_by="TierRule.tier")
+
+
+class TierRule(Base):
+    """Who of an institution's people may reach ``tier``: ``kind`` is ``domains``, ``addresses`` or ``none``."""
+
+    __tablename__ = "institution_tier_rules"
+    __table_args__ = (UniqueConstraint("institution_id", "tier"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institutions.id", ondelete="CASCADE"))
+    tier: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(20))
+    entries: Mapped[list[Any]] = mapped_column(default=list)
+
+    institution: Mapped[Institution] = relationship(back_populates="rules")
+
+
+class InstitutionRequest(Base):
+    """A request, from the public form, to add an institution."""
+
+    __tablename__ = "institution_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    website: Mapped[str | None] = mapped_column(String(300))
+    contact_name: Mapped[str] = mapped_column(String(160))
+    contact_email: Mapped[str] = mapped_column(String(254))
+    message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    handled_at: Mapped[datetime | None]
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)  # lower-cased; the institutional address
+    email_verified_at: Mapped[datetime | None]
+    institution_id: Mapped[int | None] = mapped_column(ForeignKey("institutions.id"))
+    role: Mapped[str | None] = mapped_column(String(60))
+    role_other: Mapped[str | None] = mapped_column(String(80))
+    given_name: Mapped[str] = mapped_column(String(80))
+    family_name: Mapped[str] = mapped_column(String(80))
+    degrees: Mapped[list[Any]] = mapped_column(default=list)
+    address: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    research_background: Mapped[str] = mapped_column(Text, default="")
+    professional_url: Mapped[str | None] = mapped_column(String(300))
+    demographics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    terms_version: Mapped[str | None] = mapped_column(String(20))
+    privacy_version: Mapped[str | None] = mapped_column(String(20))
+    terms_accepted_at: Mapped[datetime | None]
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+    disabled_at: Mapped[datetime | None]
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
+
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    failed_signins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None]
+    totp_secret: Mapped[str | None] = mapped_column(String(300))  # encrypted with the app's key (Fernet)
+    totp_enabled_at: Mapped[datetime | None]
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)  # replay protection: steps at or before are refused
+    failed_totp: Mapped[int] = mapped_column(Integer, default=0)
+    # The tiers last seen granted: a difference with the evaluator's answer is a tier change, audited once
+    # (accounts.tier_changes), whether it came from the user, an admin, or time passing.
+    tiers: Mapped[list[Any]] = mapped_column(default=list)
+
+    institution: Mapped[Institution | None] = relationship()
+    modules: Mapped[list[ModuleStatus]] = relationship(back_populates="user", cascade="all, delete-orphan",
+                                                       foreign_keys="ModuleStatus.user_id")
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.given_name} {self.family_name}".strip()
+
+
+class ModuleStatus(Base):
+    __tablename__ = "module_status"
+    __table_args__ = (UniqueConstraint("user_id", "module"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    module: Mapped[str] = mapped_column(String(40))
+    completed_at: Mapped[datetime | None]
+    version: Mapped[str | None] = mapped_column(String(40))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    bypass_until: Mapped[datetime | None]
+    bypass_reason: Mapped[str | None] = mapped_column(Text)
+    bypassed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    user: Mapped[User] = relationship(back_populates="modules", foreign_keys=[user_id])
+
+
+class OidcLink(Base):
+    """An outside identity linked to a user: for signing in (``signin``) or for identity verification."""
+
+    __tablename__ = "oidc_links"
+    __table_args__ = (UniqueConstraint("provider", "subject"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    provider: Mapped[str] = mapped_column(String(60))
+    subject: Mapped[str] = mapped_column(String(255))
+    purpose: Mapped[str] = mapped_column(String(20))
+    claims: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    linked_at: Mapped[datetime]
+
+
+class QuizAttempt(Base):
+    __tablename__ = "quiz_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    course: Mapped[str] = mapped_column(String(40))
+    version: Mapped[str] = mapped_column(String(40))
+    score: Mapped[int] = mapped_column(Integer)
+    out_of: Mapped[int] = mapped_column(Integer)
+    passed: Mapped[bool] = mapped_column(Boolean)
+    at: Mapped[datetime]
+
+
+class DuccSignature(Base):
+    """A signed Data User Code of Conduct: the version, the initials given per statement and the full name."""
+
+    __tablename__ = "ducc_signatures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    version: Mapped[str] = mapped_column(String(40))
+    full_name: Mapped[str] = mapped_column(String(170))
+    initials: Mapped[list[Any]] = mapped_column()
+    signed_at: Mapped[datetime]
+
+
+class RecoveryCode(Base):
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    code_hash: Mapped[str] = mapped_column(String(200))
+    used_at: Mapped[datetime | None]
+
+
+class Session(Base):
+    __tablename__ = "sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 (hex) of the cookie's token
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    mfa_pending: Mapped[bool] = mapped_column(Boolean, default=False)
+    tiers: Mapped[list[Any]] = mapped_column(default=list)  # tiers granted when it signed in; a loss revokes it
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)  # drafts, OIDC state, flash messages
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    revoked_reason: Mapped[str | None] = mapped_column(String(200))
+    ip: Mapped[str | None] = mapped_column(String(64))
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(80))
+    prefix: Mapped[str] = mapped_column(String(16))  # shown in lists; the rest is only ever hashed
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[list[Any]] = mapped_column()
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class EmailToken(Base):
+    """A link sent by email (verify the address, reset the password): single use, expiring, stored hashed."""
+
+    __tablename__ = "email_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    purpose: Mapped[str] = mapped_column(String(30))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class OutboxMessage(Base):
+    """Mail waiting to be sent (or sent). ``dedupe_key`` keeps a reminder from being queued twice."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    to_address: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class AuditEvent(Base):
+    """One row of the audit log. ``hash`` = HMAC-SHA256(key, ``prev_hash`` ‖ canonical JSON of the row)."""
+
+    __tablename__ = "audit_events"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    action: Mapped[str] = mapped_column(String(60), index=True)
+    actor_id: Mapped[int | None] = mapped_column(Integer, index=True)  # no foreign key: the log outlives accounts
+    target_user_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    ip: Mapped[str | None] = mapped_column(String(64))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))

@@ -1,0 +1,48 @@
+"""Everything a request handler needs, built once from the config: the database, the keys, the password hasher,
+the audit log, the session store, the access evaluator, TOTP secrets, rate limits and the clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from ..accounts.access import AccessPolicy
+from ..accounts.audit import AuditLog
+from ..accounts.clock import utcnow
+from ..accounts.config import Keys, WorkbenchConfig
+from ..accounts.documents import current_version
+from ..accounts.facts import Evaluator
+from ..accounts.passwords import Passwords
+from ..accounts.sessions import SessionStore
+from ..accounts.totp import TotpSecrets
+from ..state import Database
+from .ratelimit import RateLimits
+
+
+@dataclass
+class Services:
+    config: WorkbenchConfig
+    db: Database
+    keys: Keys
+    passwords: Passwords
+    audit: AuditLog
+    sessions: SessionStore
+    evaluator: Evaluator
+    totp: TotpSecrets
+    limits: RateLimits
+    clock: Callable[[], datetime] = field(default=utcnow)
+
+    @classmethod
+    def build(cls, config: WorkbenchConfig, *, db: Database | None = None,
+              clock: Callable[[], datetime] = utcnow) -> Services:
+        keys = Keys(config.secret())
+        db = db or Database(config.resolved_database_url)
+        policy = AccessPolicy(validity=config.access.validity)
+        evaluator = Evaluator(policy, terms_version=current_version("terms"), privacy_version=current_version("privacy"))
+        return cls(config=config, db=db, keys=keys, passwords=Passwords(config.passwords), audit=AuditLog(keys.audit),
+                   sessions=SessionStore(keys.tokens, config.sessions), evaluator=evaluator,
+                   totp=TotpSecrets(keys.fernet), limits=RateLimits(config.limits), clock=clock)
+
+    def now(self) -> datetime:
+        return self.clock()
