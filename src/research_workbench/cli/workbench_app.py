@@ -133,9 +133,14 @@ def serve(
     os.environ[CONFIG_ENV] = str(config_path.absolute()) if config_path is not None else ""
     os.environ[HOSTS_ENV] = json.dumps(list(names))
     os.environ[MAIL_ENV] = "0" if no_mail else "1"
+    if no_mail:
+        mail = "mail off"
+    elif config.mail.deliver == "log":
+        mail = "mail printed here"
+    else:
+        mail = f"mail via {config.mail.smtp_host}:{config.mail.smtp_port}"
     err_console.print(f"Serving the Researcher Workbench at http://{host}:{port} (its links say {config.base_url}; "
-                      f"mail {'off' if no_mail else 'via ' + config.mail.smtp_host + ':' + str(config.mail.smtp_port)})",
-                      highlight=False, markup=False)
+                      f"{mail})", highlight=False, markup=False)
     uvicorn.run("research_workbench.cli.workbench_app:app_from_env", factory=True, host=host, port=port,
                 workers=workers, log_level="warning", access_log=False)
 

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
+import httpx2  # the HTTP client Authlib uses (it deprecates plain httpx)
 from authlib.integrations.base_client.errors import MismatchingStateError, OAuthError
 from authlib.integrations.starlette_client import OAuth, StarletteOAuth2App
 from authlib.oauth2.rfc7523 import PrivateKeyJWT
@@ -121,7 +121,7 @@ class Provider:
         (``OidcFailure`` when the provider's discovery document cannot be had)."""
         try:
             rv = await self.app.create_authorization_url(redirect_uri, **self.authorization_params())
-        except (httpx.HTTPError, ValueError, RuntimeError) as err:
+        except (httpx2.HTTPError, ValueError, RuntimeError) as err:
             log.warning("OIDC %s: no discovery document: %s", self.key, err)
             raise OidcFailure("provider unreachable", f"{self.label} could not be reached. Try again in a few "
                                                       "minutes.") from None
@@ -148,7 +148,7 @@ class Provider:
                     from None
             detail = f"{err.error}: {err.description}" if err.description else str(err.error)
             raise OidcFailure(f"provider error: {detail}"[:200], f"{label} refused the request ({detail}).") from None
-        except httpx.HTTPError as err:
+        except httpx2.HTTPError as err:
             log.warning("OIDC %s unreachable: %s", self.key, err)
             raise OidcFailure("provider unreachable", f"{label} could not be reached. Try again in a few minutes.") \
                 from None
@@ -166,7 +166,7 @@ class Provider:
         if metadata.get("userinfo_endpoint"):
             try:
                 extra = dict(await self.app.userinfo(token=token))
-            except (httpx.HTTPError, OAuthError, ValueError) as err:
+            except (httpx2.HTTPError, OAuthError, ValueError) as err:
                 log.warning("OIDC %s userinfo failed: %s", self.key, err)
                 raise OidcFailure("userinfo failed", f"{label} could not be reached. Try again in a few minutes.") \
                     from None
