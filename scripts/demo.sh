@@ -59,7 +59,7 @@ workbench admin demo --config "$WB/workbench.toml"
 
 echo "== 6/6 Ready in $((SECONDS - started)) s. Serving the Data Browser at http://127.0.0.1:$PORT and the" \
      "Researcher Workbench at http://127.0.0.1:$WB_PORT (its mail is printed below; Ctrl-C stops both)"
-workbench browser serve "$OUT/browser.sqlite" --host 127.0.0.1 --port "$PORT" --workers 2 &
+workbench browser serve "$OUT/browser.sqlite" --host 127.0.0.1 --port "$PORT" --workers 2 --directory "sqlite:///$WB/workbench.sqlite" &
 BROWSER_PID=$!
 # Background jobs of a script ignore Ctrl-C: stop the Data Browser whenever this script ends.
 trap 'kill "$BROWSER_PID" 2>/dev/null || true; wait "$BROWSER_PID" 2>/dev/null || true' EXIT

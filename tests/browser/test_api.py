@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import quote, quote_from_bytes
 
@@ -99,7 +100,7 @@ def test_wearables_genomes_variants_projects(client):
     region = client.get("/api/variants", params={"q": "chr19:44,908,000-44,909,000"}).json()
     assert region["query_type"] == "region" and any(v["rsid"] == "rs429358" for v in region["variants"])
     assert client.get("/api/variants", params={"q": "19-44908684-T-C"}).json()["total_results"] == 1
-    assert client.get("/api/research-projects").json() == {"count": 0, "projects": []}
+    assert client.get("/api/research-projects").json() == {"available": False, "count": 0, "projects": []}
 
 
 @pytest.mark.parametrize("url,status,words", [
@@ -237,29 +238,168 @@ def test_pages_render_and_show_binned_counts_as_at_most_20(client):
     assert client.get("/static/style.css").status_code == 200 and client.get("/static/app.js").status_code == 200
 
 
-def test_the_research_projects_directory_lists_validated_projects(synth_cdr: Path, tmp_path: Path):
-    import json
+PURPOSE = {"social_behavioral": True, "population_health": True, "intended_study": "Does sleep predict hypertension?",
+           "scientific_approach": "Cohort study of wearable sleep data.",
+           "anticipated_findings": "Shorter sleep, higher blood pressure.",
+           "aian_research_type": "NO_AI_AN_ANALYSIS", "aian_research_details": "a private note", "review_requested": True}
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 
+
+def workbench_database(path: Path, *, migrate: bool = True):
+    """A Researcher Workbench database (no Workbench app): two institutions, a researcher at each, a data version."""
+    from research_workbench.state import Database, sqlite_url
+    from research_workbench.state.models import DataVersion, Institution, User
+
+    db = Database(sqlite_url(path))
+    if not migrate:
+        return db
+    db.upgrade()
+    with db.session() as session:
+        for short, name, email, given in [("state-u", "State University", "ada@state.edu", "Ada"),
+                                          ("city-lab", "City Health Lab", "bo@citylab.org", "Bo")]:
+            institution = Institution(short_name=short, display_name=name, kind="academic", created_at=NOW)
+            session.add(institution)
+            session.flush()
+            session.add(User(email=email, email_verified_at=NOW, institution_id=institution.id, given_name=given,
+                             family_name="Researcher", created_at=NOW))
+        session.add(DataVersion(name="2026Q1R1", tier="registered", release_number=1, cdr_path="/r",
+                                manifest_sha256="0" * 64, participant_count=600, is_default=True, created_at=NOW))
+    return db
+
+
+def add_workspace(db, namespace: str, name: str, members: list[tuple[str, str]], *, locked: bool = False,
+                  minutes: int = 0, purpose: dict = PURPOSE) -> None:
+    from research_workbench.state.models import DataVersion, User, Workspace, WorkspaceMember
+
+    when = NOW + timedelta(minutes=minutes)
+    with db.session() as session:
+        users = {u.email: u for u in session.query(User)}
+        version = session.query(DataVersion).one()
+        workspace = Workspace(namespace=namespace, name=name, tier="registered", data_version_id=version.id,
+                              purpose=purpose, created_by=users[members[0][0]].id, created_at=when, updated_at=when,
+                              locked_at=when if locked else None, locked_reason="under review" if locked else None)
+        session.add(workspace)
+        session.flush()
+        for email, role in members:
+            session.add(WorkspaceMember(workspace_id=workspace.id, user_id=users[email].id, role=role, added_at=when))
+
+
+def test_the_research_projects_directory_reads_the_research_hub(store_path: Path, tmp_path: Path):
     from fastapi.testclient import TestClient
 
     from research_workbench.browser.serving.app import create_app
-    from research_workbench.browser.building.writer import build_store
+    from research_workbench.state import sqlite_url
+    from research_workbench.web import ResponseCache
 
-    project = {"project_id": "aou-rw-1234", "name": "Sleep and blood pressure", "access_tier": "registered",
-               "created": "2024-05-01T10:00:00Z",
-               "research_purpose": {"population_health": True, "intended_study": "Does sleep predict hypertension?",
-                                    "scientific_approach": "Cohort study of wearable sleep data.",
-                                    "anticipated_findings": "Shorter sleep, higher blood pressure."}}
-    projects = tmp_path / "projects.json"
-    projects.write_text(json.dumps([project]))
-    store = build_store(synth_cdr, tmp_path / "s.sqlite", projects=projects).path
-    client = TestClient(create_app(store), base_url=BASE_URL)
+    db = workbench_database(tmp_path / "workbench.sqlite")
+    add_workspace(db, "sleep-bp", "Sleep and blood pressure", [("ada@state.edu", "OWNER"), ("bo@citylab.org", "READER")])
+    add_workspace(db, "locked-study", "A locked study", [("ada@state.edu", "OWNER")], locked=True, minutes=1)
+    cache = ResponseCache(max_bytes=2**20, max_entries=100)
+    client = TestClient(create_app(store_path, directory_url=sqlite_url(tmp_path / "workbench.sqlite"), cache=cache),
+                        base_url=BASE_URL)
+
     body = client.get("/api/research-projects").json()
-    assert body["count"] == 1 and body["projects"][0]["name"] == "Sleep and blood pressure"
-    assert "Population health" in client.get("/research-projects").text
-    projects.write_text(json.dumps([{**project, "access_tier": "public"}]))
-    with pytest.raises(ValueError, match="access_tier"):
-        build_store(synth_cdr, tmp_path / "t.sqlite", projects=projects)
+    assert body["available"] is True and body["count"] == 1
+    [project] = body["projects"]
+    assert project["namespace"] == "sleep-bp" and project["name"] == "Sleep and blood pressure"
+    assert project["tier"] == "registered" and project["data_version"] == "2026Q1R1"
+    assert project["purposes"] == ["Social / behavioral research", "Population health / public health"]
+    assert [(r["name"], r["institution"], r["role"]) for r in project["researchers"]] == [
+        ("Ada Researcher", "State University", "OWNER"), ("Bo Researcher", "City Health Lab", "READER")]
+    assert project["institutions"] == ["City Health Lab", "State University"]
+    assert "aian_research_details" not in project["purpose"] and "review_requested" not in project["purpose"]
+
+    page = client.get("/research-projects")
+    assert page.status_code == 200 and 'id="project-sleep-bp"' in page.text
+    for shown in ("Sleep and blood pressure", "Social / behavioral research", "Population health / public health",
+                  "Does sleep predict hypertension?", "Ada Researcher (State University)",
+                  "Bo Researcher (City Health Lab)", "Institutions:</strong> City Health Lab; State University",
+                  "1 project."):
+        assert shown in page.text, shown
+    assert "A locked study" not in page.text and "a private note" not in page.text
+
+    # search and filters, for the API and the page (a form sends "" for "any")
+    count = lambda **params: client.get("/api/research-projects", params=params).json()["count"]  # noqa: E731
+    assert [count(q="SLEEP hypertension"), count(q="asthma"), count(institution="City Health Lab"),
+            count(purpose="population_health"), count(purpose="ethics"), count(tier="controlled")] == [1, 0, 1, 1, 0, 0]
+    assert client.get("/api/research-projects", params={"purpose": "nonsense"}).status_code == 422
+    assert client.get("/research-projects?q=&tier=&purpose=&institution=").status_code == 200
+    filtered = client.get("/research-projects", params={"purpose": "ethics"}).text
+    assert "0 of 1 project match." in filtered and 'id="no-match"' in filtered
+    assert '>City Health Lab</option>' in filtered and '>State University</option>' in filtered
+
+    # never cached: a new workspace shows at once, while the store's answers are cached as before
+    add_workspace(db, "diabetes", "Diabetes and diet", [("bo@citylab.org", "OWNER")], minutes=2,
+                  purpose={"disease_focused_research": True, "disease_of_focus": "Type 2 diabetes",
+                           "intended_study": "Diet.", "scientific_approach": "Models.", "anticipated_findings": "Advice."})
+    assert [p["namespace"] for p in client.get("/api/research-projects").json()["projects"]] == ["diabetes", "sleep-bp"]
+    assert "Disease of focus: Type 2 diabetes" in client.get("/research-projects").text
+    client.get("/api/info")
+    assert len(cache) == 1 and all(key[0] == "api" and key[2] == "info" for key in cache.items)
+
+    schemas = client.get("/api/openapi.json").json()["components"]["schemas"]
+    assert schemas["ResearchProjects"]["properties"]["available"]["description"].startswith("Whether this Data Browser")
+    assert "DirectoryEntry" in schemas and "Researcher" in schemas
+
+
+def test_without_a_directory_the_page_says_it_is_on_the_research_hub(client):
+    page = client.get("/research-projects")
+    assert page.status_code == 200 and 'id="no-directory"' in page.text
+    assert "kept on the Research Hub of the Researcher Workbench" in page.text
+
+
+def test_an_empty_or_unreadable_directory(store_path: Path, tmp_path: Path):
+    from fastapi.testclient import TestClient
+
+    from research_workbench.browser.serving.app import create_app
+    from research_workbench.state import sqlite_url
+
+    workbench_database(tmp_path / "empty.sqlite")
+    empty = TestClient(create_app(store_path, directory_url=sqlite_url(tmp_path / "empty.sqlite")), base_url=BASE_URL)
+    assert empty.get("/api/research-projects").json() == {"available": True, "count": 0, "projects": []}
+    assert 'id="no-projects"' in empty.get("/research-projects").text
+
+    workbench_database(tmp_path / "unmigrated.sqlite", migrate=False).engine.connect().close()  # an empty file
+    broken = TestClient(create_app(store_path, directory_url=sqlite_url(tmp_path / "unmigrated.sqlite")),
+                        base_url=BASE_URL)
+    api = broken.get("/api/research-projects")
+    assert api.status_code == 503 and "cannot be read just now" in api.json()["error"]
+    page = broken.get("/research-projects")
+    assert page.status_code == 503 and "cannot be read just now" in page.text
+    assert broken.get("/api/info").status_code == 200 and broken.get("/").status_code == 200  # the rest is unaffected
+
+
+def test_cli_serve_passes_the_directory_to_its_workers_and_refuses_one_it_cannot_read(store_path: Path, tmp_path: Path,
+                                                                                     monkeypatch):
+    import os
+
+    from typer.testing import CliRunner
+
+    from research_workbench.cli.browser import app_from_env
+    from research_workbench.cli.commands import app
+    from research_workbench.state import sqlite_url
+
+    seen = {}
+    monkeypatch.setattr("uvicorn.run", lambda *a, **k: seen.update(directory=os.environ.get("RW_BROWSER_DIRECTORY")))
+    monkeypatch.setenv("RW_BROWSER_DIRECTORY", "sqlite:////left/over.sqlite")
+    runner = CliRunner()
+    assert runner.invoke(app, ["browser", "serve", str(store_path)]).exit_code == 0
+    assert seen["directory"] is None  # only --directory names the directory
+    workbench_database(tmp_path / "workbench.sqlite")
+    url = sqlite_url(tmp_path / "workbench.sqlite")
+    served = runner.invoke(app, ["browser", "serve", str(store_path), "--directory", url])
+    assert served.exit_code == 0, served.output
+    assert seen["directory"] == url
+    assert app_from_env().state.directory.url == url
+
+    missing = runner.invoke(app, ["browser", "serve", str(store_path), "--directory", sqlite_url(tmp_path / "no.sqlite")])
+    assert missing.exit_code == 1 and "no such database file" in missing.output
+    assert not (tmp_path / "no.sqlite").exists()  # not created by looking
+    workbench_database(tmp_path / "old.sqlite", migrate=False).engine.connect().close()
+    behind = runner.invoke(app, ["browser", "serve", str(store_path), "--directory", sqlite_url(tmp_path / "old.sqlite")])
+    assert behind.exit_code == 1 and "workbench admin migrate" in behind.output
+    foreign = runner.invoke(app, ["browser", "serve", str(store_path), "--directory", "mysql://x@host/db"])
+    assert foreign.exit_code == 1 and "unsupported database" in foreign.output
 
 
 def test_a_rebuilt_store_is_picked_up_by_a_running_app(synth_cdr: Path, tmp_path: Path):

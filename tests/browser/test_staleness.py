@@ -113,7 +113,7 @@ def test_a_store_whose_sources_are_not_on_this_machine_is_served_with_a_warning(
 def test_a_store_built_before_hashes_were_recorded_is_refused_with_the_rebuild_command(rel: Path, tmp_path: Path):
     store = build_store(rel, tmp_path / "rel.sqlite").path
     con = sqlite3.connect(store)
-    con.execute("DELETE FROM meta WHERE key IN ('sources', 'projects_path')")
+    con.execute("DELETE FROM meta WHERE key = 'sources'")
     con.execute("UPDATE meta SET value = '1' WHERE key = 'format_version'")
     con.commit()
     con.close()

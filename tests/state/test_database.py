@@ -12,7 +12,9 @@ from research_workbench.state.models import AuditEvent, Institution
 
 TABLES = {"alembic_version", "api_tokens", "audit_events", "ducc_signatures", "email_tokens", "institution_requests",
           "institution_tier_rules", "institutions", "module_status", "oidc_links", "outbox", "quiz_attempts",
-          "recovery_codes", "sessions", "users"}
+          "recovery_codes", "sessions", "users",
+          "data_versions", "workspaces", "workspace_members", "resources", "resource_versions", "publications",
+          "support_articles", "hub_events"}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -28,7 +30,7 @@ def test_migrations_create_every_table_and_go_back_down(db):
     with pytest.raises(DatabaseError, match="run `workbench admin migrate`"):
         db.check_current()
     db.upgrade()
-    assert db.current_revision() == db.head_revision() == "0001"
+    assert db.current_revision() == db.head_revision() == "0002"
     assert db.table_names() == TABLES
     db.check_current()
     db.downgrade("base")
@@ -69,3 +71,15 @@ def test_a_url_that_is_not_a_database_is_refused_by_name():
         Database("not a url")
     with pytest.raises(DatabaseError, match="unsupported database 'mysql'"):
         Database("mysql://localhost/x")
+
+
+def test_the_migrations_build_exactly_the_models(db):
+    """A model changed without a migration (or the reverse) shows up here as a difference."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from research_workbench.state.models import Base
+
+    db.upgrade()
+    with db.engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []

@@ -16,7 +16,9 @@ from research_workbench.workbench.guards import ACCESS_HEADER, Access, route_acc
 from .conftest import ALL_RT, make_user, post, sign_in
 
 PATH_SAMPLES = {"tier": "registered", "step": "terms", "kind": "terms", "short_name": "state-u", "provider": "none",
-                "slug": "intro", "id": "1", "user_id": "1", "module": "identity"}
+                "slug": "intro", "id": "1", "user_id": "1", "module": "identity",
+                "namespace": "ws-sample", "resource_id": "1", "version": "1",
+                "version_id": "1"}
 
 
 def routes(app) -> list[APIRoute]:

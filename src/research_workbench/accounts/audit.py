@@ -119,9 +119,36 @@ class AuditAction(StrEnum):
     TOKEN_CREATED = "token_created"
     TOKEN_REVOKED = "token_revoked"
     TOKEN_USED_DENIED = "token_used_denied"
+    # workspaces: create, edit, duplicate, delete, share, lock, and the Resource Access Board's reviews (issue 13)
+    WORKSPACE_CREATED = "workspace_created"
+    WORKSPACE_UPDATED = "workspace_updated"
+    WORKSPACE_DUPLICATED = "workspace_duplicated"
+    WORKSPACE_DELETED = "workspace_deleted"
+    WORKSPACE_SHARED = "workspace_shared"
+    WORKSPACE_LOCKED = "workspace_locked"
+    WORKSPACE_UNLOCKED = "workspace_unlocked"
+    REVIEW_REQUESTED = "review_requested"
+    REVIEW_DECIDED = "review_decided"
     # data and the log itself
     PARTICIPANT_ACCESS = "participant_access"
     CHECKPOINT_EXPORTED = "checkpoint_exported"
+    # workspace resources (issue 13: workspaces.resources)
+    RESOURCE_CREATED = "resource_created"
+    RESOURCE_UPDATED = "resource_updated"
+    RESOURCE_DELETED = "resource_deleted"
+    RESOURCE_RESTORED = "resource_restored"
+    RESOURCE_COPIED = "resource_copied"
+    # the Research Hub: publications, support articles and events (issue 13)
+    PUBLICATION_REPORTED = "publication_reported"
+    PUBLICATION_DECIDED = "publication_decided"
+    ARTICLE_SAVED = "article_saved"
+    ARTICLE_DELETED = "article_deleted"
+    EVENT_SAVED = "event_saved"
+    EVENT_DELETED = "event_deleted"
+    # data versions: each tier of a published release (issue 13)
+    DATA_VERSION_PUBLISHED = "data_version_published"
+    DATA_VERSION_ARCHIVED = "data_version_archived"
+    DATA_VERSION_DEFAULT_SET = "data_version_default_set"
 
 
 class AuditError(ProblemsError):

@@ -9,6 +9,8 @@ Two sides that share only the store's format:
 
 Shared by both: ``schema`` (the store's tables, every column with its disclosure role), ``store_format`` (what
 identifies a store), ``staleness`` (the source CDRs a store records and the check that refuses a stale one),
-``disclosure`` (the rounding rule), ``domains`` (the browser's domain cards) and ``projects`` (the Research
-Projects Directory's documents).
+``disclosure`` (the rounding rule) and ``domains`` (the browser's domain cards).
+
+The Research Projects Directory is not in the store: ``serving.directory`` reads it from the Research Hub
+(``hub.directory``, in the Researcher Workbench's database) when serving with ``--directory``.
 """

@@ -259,12 +259,6 @@ TABLES: tuple[TableSpec, ...] = (
          PARTICIPANTS),
         primary_key=("item_id",),
     ),
-    TableSpec(
-        "research_project", "The public research purposes of workspaces (the Research Projects Directory).",
-        (_c("project_id", K_TEXT, "key"), _c("name", K_TEXT, "label"), _c("access_tier", K_TEXT, "label"),
-         _c("created", K_TEXT, "label"), _c("document", K_TEXT, "label")),
-        primary_key=("project_id",),
-    ),
 )
 
 TABLE_BY_NAME: dict[str, TableSpec] = {t.name: t for t in TABLES}

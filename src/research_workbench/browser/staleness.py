@@ -35,8 +35,6 @@ def rebuild_command(meta: dict[str, Any], store_path: Path) -> str:
     words = ["workbench", "browser", "build", str(source), "--out", str(Path(store_path).absolute())]
     if meta.get("bin_size") not in (None, DEFAULT_BIN):
         words += ["--bin-size", str(meta["bin_size"])]
-    if meta.get("projects_path"):
-        words += ["--projects", str(meta["projects_path"])]
     words.append("--replace")
     return " ".join(shlex.quote(w) for w in words)
 

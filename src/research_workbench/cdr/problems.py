@@ -10,7 +10,9 @@ file, line and column for loads; a JSON path for definitions.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, Sequence
 
 
@@ -49,3 +51,23 @@ class ProblemsError(ValueError):
 
     def as_json(self) -> dict[str, Any]:
         return {"error": self.heading, "problems": [problem_json(p) for p in self.problems]}
+
+
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def iso_date(value: str | None, where: str, problems: list[Problem], *, required: bool = False,
+             missing: str = "give a date (YYYY-MM-DD)") -> date | None:
+    """``value`` as a date written YYYY-MM-DD, or None with a problem at ``where`` (a form field, an option)."""
+    value = (value or "").strip()
+    if not value:
+        if required:
+            problems.append(Problem(missing, where))
+        return None
+    if _ISO_DATE.fullmatch(value):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    problems.append(Problem(f"{value[:40]!r} is not a date like 2026-01-31 (YYYY-MM-DD)", where))
+    return None

@@ -8,6 +8,7 @@ from .. import __version__
 from . import cdr, cohort, index, load
 from .browser import browser_app
 from .curate import curate, release_app
+from . import data_versions  # noqa: F401  (adds publish, versions, set-default, archive to release_app)
 from .synth import synth
 from .workbench_app import admin_app, audit_app, serve
 

@@ -52,7 +52,7 @@ def curate(
         )
 
 
-release_app = command_group("Check releases.")
+release_app = command_group("Check releases, and publish their tiers as data versions for workspaces.")
 
 
 @release_app.command("scan")

@@ -314,20 +314,9 @@ def create_admin(
 # -- admin: institutions -----------------------------------------------------------------------------------------
 
 def _parse_date(value: str | None, option: str, problems: list) -> Any:
-    import re
-    from datetime import date
+    from ..cdr.problems import iso_date
 
-    from ..cdr.problems import Problem
-
-    if value is None:
-        return None
-    if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value.strip()):
-        try:
-            return date.fromisoformat(value.strip())
-        except ValueError:
-            pass
-    problems.append(Problem(f"{value!r} is not a date like 2026-01-31 (YYYY-MM-DD)", option))
-    return None
+    return iso_date(value, option, problems)
 
 
 def _rule(tier_name: str, domains: str | None, addresses: str | None, problems: list):

@@ -280,3 +280,152 @@ class AuditEvent(Base):
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+# -- data versions, workspaces and their resources (issue 13) --------------------------------------------------------
+
+class DataVersion(Base):
+    """One tier of a curated release, published for workspaces: immutable once registered."""
+
+    __tablename__ = "data_versions"
+    __table_args__ = (UniqueConstraint("name", "tier"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(60))  # the release's name, e.g. 2026Q4R1
+    tier: Mapped[str] = mapped_column(String(20))
+    release_number: Mapped[int] = mapped_column(Integer)  # public, increasing across all versions
+    cdr_path: Mapped[str] = mapped_column(Text)
+    index_path: Mapped[str | None] = mapped_column(Text)
+    aggregates_path: Mapped[str | None] = mapped_column(Text)
+    manifest_sha256: Mapped[str] = mapped_column(String(64))
+    participant_count: Mapped[int] = mapped_column(Integer)
+    data_types: Mapped[list[Any]] = mapped_column(default=list)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+    archived_at: Mapped[datetime | None]
+
+
+class Workspace(Base):
+    __tablename__ = "workspaces"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    namespace: Mapped[str] = mapped_column(String(80), unique=True)  # the slug in URLs, fixed at creation
+    name: Mapped[str] = mapped_column(String(80))
+    tier: Mapped[str] = mapped_column(String(20))
+    data_version_id: Mapped[int] = mapped_column(ForeignKey("data_versions.id"))
+    purpose: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the research purpose (workspaces.purpose)
+    etag: Mapped[int] = mapped_column(Integer, default=1)  # raised on every change: optimistic concurrency
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime]
+    updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    updated_at: Mapped[datetime]
+    deleted_at: Mapped[datetime | None]
+    locked_at: Mapped[datetime | None]
+    locked_reason: Mapped[str | None] = mapped_column(Text)
+    locked_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    review_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    review_status: Mapped[str | None] = mapped_column(String(20))  # pending, approved, changes_requested
+    review_note: Mapped[str | None] = mapped_column(Text)
+    reviewed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    reviewed_at: Mapped[datetime | None]
+
+    data_version: Mapped[DataVersion] = relationship()
+    members: Mapped[list[WorkspaceMember]] = relationship(back_populates="workspace", cascade="all, delete-orphan")
+
+
+class WorkspaceMember(Base):
+    __tablename__ = "workspace_members"
+    __table_args__ = (UniqueConstraint("workspace_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(10))  # OWNER, WRITER, READER
+    added_at: Mapped[datetime]
+    added_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    workspace: Mapped[Workspace] = relationship(back_populates="members")
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+
+
+class Resource(Base):
+    """A cohort, concept set, dataset, review set or notebook in a workspace; its content lives in versions."""
+
+    __tablename__ = "resources"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(80))
+    description: Mapped[str] = mapped_column(Text, default="")
+    version: Mapped[int] = mapped_column(Integer, default=1)  # the current version; also the resource's etag
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime]
+    updated_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    updated_at: Mapped[datetime]
+    deleted_at: Mapped[datetime | None]
+
+
+class ResourceVersion(Base):
+    __tablename__ = "resource_versions"
+    __table_args__ = (UniqueConstraint("resource_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    resource_id: Mapped[int] = mapped_column(ForeignKey("resources.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(80))
+    description: Mapped[str] = mapped_column(Text, default="")
+    content: Mapped[dict[str, Any]] = mapped_column()
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime]
+    note: Mapped[str | None] = mapped_column(String(200))  # "created", "restored version 2", "copied from …"
+
+
+class Publication(Base):
+    """A publication a researcher reported against a workspace; public on the Research Hub once approved."""
+
+    __tablename__ = "publications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int | None] = mapped_column(ForeignKey("workspaces.id", ondelete="SET NULL"))
+    title: Mapped[str] = mapped_column(String(500))
+    doi: Mapped[str | None] = mapped_column(String(200))
+    authors: Mapped[str] = mapped_column(Text)
+    venue: Mapped[str | None] = mapped_column(String(300))
+    published_on: Mapped[date]
+    reported_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    reported_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending, approved, rejected
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None]
+    decision_note: Mapped[str | None] = mapped_column(Text)
+
+
+class SupportArticle(Base):
+    """A support article an admin added (the shipped ones are Markdown files in the package)."""
+
+    __tablename__ = "support_articles"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str] = mapped_column(String(60))
+    body: Mapped[str] = mapped_column(Text)  # Markdown
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class HubEvent(Base):
+    __tablename__ = "hub_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    location: Mapped[str | None] = mapped_column(String(300))
+    url: Mapped[str | None] = mapped_column(String(500))
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime]
+    uid: Mapped[str] = mapped_column(String(100), unique=True)  # the iCalendar UID, stable across edits

@@ -24,11 +24,10 @@ from typing import Any
 from ... import __version__
 from ...index.fts import create_fts
 from ..disclosure import DEFAULT_BIN
-from ..projects import ResearchProject, read_projects
-from ..schema import TABLES, TableSpec, spec
+from ..schema import TABLES, TableSpec
 from ..store_format import SEARCH_CONTENT, SEARCH_FTS, SEARCH_ROWID, STORE_FORMAT, STORE_FORMAT_VERSION
 from . import aggregates
-from .protect import PublishedTable, RawTable, protect
+from .protect import PublishedTable, protect
 from .source import open_source
 
 Progress = Callable[[str, int, int], None]
@@ -117,14 +116,8 @@ def write_store(path: Path, tables: list[PublishedTable], meta: dict[str, Any]) 
     return counts
 
 
-def project_table(projects: list[ResearchProject]) -> RawTable:
-    return RawTable.from_records(spec("research_project"), [
-        {"project_id": p.project_id, "name": p.name, "access_tier": p.access_tier, "created": p.created.isoformat(),
-         "document": p.model_dump_json()} for p in projects])
-
-
-def build_store(release_dir: Path, out: Path | None = None, *, bin_size: int = DEFAULT_BIN, projects: Path | None = None,
-                replace: bool = False, progress: Progress | None = None, memory_limit: str | None = None) -> BuildResult:
+def build_store(release_dir: Path, out: Path | None = None, *, bin_size: int = DEFAULT_BIN, replace: bool = False,
+                progress: Progress | None = None, memory_limit: str | None = None) -> BuildResult:
     """Build the results store of a release (or a single CDR) at ``out``, atomically."""
     started = time.perf_counter()
     if isinstance(bin_size, bool) or not isinstance(bin_size, int) or bin_size < 1:
@@ -133,7 +126,6 @@ def build_store(release_dir: Path, out: Path | None = None, *, bin_size: int = D
     target = Path(out).absolute() if out else default_store_path(Path(release_dir))
     if target.exists() and not replace:
         raise StoreExistsError(f"{target} already exists (use --replace to rebuild it)")
-    project_list = read_projects(projects) if projects else []
     target.parent.mkdir(parents=True, exist_ok=True)
     tag = uuid.uuid4().hex[:8]
     building = target.parent / f".{target.name}.building-{tag}"
@@ -141,7 +133,6 @@ def build_store(release_dir: Path, out: Path | None = None, *, bin_size: int = D
     scratch.mkdir()
     try:
         raw = aggregates.compute(source, scratch=scratch, progress=progress, memory_limit=memory_limit)
-        raw.append(project_table(project_list))
         published = protect(raw, bin_size)
         meta = {
             "format": STORE_FORMAT,
@@ -151,7 +142,6 @@ def build_store(release_dir: Path, out: Path | None = None, *, bin_size: int = D
             "source_path": str(Path(release_dir).absolute()),
             "source_manifest_sha256": source.manifest_sha256,
             "sources": [c.as_dict() for c in source.cdrs],
-            "projects_path": str(Path(projects).absolute()) if projects else None,
             "registered_manifest_created_at": source.registered.manifest.created_at.isoformat(),
             "genomes_from": "controlled" if source.kind == "release" else "cdr",
             "bin_size": bin_size,

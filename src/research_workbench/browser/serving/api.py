@@ -1,7 +1,7 @@
 """The JSON API under ``/api``: every page is built from these endpoints (described by ``/api/openapi.json``).
 
-Each route caches its answer under its name and its validated parameters (``site.Site.json``), which reads the
-store in FastAPI's threadpool, never on the event loop.
+Each route caches its answer under its name and its validated parameters (``site.Site.json``), except the
+Research Projects Directory, read from the Research Hub on every request (``directory.py``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ from pydantic import BaseModel
 
 from ...web import ERROR_RESPONSES as ERRORS, QueryInt, SecureRouter
 from . import models as M
-from .params import ConceptDomain, ConceptId, MeasurementKind, Offset, PageNumber, SearchDomain, SearchText, VariantId
+from .directory import NO_DIRECTORY, DirectoryQuery
+from .params import (ConceptDomain, ConceptId, DirectoryText, DirectoryTier, MeasurementKind, Offset,
+                     OptionalInstitutionName, PageNumber, PurposeKey, SearchDomain, SearchText, VariantId)
 from .site import SiteDep
 
 router = SecureRouter(prefix="/api")
@@ -126,10 +128,18 @@ async def api_variant(variant_id: VariantId, site: SiteDep):
     return await site.json(("variant", variant_id), lambda: site.browser.variant(variant_id))
 
 
-@router.get("/research-projects", response_model=M.ResearchProjects, tags=["research projects"])
-async def api_projects(site: SiteDep):
-    """The public research purposes of workspaces (the Research Projects Directory)."""
-    return await site.json(("projects",), site.browser.research_projects)
+@router.get("/research-projects", response_model=M.ResearchProjects, responses=ERRORS, tags=["research projects"])
+async def api_projects(site: SiteDep, q: DirectoryText = "",
+                       tier: Annotated[DirectoryTier | None, Query(description="The data tier a project uses")] = None,
+                       purpose: Annotated[PurposeKey | None, Query(description="A primary purpose")] = None,
+                       institution: OptionalInstitutionName = None):
+    """The Research Projects Directory, from the Research Hub: every active workspace's public research purpose,
+    researchers and institutions, the most recently changed first. Read afresh on every request (never cached).
+    ``available`` is false when this Data Browser is served without the directory."""
+    if site.directory is None:
+        return site.uncached_json(NO_DIRECTORY.found)
+    query = DirectoryQuery(q=q, tier=tier, purpose=purpose, institution=institution)
+    return site.uncached_json((await site.directory.read_in_thread(query)).found)
 
 
 class ListModel(BaseModel):

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from ..projects import ResearchProject
+from ...hub.directory import DirectoryEntry
 
 Count = int
 
@@ -245,5 +245,11 @@ class VariantSearch(BaseModel):
 
 
 class ResearchProjects(BaseModel):
-    count: int
-    projects: list[ResearchProject]
+    """The Research Projects Directory, read from the Research Hub when asked (not from the results store)."""
+
+    available: bool = Field(description="Whether this Data Browser reads the Research Hub's directory. False: it is "
+                                        "served without one, the list is empty, and the directory is on the Research "
+                                        "Hub of the Researcher Workbench")
+    count: int = Field(description="Projects that match the query (all projects without one)")
+    projects: list[DirectoryEntry] = Field(description="Active workspaces, the most recently changed first; locked "
+                                                       "and deleted workspaces are not listed")

@@ -1,16 +1,19 @@
 """The HTML pages: Jinja2 templates on the web foundation's layout, charts as inline SVG, nothing inline for the
-CSP to block. Each page is cached under its route and validated parameters (``site.Site.page``), which reads the
-store in FastAPI's threadpool, never on the event loop."""
+CSP to block. Each page is cached under its route and validated parameters (``site.Site.page``), except the
+Research Projects Directory, read from the Research Hub on every request (``directory.py``)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ...web import QueryInt, SecureRouter
-from .params import ConceptDomain, ConceptId, MeasurementKind, Offset, SearchDomain, VariantId
+from ...workspaces.purpose import PURPOSE_FLAGS
+from .directory import NO_DIRECTORY, DirectoryQuery
+from .params import (ConceptDomain, ConceptId, DirectoryText, DirectoryTier, InstitutionName, MeasurementKind, Offset,
+                     PurposeKey, SearchDomain, VariantId)
 from .service import MAX_PAGE, BadQuery
 from .site import SiteDep
 
@@ -106,8 +109,13 @@ async def variant_page(variant_id: VariantId, site: SiteDep):
 
 
 @router.get("/research-projects", response_class=HTMLResponse)
-async def projects_page(site: SiteDep):
-    return await site.page(("projects",), "projects.html", lambda: {"p": site.browser.research_projects()})
+async def projects_page(site: SiteDep, q: DirectoryText = "", tier: DirectoryTier | Literal[""] = "",
+                        purpose: PurposeKey | Literal[""] = "", institution: InstitutionName = ""):
+    query = DirectoryQuery(q=q, tier=tier or None, purpose=purpose or None, institution=institution or None)
+    found = NO_DIRECTORY if site.directory is None else await site.directory.read_in_thread(query, with_all=True)
+    filtered = bool(q.strip() or tier or purpose or institution)
+    return await site.uncached_page("projects.html", lambda: {
+        "d": found, "query": query, "purposes": PURPOSE_FLAGS, "filtered": filtered}, 200)
 
 
 @router.get("/about", response_class=HTMLResponse)

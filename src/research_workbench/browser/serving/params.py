@@ -7,11 +7,13 @@ built from ``browser.domains`` so that a domain is spelled once.
 from __future__ import annotations
 
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Path as PathParam, Query
 
+from ...hub.directory import MAX_QUERY
 from ...web import QueryInt
+from ...workspaces.purpose import PURPOSE_FLAGS
 from ..domains import CONCEPT_DOMAINS, SEARCH_DOMAINS
 from .service import MAX_PAGE
 
@@ -32,3 +34,11 @@ SearchText = Annotated[str, Query(min_length=1, max_length=200, description="Wor
 PageNumber = Annotated[QueryInt, Query(ge=1, le=MAX_PAGE, description="Page number, from 1")]
 Offset = Annotated[QueryInt, Query(ge=0, le=10**7)]
 VariantId = Annotated[str, PathParam(min_length=3, max_length=300)]
+
+# The Research Projects Directory's search and filters (a page's form sends "" for "any").
+DirectoryText = Annotated[str, Query(max_length=MAX_QUERY, description="Words of a project's name, purpose, "
+                                     "researchers or institutions (every word must match)")]
+DirectoryTier = Literal["registered", "controlled"]
+PurposeKey = Literal[tuple(PURPOSE_FLAGS)]  # type: ignore[valid-type]
+InstitutionName = Annotated[str, Query(max_length=200, description="An institution's name, as listed")]
+OptionalInstitutionName = Annotated[str | None, Query(max_length=200, description="An institution's name, as listed")]

@@ -342,11 +342,5 @@ class Browser:
         anc = self.store.rows("SELECT * FROM variant_ancestry WHERE variant_id = ? ORDER BY sort_order", (variant_id,))
         return self._variant(r, anc)
 
-    # -- research projects ----------------------------------------------------------------------------------
-    def research_projects(self) -> M.ResearchProjects:
-        rows = self.store.rows("SELECT document FROM research_project ORDER BY created DESC, project_id")
-        projects = [M.ResearchProject.model_validate_json(r["document"]) for r in rows]
-        return M.ResearchProjects(count=len(projects), projects=projects)
-
 
 __all__ = ["Browser", "BadQuery", "NotFound", "DIMENSION_LABELS", "DATA_TYPE_LABELS"]

@@ -2,7 +2,8 @@
 
 The store never changes once built, so answers are cached until a rebuild replaces the file (the store's
 generation is part of every key). A key is the route and its *validated* parameters, nothing else: junk
-parameters and their order make no new entries, and a request that fails validation never gets here.
+parameters and their order make no new entries, and a request that fails validation never gets here. The one
+answer that does not come from the store, the Research Projects Directory (``directory.py``), is never cached.
 
 Handlers are ``async`` and every store read goes through ``Site._in_reader``: a cached answer is sent from the
 event loop, and a miss reads the immutable local store inline (or, with RW_BROWSER_READERS set, in reader threads).
@@ -26,6 +27,7 @@ from pydantic import BaseModel
 
 from ...web import ResponseCache
 from . import charts
+from .directory import ProjectsDirectory
 from .service import Browser
 from .store import Store
 
@@ -36,11 +38,13 @@ READER_THREADS = max(0, int(os.environ.get("RW_BROWSER_READERS", "0")))
 
 
 class Site:
-    def __init__(self, store: Store, cache: ResponseCache, templates: Environment):
+    def __init__(self, store: Store, cache: ResponseCache, templates: Environment,
+                 directory: ProjectsDirectory | None = None):
         self.store = store
         self.browser = Browser(store)
         self.cache = cache
         self.templates = templates
+        self.directory = directory  # the Research Hub's directory, read per request (never cached); None: not served
         self._readers: anyio.CapacityLimiter | None = None
 
     async def json(self, key: tuple[Hashable, ...], make: Callable[[], BaseModel]) -> Response:
@@ -56,8 +60,12 @@ class Site:
                                   lambda: self.render(template, make()))
         return HTMLResponse(body, status_code=status)
 
+    def uncached_json(self, answer: BaseModel) -> Response:
+        """A JSON answer that is not kept (one that does not come from the store)."""
+        return Response(answer.model_dump_json().encode(), media_type="application/json")
+
     async def uncached_page(self, template: str, make: Callable[[], dict[str, Any]], status: int) -> HTMLResponse:
-        """A page that is not kept (an answer to a query that cannot be read, say)."""
+        """A page that is not kept (an answer to a query that cannot be read, or one not from the store)."""
         return HTMLResponse(await self._in_reader(lambda: self.render(template, make())), status_code=status)
 
     def render(self, template: str, context: dict[str, Any]) -> bytes:

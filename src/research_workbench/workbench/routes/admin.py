@@ -30,7 +30,7 @@ from ...accounts.access import AccessState, Status
 from ...accounts.audit import AuditAction, AuditError, parse_checkpoint
 from ...accounts.module_records import bypass, complete, reset
 from ...accounts.modules import MODULES, REQUIRED, Module, Tier
-from ...cdr.problems import Problem
+from ...cdr.problems import Problem, iso_date
 from ...state.models import Institution, InstitutionRequest, User
 from ...web import QueryInt, SecureRouter
 from ..forms import FieldErrors, read_form
@@ -47,7 +47,6 @@ BYPASSABLE = tuple(m for m in Module if MODULES[m].bypassable)
 REVERIFIABLE = (Module.IDENTITY, Module.RT_TRAINING, Module.CT_TRAINING, Module.DUCC)
 MODULE_ORDER = REQUIRED[Tier.CONTROLLED]  # every module, in the order a user does them
 REQUESTS_SHOWN = 200
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _ID = re.compile(r"[0-9]{1,12}")
 
 UserId = Annotated[QueryInt, Path(ge=1, le=2**31 - 1)]
@@ -83,18 +82,7 @@ def module_of(value: str, allowed: tuple[Module, ...], problems: list[Problem], 
 
 
 def date_of(value: str, where: str, problems: list[Problem], *, required: bool = False) -> date | None:
-    value = value.strip()
-    if not value:
-        if required:
-            problems.append(Problem("give a date (YYYY-MM-DD)", where))
-        return None
-    try:
-        if not _ISO_DATE.fullmatch(value):
-            raise ValueError
-        return date.fromisoformat(value)
-    except ValueError:
-        problems.append(Problem(f"{value[:40]!r} is not a date: write it as YYYY-MM-DD", where))
-        return None
+    return iso_date(value, where, problems, required=required)
 
 
 def _refused(problems: list[Problem]) -> FieldErrors:
