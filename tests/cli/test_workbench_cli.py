@@ -385,6 +385,207 @@ def test_the_demo_researcher_reaches_registered_tier_data_with_the_password_and_
     assert client.get("/data/registered").status_code == 200
 
 
+DEMO_COHORT = {  # scripts/demo.sh's cohort
+    "includes": [
+        {"id": "diabetes", "items": [{"id": "t2dm", "type": "CONDITION", "searchParameters": [
+            {"parameterId": "t2dm", "domain": "CONDITION", "type": "SNOMED", "conceptId": 201826, "group": True}]}]},
+        {"id": "metformin", "items": [{"id": "metformin", "type": "DRUG", "searchParameters": [
+            {"parameterId": "metformin", "domain": "DRUG", "type": "RXNORM", "conceptId": 1503297}]}]}],
+    "excludes": [
+        {"id": "ckd", "items": [{"id": "ckd", "type": "CONDITION", "searchParameters": [
+            {"parameterId": "ckd", "domain": "CONDITION", "type": "SNOMED", "conceptId": 46271022,
+             "group": True}]}]}]}
+
+
+@pytest.fixture
+def cohort_file(tmp_path) -> Path:
+    path = tmp_path / "t2dm-metformin.json"
+    path.write_text(json.dumps(DEMO_COHORT))
+    return path
+
+
+def add_data_version(config: Path, name: str, tier: str, number: int, *, default: bool = True) -> int:
+    """A published data version, as `workbench release publish` leaves it (its files are not read here)."""
+    from datetime import datetime, timezone
+
+    from research_workbench.state.models import DataVersion
+
+    db = database(config)
+    with db.session() as s:
+        version = DataVersion(name=name, tier=tier, release_number=number, cdr_path=f"/releases/{name}/{tier}",
+                              index_path=f"/releases/{name}/{tier}.index", aggregates_path="/releases/browser.sqlite",
+                              manifest_sha256="0" * 64, participant_count=500, data_types=["CONDITION", "DRUG"],
+                              is_default=default, created_at=datetime.now(timezone.utc), archived_at=None)
+        s.add(version)
+        s.flush()
+        vid = version.id
+    db.dispose()
+    return vid
+
+
+def demo_with_cohort(config: Path, cohort: Path) -> dict:
+    result = run("admin", "demo", "--config", str(config), "--cohort", str(cohort), "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def workspace_rows(config: Path) -> list[tuple]:
+    from research_workbench.state.models import Resource, ResourceVersion, User, Workspace, WorkspaceMember
+
+    db = database(config)
+    with db.session() as s:
+        emails = {u.id: u.email for u in s.scalars(select(User))}
+        rows = [(w.namespace, w.name, w.tier, w.data_version.name, emails[w.created_by],
+                 sorted((emails[m.user_id], m.role) for m in s.scalars(
+                     select(WorkspaceMember).where(WorkspaceMember.workspace_id == w.id))),
+                 [(r.kind, r.name, r.version, [v.content for v in s.scalars(
+                     select(ResourceVersion).where(ResourceVersion.resource_id == r.id))])
+                  for r in s.scalars(select(Resource).where(Resource.workspace_id == w.id))])
+                for w in s.scalars(select(Workspace).order_by(Workspace.id))]
+    db.dispose()
+    return rows
+
+
+def test_demo_with_a_cohort_gives_the_researcher_one_workspace_with_the_cohort_saved_on_the_default_version(
+        migrated, cohort_file):
+    from research_workbench.cohorts.builder.model import parse_definition
+    from research_workbench.state.models import Workspace
+    from research_workbench.workspaces.purpose import ResearchPurpose
+
+    add_data_version(migrated, "DEMO-0", "registered", 1, default=False)
+    add_data_version(migrated, "DEMO-1", "registered", 2)
+    add_data_version(migrated, "DEMO-1", "controlled", 2)
+    document = demo_with_cohort(migrated, cohort_file)
+    url = "http://127.0.0.1:8001/workspaces/type-2-diabetes-and-metformin"
+    cohort_id = document["workspace"]["cohort"]["id"]
+    assert document["workspace"] == {
+        "status": "created", "namespace": "type-2-diabetes-and-metformin", "name": "Type 2 diabetes and metformin",
+        "url": url, "tier": "registered", "data_version": "DEMO-1", "owner": "researcher@demo.edu", "locked": False,
+        "cohort": {"id": cohort_id, "name": "Type 2 diabetes on metformin, without CKD", "version": 1,
+                   "url": f"{url}/resources/{cohort_id}"}}
+    stored = parse_definition(DEMO_COHORT).model_dump(mode="json", exclude_none=True)
+    assert workspace_rows(migrated) == [(
+        "type-2-diabetes-and-metformin", "Type 2 diabetes and metformin", "registered", "DEMO-1",
+        "researcher@demo.edu", [("researcher@demo.edu", "OWNER")],
+        [("cohort", "Type 2 diabetes on metformin, without CKD", 1, [stored])])]
+    db = database(migrated)
+    with db.session() as s:
+        purpose = ResearchPurpose.model_validate(s.scalar(select(Workspace.purpose)))
+    db.dispose()
+    assert (purpose.purposes, purpose.disease_of_focus) == (["Disease-focused research"], "Type 2 diabetes")
+    assert all(len(answer) > 100 for answer in (purpose.intended_study, purpose.scientific_approach,
+                                                purpose.anticipated_findings))
+    researcher = document["users"][1]
+    made = [row for row in audit_rows(migrated) if row[1] in ("workspace_created", "resource_created")]
+    assert [(a, actor, target) for _, a, actor, target, _ in made] == [
+        ("workspace_created", None, 2), ("resource_created", None, 2)]
+    assert made[0][4] == {"workspace_id": 1, "namespace": "type-2-diabetes-and-metformin",
+                          "name": "Type 2 diabetes and metformin", "tier": "registered", "data_version": "DEMO-1",
+                          "via": "demo"}
+    assert made[1][4] == {"workspace": "type-2-diabetes-and-metformin", "resource_id": cohort_id, "kind": "cohort",
+                          "name": "Type 2 diabetes on metformin, without CKD", "version": 1, "via": "demo"}
+    assert all(row[2] is None and row[4]["via"] == "demo" for row in audit_rows(migrated))
+    assert researcher["email"] == "researcher@demo.edu"
+    assert run("audit", "verify", "--config", str(migrated)).exit_code == 0
+
+
+def test_demo_with_a_cohort_run_twice_keeps_one_workspace_with_one_cohort(migrated, cohort_file):
+    add_data_version(migrated, "DEMO-1", "registered", 1)
+    first = demo_with_cohort(migrated, cohort_file)
+    second = demo_with_cohort(migrated, cohort_file)
+    assert first["workspace"]["status"] == "created"
+    assert second["workspace"] == {**first["workspace"], "status": "kept"}
+    rows = workspace_rows(migrated)
+    assert [(ns, [(kind, name, version) for kind, name, version, _ in resources])
+            for ns, _, _, _, _, _, resources in rows] == [
+        ("type-2-diabetes-and-metformin", [("cohort", "Type 2 diabetes on metformin, without CKD", 1)])]
+    actions = [row[1] for row in audit_rows(migrated)]
+    assert (actions.count("workspace_created"), actions.count("resource_created")) == (1, 1)
+
+
+def test_demo_with_a_cohort_makes_the_workspace_again_once_it_was_deleted(migrated, cohort_file):
+    from datetime import datetime, timezone
+
+    from research_workbench.state.models import Workspace
+
+    add_data_version(migrated, "DEMO-1", "registered", 1)
+    demo_with_cohort(migrated, cohort_file)
+    db = database(migrated)
+    with db.session() as s:
+        s.execute(update(Workspace).values(deleted_at=datetime.now(timezone.utc)))
+    db.dispose()
+    again = demo_with_cohort(migrated, cohort_file)
+    assert (again["workspace"]["status"], again["workspace"]["namespace"]) == (
+        "created", "type-2-diabetes-and-metformin-2")
+    assert demo_with_cohort(migrated, cohort_file)["workspace"]["status"] == "kept"
+    assert [row[0] for row in workspace_rows(migrated)] == [
+        "type-2-diabetes-and-metformin", "type-2-diabetes-and-metformin-2"]
+
+
+def test_demo_with_a_cohort_but_no_registered_data_version_says_why_it_made_no_workspace(migrated, cohort_file):
+    add_data_version(migrated, "DEMO-1", "controlled", 1)  # another tier's version is not one
+    document = demo_with_cohort(migrated, cohort_file)
+    assert document["workspace"] == {"status": "not_made", "reason": (
+        "no Registered Tier data version is published yet: publish a release with `workbench release publish "
+        "RELEASE_DIR --name NAME`, then run `workbench admin demo --cohort FILE` again")}
+    assert document["users"][1]["tiers"] == ["registered"]  # the rest of the demo is set up all the same
+    assert workspace_rows(migrated) == []
+    result = run("admin", "demo", "--config", str(migrated), "--cohort", str(cohort_file))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == (
+        "No demo workspace: no Registered Tier data version is published yet: publish a release with `workbench "
+        "release publish RELEASE_DIR --name NAME`, then run `workbench admin demo --cohort FILE` again.")
+
+
+def test_demo_prints_the_workspace_and_its_cohort(migrated, cohort_file):
+    add_data_version(migrated, "DEMO-1", "registered", 1)
+    result = run("admin", "demo", "--config", str(migrated), "--cohort", str(cohort_file))
+    assert result.exit_code == 0, result.output
+    url = "http://127.0.0.1:8001/workspaces/type-2-diabetes-and-metformin"
+    assert result.stdout.splitlines()[-4:] == [
+        "", f"Workspace “Type 2 diabetes and metformin” (made now): {url}",
+        "  owner           researcher@demo.edu (Registered Tier, data version DEMO-1)",
+        f"  cohort          Type 2 diabetes on metformin, without CKD: {url}/resources/1"]
+
+
+def test_demo_refuses_a_cohort_file_that_is_not_a_definition_and_writes_nothing(migrated, tmp_path):
+    from research_workbench.state.models import User
+
+    add_data_version(migrated, "DEMO-1", "registered", 1)
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"includes": [{"items": [{"type": "CONDITION"}]}], "includes": []}')
+    result = run("admin", "demo", "--config", str(migrated), "--cohort", str(bad), "--json")
+    assert result.exit_code == 1, result.output
+    assert json.loads(result.stdout)["error"].startswith(f"{bad}: invalid cohort definition")
+    db = database(migrated)
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(User)) == 0
+    db.dispose()
+    assert workspace_rows(migrated) == []
+
+
+def test_the_demo_workspace_is_the_researchers_on_the_web_pages(migrated, cohort_file):
+    from research_workbench.accounts.config import load_workbench_config
+    from research_workbench.workbench.app import create_app
+
+    add_data_version(migrated, "DEMO-1", "registered", 1)
+    document = demo_with_cohort(migrated, cohort_file)
+    researcher = document["users"][1]
+    client = TestClient(create_app(load_workbench_config(migrated)), base_url="http://127.0.0.1:8001",
+                        follow_redirects=False)
+
+    def form(path: str, data: dict):
+        token = re.search(r'name="csrftoken" value="([^"]+)"', client.get(path).text).group(1)
+        return client.post(path, data={"csrftoken": token, **data})
+
+    form("/signin", {"email": researcher["email"], "password": researcher["password"], "next": "/workspaces"})
+    r = form("/signin/second-step", {"code": pyotp.TOTP(researcher["totp_secret"]).now()})
+    assert (r.status_code, r.headers["location"]) == (303, "/workspaces")
+    page = client.get("/workspaces/type-2-diabetes-and-metformin/data")
+    assert page.status_code == 200
+    assert "Type 2 diabetes on metformin, without CKD" in page.text
+
+
 # -- the audit log ------------------------------------------------------------------------------------------------
 
 def test_audit_verify_of_an_intact_log_prints_the_head(migrated):

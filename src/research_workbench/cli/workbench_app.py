@@ -457,8 +457,10 @@ _DEMO_ADDRESS = {"street1": "1 Demo Way", "street2": "", "city": "Springfield", 
                  "country": "United States"}
 
 
-def _seed_demo(session, *, config: WorkbenchConfig, keys: Keys, hashes: dict[str, str], now) -> dict[str, Any]:
-    """Bring the demo institution and its two accounts to the demo's state; audit every change (``via: demo``)."""
+def _seed_demo(session, *, config: WorkbenchConfig, keys: Keys, hashes: dict[str, str], now,
+               cohort: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Bring the demo institution and its two accounts to the demo's state, and with ``cohort`` (a checked
+    definition) the researcher's demo workspace; audit every change (``via: demo``)."""
     from sqlalchemy import delete, select
 
     from ..accounts import totp
@@ -489,7 +491,7 @@ def _seed_demo(session, *, config: WorkbenchConfig, keys: Keys, hashes: dict[str
         log(AuditAction.INSTITUTION_CREATED, None, institution=DEMO_INSTITUTION)
     terms, privacy = current_version("terms"), current_version("privacy")
     evaluator = Evaluator(AccessPolicy(validity=config.access.validity), terms_version=terms, privacy_version=privacy)
-    users = []
+    users, accounts = [], {}
     for spec in _DEMO_USERS:
         user = session.scalar(select(User).where(User.email == spec["email"]))
         created = user is None
@@ -577,18 +579,135 @@ def _seed_demo(session, *, config: WorkbenchConfig, keys: Keys, hashes: dict[str
                       "tiers": sorted(t.value for t in state.granted),
                       "next_step": state.next_step.value if state.next_step else None,
                       "totp_secret": secret, "otpauth_uri": uri, "recovery_codes": codes})
-    return {"institution": {"short_name": inst.short_name, "name": inst.display_name, "created": institution_created},
-            "users": users}
+        accounts[user.email] = user
+    result = {"institution": {"short_name": inst.short_name, "name": inst.display_name, "created": institution_created},
+              "users": users}
+    if cohort is not None:
+        result["workspace"] = _seed_demo_workspace(session, config=config, audit=audit, evaluator=evaluator,
+                                                   researcher=accounts[DEMO_RESEARCHER], cohort=cohort, now=now)
+    return result
+
+
+DEMO_WORKSPACE = "Type 2 diabetes and metformin"
+DEMO_COHORT = "Type 2 diabetes on metformin, without CKD"
+_DEMO_COHORT_DESCRIPTION = ("Participants with type 2 diabetes (any of its descendant conditions) who were prescribed "
+                            "metformin, leaving out anyone with chronic kidney disease: the demo's cohort, saved from "
+                            "{source}.")
+_DEMO_PURPOSE = {
+    "disease_focused_research": True,
+    "disease_of_focus": "Type 2 diabetes",
+    "intended_study": (
+        "How do HbA1c and weight change over the first two years of metformin treatment in adults with type 2 "
+        "diabetes and no chronic kidney disease, and what predicts who will need a second glucose-lowering drug? "
+        "Metformin is the first treatment for most people with type 2 diabetes: knowing early who will need more "
+        "helps clinicians intensify treatment sooner."),
+    "scientific_approach": (
+        "A retrospective cohort from the Registered Tier's electronic health records (the demo program's synthetic "
+        "participants): type 2 diabetes with its descendant conditions and a metformin prescription, excluding "
+        "chronic kidney disease, which changes how metformin may be used. HbA1c and weight are followed from the "
+        "first metformin exposure, and the time to a second drug is modelled with survival analysis adjusted for "
+        "age, sex and baseline HbA1c."),
+    "anticipated_findings": (
+        "Most participants should stay on metformin alone for the first year, with a higher baseline HbA1c and "
+        "weight gain predicting an earlier second drug. The findings can help clinicians and patients plan "
+        "treatment; they will be shared in a peer-reviewed journal and at a scientific conference."),
+    "dissemination": ["PUBLICATION_PEER_REVIEWED_JOURNALS", "PRESENTATION_SCIENTIFIC_CONFERENCES"],
+    "research_outcomes": ["IMPROVED_RISK_ASSESMENT", "DECREASE_ILLNESS_BURDEN"],
+    "aian_research_type": "NO_AI_AN_ANALYSIS",
+}
+
+
+class _DemoAudit:
+    """The audit log as the demo writes through the workspace services: the operator at the command line acts
+    (``actor_id`` none) for the researcher the change is made for (the target), and every event says ``via: demo``."""
+
+    def __init__(self, log: AuditLog, on_behalf_of: int):
+        self.log, self.on_behalf_of = log, on_behalf_of
+
+    def append(self, session, action, *, actor_id: int | None = None, target_user_id: int | None = None,
+               ip: str | None = None, details: dict[str, Any] | None = None, **extra: Any):
+        return self.log.append(session, action, actor_id=None,
+                               target_user_id=self.on_behalf_of if target_user_id is None else target_user_id,
+                               ip=ip, details={**(details or {}), "via": "demo"}, **extra)
+
+
+def _demo_workspace_of(session, researcher) -> Any:
+    """The demo workspace an earlier run made: the researcher's oldest live workspace whose namespace (fixed at
+    creation, so a rename keeps it) is the demo workspace's name as a slug, or that slug numbered."""
+    from sqlalchemy import or_, select
+    from sqlalchemy.orm import selectinload
+
+    from ..state.models import Workspace
+    from ..workspaces.service import slugify
+
+    stem = slugify(DEMO_WORKSPACE)
+    found = session.scalars(
+        select(Workspace).options(selectinload(Workspace.data_version))
+        .where(Workspace.created_by == researcher.id, Workspace.deleted_at.is_(None),
+               or_(Workspace.namespace == stem, Workspace.namespace.like(stem + "-%")))
+        .order_by(Workspace.id))
+    return next((w for w in found if w.namespace == stem or w.namespace[len(stem) + 1:].isdigit()), None)
+
+
+def _seed_demo_workspace(session, *, config: WorkbenchConfig, audit: AuditLog, evaluator, researcher,
+                         cohort: dict[str, Any], now) -> dict[str, Any]:
+    """The researcher's demo workspace, made once: on the Registered Tier's default data version, the researcher
+    its OWNER, with a complete research purpose and the cohort saved in it. A later run keeps it as it is (as
+    edited on the web pages); one deleted on the web pages is made again. No data version: none, and why."""
+    from sqlalchemy import select
+
+    from ..accounts.audit import AuditAction
+    from ..accounts.modules import Tier
+    from ..state.models import Resource
+    from ..workspaces import resources as res
+    from ..workspaces import service as ws
+    from ..workspaces.roles import Membership, Role
+
+    base = config.base_url.rstrip("/")
+    workspace = _demo_workspace_of(session, researcher)
+    status = "kept"
+    if workspace is None:
+        version = ws.default_version(session, Tier.REGISTERED)
+        if version is None:
+            return {"status": "not_made", "reason": (
+                "no Registered Tier data version is published yet: publish a release with `workbench release "
+                "publish RELEASE_DIR --name NAME`, then run `workbench admin demo --cohort FILE` again")}
+        ctx = ws.Context(audit=_DemoAudit(audit, researcher.id), access_of=lambda user: evaluator.state(user, now),
+                         now=now)
+        workspace = ws.create(session, ctx, researcher, name=DEMO_WORKSPACE, tier=Tier.REGISTERED.value,
+                              data_version=version.id, purpose=_DEMO_PURPOSE)
+        resource = res.create(session, Membership(workspace, Role.OWNER), "cohort", DEMO_COHORT,
+                              _DEMO_COHORT_DESCRIPTION.format(source=cohort["source"]), cohort["definition"],
+                              researcher, now)
+        audit.append(session, AuditAction.RESOURCE_CREATED, actor_id=None, target_user_id=researcher.id, details={
+            "workspace": workspace.namespace, "resource_id": resource.id, "kind": resource.kind,
+            "name": resource.name, "version": resource.version, "via": "demo"})
+        status = "created"
+    saved = session.scalar(select(Resource).where(Resource.workspace_id == workspace.id, Resource.kind == "cohort",
+                                                  Resource.name == DEMO_COHORT, Resource.deleted_at.is_(None)))
+    url = f"{base}/workspaces/{workspace.namespace}"
+    return {"status": status, "namespace": workspace.namespace, "name": workspace.name, "url": url,
+            "tier": workspace.tier, "data_version": workspace.data_version.name, "owner": researcher.email,
+            "locked": workspace.locked_at is not None,
+            "cohort": None if saved is None else {"id": saved.id, "name": saved.name, "version": saved.version,
+                                                   "url": f"{url}/resources/{saved.id}"}}
 
 
 @admin_app.command("demo")
 def demo(
     config_path: Optional[Path] = CONFIG_OPTION,
     qr: bool = typer.Option(False, "--qr", help="Also print each authenticator link as a QR code to scan."),
+    cohort_file: Optional[Path] = typer.Option(
+        None, "--cohort", dir_okay=False,
+        help="A cohort definition (JSON): also give the researcher a workspace, \"Type 2 diabetes and metformin\", "
+             "on the Registered Tier's default data version, with this cohort saved in it (once: a later run keeps "
+             "it as it is)."),
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Set up (or reset) the demo: institution Demo University (demo-u, both tiers for demo.edu addresses), an
-    administrator admin@demo.edu and a researcher researcher@demo.edu with the Registered Tier.
+    administrator admin@demo.edu and a researcher researcher@demo.edu with the Registered Tier. With --cohort, the
+    researcher also owns a workspace with that cohort saved in it, once a Registered Tier data version is published
+    (`workbench release publish`); without one, it says so and makes none.
 
     Safe to run again: it creates what is missing and prints the sign-in details. Each run gives both accounts a
     new random password and new recovery codes (only hashes are stored, so the old ones cannot be shown again) and
@@ -600,11 +719,19 @@ def demo(
     from ..accounts.passwords import Passwords
 
     config, keys, db = _open(config_path, json_output)
+    cohort = None
+    if cohort_file is not None:  # checked before anything is written
+        from ..cohorts.builder.model import parse_definition, read_json_file
+
+        with user_errors(json_output, source=cohort_file, heading="invalid cohort definition"):
+            document = read_json_file(cohort_file)
+            parse_definition(document)
+        cohort = {"source": cohort_file.name, "definition": document}
     passwords = Passwords(config.passwords)
     plain = {spec["email"]: _demo_password() for spec in _DEMO_USERS}
     hashes = {email: passwords.hash(password) for email, password in plain.items()}  # before the write lock
     with _writing(db, json_output) as session:
-        result = _seed_demo(session, config=config, keys=keys, hashes=hashes, now=utcnow())
+        result = _seed_demo(session, config=config, keys=keys, hashes=hashes, now=utcnow(), cohort=cohort)
     for user in result["users"]:
         user["password"] = plain[user["email"]]
     base = config.base_url.rstrip("/")
@@ -629,6 +756,19 @@ def demo(
             import segno
 
             segno.make(user["otpauth_uri"], error="m").terminal(compact=True)
+    workspace = result.get("workspace")
+    if workspace is not None:
+        print()
+        if workspace["status"] == "not_made":
+            print(f"No demo workspace: {workspace['reason']}.")
+            return
+        made = "made now" if workspace["status"] == "created" else "kept from an earlier run"
+        print(f"Workspace “{workspace['name']}” ({made}): {workspace['url']}")
+        print(f"  owner           {workspace['owner']} (Registered Tier, data version {workspace['data_version']})"
+              + ("  LOCKED by an administrator" if workspace["locked"] else ""))
+        saved = workspace["cohort"]
+        print(f"  cohort          {saved['name']}: {saved['url']}" if saved
+              else f"  cohort          (no live cohort named “{DEMO_COHORT}” in it now)")
 
 
 # -- audit -------------------------------------------------------------------------------------------------------

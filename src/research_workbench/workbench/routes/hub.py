@@ -529,3 +529,53 @@ def api_events(request: Request, when: Annotated[str, Query(pattern="^(upcoming|
         else:
             found = hub_events.all_events(session)
         return [EventOut(**{k: v for k, v in _event_view(e).items()}) for e in found]
+
+
+class ReportIn(BaseModel):
+    title: str = Field(description="up to 500 characters")
+    authors: str = Field(description="one per line or separated by semicolons")
+    published_on: str = Field(description="YYYY-MM-DD, not in the future")
+    doi: str = Field("", description="10.NNNN/…; a https://doi.org/ or doi: prefix is removed")
+    venue: str = Field("", description="the journal, conference or server")
+    workspace: str = Field("", description="the namespace of a workspace you are a member of, if the work came "
+                                           "from one")
+
+
+class MyPublicationOut(PublicationOut):
+    status: str = Field(description="pending, approved (listed on the Hub) or rejected")
+    decision_note: str | None = Field(description="the administrator's note, with a rejection")
+
+
+def _mine(publication, names: dict) -> MyPublicationOut:
+    return MyPublicationOut(id=publication.id, title=publication.title, authors=pubs.split_authors(publication.authors),
+                            venue=publication.venue, published_on=publication.published_on, doi=publication.doi,
+                            workspace=names.get(publication.workspace_id), status=publication.status,
+                            decision_note=publication.decision_note)
+
+
+@api_router.post("/publications", response_model=MyPublicationOut, status_code=201,
+                 dependencies=[requires(Access.SIGNED_IN, scope="workspaces:write")])
+def api_report(request: Request, body: ReportIn) -> MyPublicationOut:
+    """Report a publication for review (the same checks as the form); it is listed once an admin approves it."""
+    services, viewer = _services(request), _viewer(request)
+    services.limits.hit("forms", viewer.ip)
+    with services.db.session() as session:
+        user = session.get(User, viewer.user.id)
+        publication = pubs.report(session, user, viewer.access, title=body.title, authors=body.authors,
+                                  venue=body.venue, published_on=body.published_on, doi=body.doi,
+                                  workspace=body.workspace or None, now=services.now())
+        _audit(session, request, AuditAction.PUBLICATION_REPORTED,
+               {"publication_id": publication.id, "doi": publication.doi, "title": publication.title[:200],
+                "workspace_id": publication.workspace_id, "via": "api"})
+        return _mine(publication, _workspace_names(session, {publication.workspace_id}))
+
+
+@api_router.get("/publications/mine", response_model=list[MyPublicationOut],
+                dependencies=[requires(Access.SIGNED_IN, scope="workspaces:read")])
+def api_my_publications(request: Request) -> list[MyPublicationOut]:
+    """The publications you reported, with their review status."""
+    viewer = _viewer(request)
+    with _services(request).db.reading() as session:
+        found = pubs.reported_by(session, viewer.user)
+        names = _workspace_names(session, {p.workspace_id for p in found})
+        return [_mine(p, names) for p in found]
