@@ -43,19 +43,27 @@
       area.addEventListener("input", update);
     });
 
-    // Drafts: a form marked data-draft keeps what was typed in this tab until it is sent.
+    // Drafts: a form marked data-draft keeps what was typed and chosen in this tab until it is sent.
     document.querySelectorAll("form[data-draft]").forEach(function (form) {
       var key = "draft:" + form.getAttribute("data-draft");
-      var fields = form.querySelectorAll("input[type=text], input[type=email], input[type=url], textarea");
+      var texts = form.querySelectorAll("input[type=text], input[type=email], input[type=url], input[type=number], textarea, select");
+      var choices = form.querySelectorAll("input[type=checkbox], input[type=radio]");
+      function id(box) { return box.name + "=" + box.value; }
       try {
-        var saved = JSON.parse(sessionStorage.getItem(key) || "{}");
-        fields.forEach(function (f) { if (!f.value && saved[f.name]) { f.value = saved[f.name]; } });
-      } catch (e) { /* storage unavailable: nothing to restore */ }
-      form.addEventListener("input", function () {
-        var data = {};
-        fields.forEach(function (f) { data[f.name] = f.value; });
+        var saved = JSON.parse(sessionStorage.getItem(key) || "null");
+        if (saved) {
+          texts.forEach(function (f) { if (saved.texts && saved.texts[f.name] !== undefined && !f.value) { f.value = saved.texts[f.name]; } });
+          if (saved.checked) { choices.forEach(function (c) { c.checked = saved.checked.indexOf(id(c)) >= 0; }); }
+        }
+      } catch (e) { /* storage unavailable or a draft from another version: nothing to restore */ }
+      function save() {
+        var data = {texts: {}, checked: []};
+        texts.forEach(function (f) { data.texts[f.name] = f.value; });
+        choices.forEach(function (c) { if (c.checked) { data.checked.push(id(c)); } });
         try { sessionStorage.setItem(key, JSON.stringify(data)); } catch (e) { /* full or blocked */ }
-      });
+      }
+      form.addEventListener("input", save);
+      form.addEventListener("change", save);
       form.addEventListener("submit", function () { try { sessionStorage.removeItem(key); } catch (e) {} });
     });
   });
