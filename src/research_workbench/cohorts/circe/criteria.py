@@ -4,7 +4,8 @@ Every query yields ``(person_id, event_id, start_date, end_date, visit_occurrenc
 domain_concept_id)``. Shape of each query (as Circe's):
 
 - inner ``C``: the domain table filtered on the concept set (``CodesetId``), with the event's start and end
-  (a NULL end becomes start + 1 day; drug exposures use days_supply first) and, for ``First``, the row's rank
+  (a NULL end becomes start + 1 day; drug exposures use days_supply first; a procedure always ends at its
+  start + 1 day, as in circe-be) and, for ``First``, the row's rank
   among the person's rows of that concept set over the whole table;
 - outer: every other attribute as a WHERE clause on ``C`` (joined to person, visit, provider and care site only
   when an attribute needs them), then ``DateAdjustment`` on the output dates.
@@ -79,11 +80,16 @@ class CriterionTable:
     source_column: str | None = None
 
 
-def _omop(name: str, field: str, *, drug: bool = False) -> CriterionTable:
+def _omop(name: str, field: str, *, drug: bool = False, read_end: bool = True) -> CriterionTable:
     """A criterion over an OMOP event table: its columns from ``cdr.facts``; ``field`` is the prefix of the
-    criterion's type and source-concept attributes (``condition`` → ``condition_type``, ``condition_source_concept``)."""
+    criterion's type and source-concept attributes (``condition`` → ``condition_type``, ``condition_source_concept``).
+    ``read_end=False``: the event ends the day after it starts whatever the table's end column holds (circe-be's
+    ``DATEADD(day,1,po.procedure_date) as end_date``)."""
     t = event_table(name)
-    end = (lambda: drug_exposure_end("T")) if drug else _plus_one(t.start_date, t.end_date)
+    if drug:
+        end = lambda: drug_exposure_end("T")  # noqa: E731
+    else:
+        end = _plus_one(t.start_date, t.end_date if read_end else None)
     return CriterionTable(
         t.table, t.id, t.concept, t.start_date, end, visit=t.visit, type_field=f"{field}_type", type_column=t.type_concept,
         source_field=f"{field}_source_concept", source_column=t.source_concept,
@@ -103,7 +109,7 @@ CRITERION_TABLES: dict[str, CriterionTable] = {
     ),
     "Measurement": _omop("measurement", "measurement"),
     "Observation": _omop("observation", "observation"),
-    "ProcedureOccurrence": _omop("procedure_occurrence", "procedure"),
+    "ProcedureOccurrence": _omop("procedure_occurrence", "procedure", read_end=False),  # procedure_end_date unread
     "DeviceExposure": _omop("device_exposure", "device"),
     "VisitOccurrence": _omop("visit_occurrence", "visit"),
     "Death": CriterionTable(

@@ -288,15 +288,21 @@ def _cohort_rows(session: Session, expression: m.CirceExpression, included: str)
 
 
 def _eras(rows: exp.Expression, pad: int) -> exp.Select:
-    """Merge each person's intervals whose [start, end + pad] overlap; the era ends at max(end + pad) − pad."""
+    """Merge each person's intervals whose [start, end + pad] overlap; the era ends at max(end + pad) − pad.
+
+    As circe-be's ``generateCohort.sql`` builds ``#final_cohort``: a row opens a new era (``is_start`` = 1) unless
+    the greatest padded end of the rows before it (``ORDER BY start_date``) is on or after its start, so a padded
+    end on the very day of the next start merges the two; eras are numbered by ``SUM(is_start)`` ordered by
+    ``start_date, is_start DESC`` (on a tied start the row opening an era counts first, so rows tied with it join
+    its era, never the one before).
+    """
     padded = exp.select(col("person_id", table="X"), col("start_date", table="X"), alias(add_days(col("end_date", table="X"), pad), "end_date")).from_(
         _sub(rows, "X")
     )
-    order = exp.Order(expressions=[exp.Ordered(this=col("start_date", table="P")), exp.Ordered(this=col("end_date", table="P"))])
     previous_end = exp.Window(
         this=exp.func("MAX", col("end_date", table="P")),
         partition_by=[col("person_id", table="P")],
-        order=order,
+        order=exp.Order(expressions=[exp.Ordered(this=col("start_date", table="P"))]),
         spec=exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end=num(1), end_side="PRECEDING"),
     )
     is_start = exp.Case(
@@ -308,7 +314,9 @@ def _eras(rows: exp.Expression, pad: int) -> exp.Select:
     group_index = exp.Window(
         this=exp.func("SUM", col("is_start", table="F")),
         partition_by=[col("person_id", table="F")],
-        order=exp.Order(expressions=[exp.Ordered(this=col("start_date", table="F")), exp.Ordered(this=col("end_date", table="F"))]),
+        order=exp.Order(
+            expressions=[exp.Ordered(this=col("start_date", table="F")), exp.Ordered(this=col("is_start", table="F"), desc=True)]
+        ),
         spec=exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING"),
     )
     grouped = exp.select(col("person_id", table="F"), col("start_date", table="F"), col("end_date", table="F"), alias(group_index, "era")).from_(
