@@ -64,8 +64,6 @@ def test_codeset_id_without_a_concept_set_names_its_json_path():
         ({"DoseEra": {"CodesetId": 0}}, "PrimaryCriteria.CriteriaList[0].DoseEra"),
         ({"DrugExposure": {"CodesetId": 0, "EffectiveDrugDose": {"Value": 1, "Op": "gt"}}},
          "PrimaryCriteria.CriteriaList[0].DrugExposure.EffectiveDrugDose"),
-        ({"ObservationPeriod": {"UserDefinedPeriod": {"StartDate": "2001-01-01"}}},
-         "PrimaryCriteria.CriteriaList[0].ObservationPeriod.UserDefinedPeriod"),
         ({"VisitOccurrence": {"PlaceOfServiceLocation": 3}}, "PrimaryCriteria.CriteriaList[0].VisitOccurrence.PlaceOfServiceLocation"),
     ],
 )

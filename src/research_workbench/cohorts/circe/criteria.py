@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from ...cdr.facts import event_table
-from ...cdr.sql import alias, col, ident, num, table
+from ...cdr.sql import alias, col, date_literal, ident, num, table
 from . import model as m
 from .sql import add_days, concept_clause, days_between, in_codeset, range_clause, text_clause
 
@@ -242,6 +242,7 @@ def _specific(c: m.Criteria, joins: _Joins) -> list[exp.Expression]:
             numeric(_age(START, joins), c.age_at_start)
         if c.age_at_end:
             numeric(_age(END, joins), c.age_at_end)
+        out.extend(_inside_user_defined_period(c))
 
     if isinstance(c, (m._ProviderVisit, m.VisitOccurrence)):
         if c.provider_specialty or c.provider_specialty_cs:
@@ -251,6 +252,20 @@ def _specific(c: m.Criteria, joins: _Joins) -> list[exp.Expression]:
         joins.visit = True
         out.extend(concept_clause(col("visit_concept_id", table=V), c.visit_type, c.visit_type_cs))
     return out
+
+
+def _inside_user_defined_period(c: m.ObservationPeriod) -> list[exp.Expression]:
+    """circe-be's ``C.start_date <= @date and C.end_date >= @date`` for each given UserDefinedPeriod date
+    (``C``'s dates after any DateAdjustment, as in circe-be's inner select)."""
+    period = c.user_defined_period
+    if period is None:
+        return []
+    start, end = _dates(c)
+    return [
+        exp.and_(exp.LTE(this=start.copy(), expression=date_literal(d)), exp.GTE(this=end.copy(), expression=date_literal(d)))
+        for d in (period.start_date, period.end_date)
+        if d is not None
+    ]
 
 
 def _type_and_source(c: m.Criteria, domain: CriterionTable) -> list[exp.Expression]:
@@ -303,6 +318,12 @@ def event_query(c: m.Criteria) -> exp.Select:
     if c.first:
         where.append(exp.EQ(this=_c("_ordinal"), expression=num(1)))
     start, end = _dates(c)
+    if isinstance(c, m.ObservationPeriod) and c.user_defined_period is not None:
+        # circe-be: @startDateExpression / @endDateExpression, the given date in place of the period's own
+        if c.user_defined_period.start_date is not None:
+            start = date_literal(c.user_defined_period.start_date)
+        if c.user_defined_period.end_date is not None:
+            end = date_literal(c.user_defined_period.end_date)
     visit = _c(domain.visit) if domain.visit else exp.cast(exp.null(), "BIGINT")
     query = exp.select(
         alias(_c("person_id"), "person_id"),

@@ -328,6 +328,13 @@ class Death(Criteria):
     death_source_concept: CodesetRef | None = None
 
 
+class Period(CirceModel):
+    """circe-be's ``Period``: an ObservationPeriod's ``UserDefinedPeriod``."""
+
+    start_date: OptionalDate = None
+    end_date: OptionalDate = None
+
+
 class ObservationPeriod(Criteria):
     domain: ClassVar[str] = "ObservationPeriod"
     codeset_id: Unsupported = None  # an observation period has no concept to match
@@ -338,7 +345,7 @@ class ObservationPeriod(Criteria):
     period_length: NumericRange | None = None
     age_at_start: NumericRange | None = None
     age_at_end: NumericRange | None = None
-    user_defined_period: Unsupported = None
+    user_defined_period: Period | None = None  # each given date replaces the period's, kept only if inside it
 
 
 DOMAINS: dict[str, type[Criteria]] = {
