@@ -17,31 +17,15 @@ import os
 import random
 import shutil
 import signal
-import socket
 import sqlite3
-import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from loadtest import free_port, summary  # bench/loadtest.py: run as `python bench/…`
+
 TARGET_P95_MS = 50.0
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
-
-
-def summary(values: list[float], errors: int) -> dict:
-    return {"requests": len(values), "errors": errors, "p50_ms": round(percentile(values, 0.5), 2),
-            "p95_ms": round(percentile(values, 0.95), 2), "p99_ms": round(percentile(values, 0.99), 2),
-            "max_ms": round(max(values), 2) if values else None,
-            "mean_ms": round(statistics.fmean(values), 2) if values else None}
 
 
 def prepare(workdir: Path, participants: int, seed: int, rebuild: bool) -> tuple[Path, dict]:
@@ -93,12 +77,6 @@ def targets(store: Path, rng: random.Random) -> dict[str, list[str]]:
         "concept": [f"/api/concepts/{c}?domain={d}" for d, c in concepts],
         "survey": [f"/api/surveys/{m}/questions/{q}" for m, q in questions],
     }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_server(store: Path, port: int, workers: int, cache: bool = True) -> subprocess.Popen:

@@ -22,8 +22,6 @@ import os
 import re
 import secrets
 import signal
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,23 +30,9 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
+from loadtest import free_port, summary  # bench/loadtest.py: run as `python bench/…`
+
 PASSWORD = "benchmark passphrase for everyone"
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
-
-
-def summary(values: list[float], errors: int) -> dict:
-    return {"requests": len(values), "errors": errors, "p50_ms": round(percentile(values, 0.5), 1),
-            "p95_ms": round(percentile(values, 0.95), 1), "p99_ms": round(percentile(values, 0.99), 1),
-            "max_ms": round(max(values), 1) if values else None,
-            "mean_ms": round(statistics.fmean(values), 1) if values else None}
 
 
 def database_url(kind: str, workdir: Path) -> str:
@@ -194,7 +178,7 @@ async def run_clients(port: int, clients: int, rounds: int, views: int) -> dict:
                                    for c in clients_))
     finally:
         await asyncio.gather(*(c.aclose() for c in clients_))
-    out = {k: summary(v, errors[k]) for k, v in times.items()}
+    out = {k: summary(v, errors[k], digits=1) for k, v in times.items()}
     out["home"]["requests_per_second"] = round(len(times["home"]) / baseline_seconds, 1)
     out["signin"]["per_second"] = round(len(times["signin"]) / signin_seconds, 1)
     out["access"]["requests_per_second"] = round(len(times["access"]) / access_seconds, 1)
@@ -214,9 +198,7 @@ def main() -> None:
     env = {**os.environ, "RW_WORKBENCH_SECRET": secrets.token_urlsafe(48)}
     os.environ.update(env)
     config_path, hash_seconds = prepare(workdir, args.clients, args.database)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     proc = start_server(config_path, port, env)
     try:
         wait_up(port, proc)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import socket
 import gzip
 from pathlib import Path
 
@@ -48,3 +49,10 @@ def rows(cdr: Path, table: str, order_by: str) -> list[tuple]:
         return con.read_parquet(str(cdr / f"{table}.parquet")).order(order_by).fetchall()
     finally:
         con.close()
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1, for a server a test starts."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -7,7 +7,6 @@ import email
 import email.policy
 import ipaddress
 import re
-import socket
 import ssl
 import threading
 from datetime import datetime, timedelta, timezone
@@ -28,17 +27,13 @@ from research_workbench.accounts.reminders import Reminder, due_reminders, queue
 from research_workbench.state.db import Database
 from research_workbench.state.models import OutboxMessage, User
 
+from ..helpers import free_port
+
 NOW = datetime(2027, 3, 1, 9, 0, tzinfo=timezone.utc)
 SENDER = "Research Workbench <no-reply@workbench.invalid>"
 
 
 # -- fixtures ------------------------------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 class Inbox:
     """An aiosmtpd handler keeping what it receives; it refuses the recipients in ``refuse``."""

@@ -9,42 +9,21 @@ error, a console error or a CSP violation report.
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
-from ..conftest import REPO, need
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
-ARTIFACTS = REPO / "test-artifacts"
+from ..chromium import ARGS, ARTIFACTS, CHROMIUM, WATCH_CSP, free_port, served
+from ..conftest import need
 
 
 @pytest.fixture(scope="module")
 def base_url(store_path: Path):
-    import uvicorn
-
     from research_workbench.browser.serving.app import create_app
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(store_path), host="127.0.0.1", port=port, log_level="warning",
-                                           access_log=False))
-    thread = threading.Thread(target=server.run, name="browser-app", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the app did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with served(create_app(store_path), free_port(), "browser-app") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -59,15 +38,6 @@ def browser():
         b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
         yield b
         b.close()
-
-
-# Runs before any page script (injected by the browser, so not subject to the CSP): records violation reports.
-WATCH_CSP = """
-window.__cspViolations = [];
-document.addEventListener("securitypolicyviolation", function (e) {
-  window.__cspViolations.push(e.violatedDirective + " blocked " + (e.blockedURI || "inline") + " at " + e.sourceFile + ":" + e.lineNumber);
-});
-"""
 
 
 def _watch(pg) -> tuple[list[str], list[str]]:

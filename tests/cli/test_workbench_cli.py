@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import stat
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from sqlalchemy import func, select, text, update
 from typer.testing import CliRunner
 
 from research_workbench.cli import app
+from ..helpers import free_port
 
 runner = CliRunner()
 SECRET = "cli-test-secret-" + "s" * 40
@@ -697,16 +697,10 @@ def test_serve_with_migrate_brings_the_schema_up_and_hands_uvicorn_the_factory(c
     assert TestClient(served, base_url="http://elsewhere.example.org").get("/institutions").status_code == 400
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_workbench_serve_answers_over_http_with_the_security_headers(migrated):
     import httpx
 
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "RW_WORKBENCH_SECRET": SECRET}
     server = subprocess.Popen(
         [sys.executable, "-c", "from research_workbench.cli import main; main()", "serve", "--config", str(migrated),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .conftest import ALL_RT, make_user
-from .test_journey_in_chromium import check_page
+from ..chromium import check_page
 from .test_workspaces_in_chromium import Codes, page, served, sign_in  # noqa: F401  (fixtures)
 
 

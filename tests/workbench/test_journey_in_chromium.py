@@ -7,8 +7,6 @@ under its CSP: the test fails on a JavaScript error or a CSP violation on the Wo
 from __future__ import annotations
 
 import re
-import socket
-import threading
 import time
 from datetime import date
 
@@ -20,24 +18,17 @@ from research_workbench.accounts.modules import Tier
 from research_workbench.accounts.training import current_course
 
 from ..accounts.test_mail import Inbox
-from ..browser.test_pages_in_chromium import ARTIFACTS, ARGS, CHROMIUM, WATCH_CSP
+from ..chromium import ARTIFACTS, CHROMIUM, check_page, free_port, phone_page, served
 from ..conftest import need
 
 IAL2 = "http://idmanagement.gov/ns/assurance/ial/2"
 PASSWORD = "a long passphrase for the journey"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def stack(tmp_path, monkeypatch):
     """An SMTP server, an identity provider and the Workbench on free loopback ports."""
     import httpx
-    import uvicorn
     from aiosmtpd.controller import Controller
     from oidc_provider_mock import run_server_in_thread
 
@@ -71,82 +62,18 @@ def stack(tmp_path, monkeypatch):
                                     Tier.CONTROLLED: RuleSpec("addresses", ("pi@state.edu",))}, now=utcnow())
         app = create_app(config, db=db, mail_jobs=True)
         app.state.mail_jobs.interval = 0.5
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                               access_log=False))
-        thread = threading.Thread(target=server.run, name="workbench", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 20
-        while not server.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "the Workbench did not start"
-            time.sleep(0.05)
         try:
-            yield {"base": f"http://127.0.0.1:{port}", "idp": idp, "inbox": inbox, "db": db, "httpx": httpx}
+            with served(app, port, "workbench") as base:
+                yield {"base": base, "idp": idp, "inbox": inbox, "db": db, "httpx": httpx}
         finally:
-            server.should_exit = True
-            thread.join(10)
             smtp.stop()
             db.dispose()
 
 
 @pytest.fixture
 def page():
-    need(CHROMIUM.exists(), f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        context = browser.new_context(viewport={"width": 390, "height": 844})  # a phone
-        pg = context.new_page()
-        pg.set_default_timeout(15_000)
-        errors: list[str] = []
-        pg.on("pageerror", lambda exc: errors.append(str(exc)))
-        pg.add_init_script(WATCH_CSP)
-        pg.errors = errors
+    with phone_page() as pg:
         yield pg
-        context.close()
-        browser.close()
-
-
-def check_page(pg, base: str) -> None:
-    """On a Workbench page: no CSP violation, no JavaScript error, every field labelled, nothing wider than the
-    phone's screen."""
-    if not pg.url.startswith(base):
-        return
-    assert pg.evaluate("window.__cspViolations || []") == [], pg.url
-    assert pg.errors == [], pg.url
-    unlabelled = pg.evaluate("""() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
-        .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')).map(e => e.name)""")
-    assert unlabelled == [], (pg.url, unlabelled)
-    unnamed = pg.evaluate("""() => [...document.querySelectorAll('button')].filter(b => !b.textContent.trim()).length""")
-    assert unnamed == 0, pg.url
-    overflow = pg.evaluate("() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
-    assert overflow <= 1, (pg.url, overflow)
-    low = pg.evaluate(LOW_CONTRAST)
-    assert low == [], (pg.url, low)
-
-
-# Text whose colour against its background is below WCAG AA: 4.5:1, or 3:1 for large text (24px, or 18.66px bold).
-LOW_CONTRAST = """() => {
-  const rgb = c => (c.match(/[\\d.]+/g) || []).map(Number);
-  const lum = ([r, g, b]) => { const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
-                               return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b); };
-  const background = el => { for (let e = el; e; e = e.parentElement) { const c = rgb(getComputedStyle(e).backgroundColor);
-                                if (c.length === 3 || (c.length === 4 && c[3] > 0)) return c.slice(0, 3); } return [255, 255, 255]; };
-  const out = [];
-  for (const el of document.querySelectorAll('body *')) {
-    if (![...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim())) continue;
-    const style = getComputedStyle(el);
-    if (style.visibility === 'hidden' || style.display === 'none' || el.getClientRects().length === 0) continue;
-    const fg = rgb(style.color).slice(0, 3), bg = background(el);
-    const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
-    const ratio = (a + 0.05) / (b + 0.05);
-    const size = parseFloat(style.fontSize), bold = parseInt(style.fontWeight) >= 700;
-    const need = (size >= 24 || (bold && size >= 18.66)) ? 3 : 4.5;
-    if (ratio < need) out.push(el.tagName + ' "' + el.textContent.trim().slice(0, 30) + '" ' + ratio.toFixed(2));
-  }
-  return out;
-}"""
 
 
 def scroll_to_end(pg, selector: str) -> None:

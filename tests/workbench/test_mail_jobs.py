@@ -9,7 +9,8 @@ from datetime import timedelta
 from research_workbench.accounts.modules import Module
 from research_workbench.workbench.mailing import MailJobs
 
-from ..accounts.test_mail import Inbox, free_port
+from ..accounts.test_mail import Inbox
+from ..helpers import free_port
 from .conftest import ALL_RT, BASE, make_user, sign_up
 
 

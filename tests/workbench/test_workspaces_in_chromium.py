@@ -10,7 +10,6 @@ wider than the phone, text contrast at WCAG AA."""
 
 from __future__ import annotations
 
-import threading
 import time
 from datetime import timedelta
 
@@ -20,10 +19,10 @@ import pytest
 from research_workbench.accounts.clock import utcnow
 from research_workbench.state.models import DataVersion
 
-from ..browser.test_pages_in_chromium import ARTIFACTS, ARGS, CHROMIUM, WATCH_CSP
+from ..chromium import ARTIFACTS, CHROMIUM, check_page, free_port, phone_page
+from ..chromium import served as served_app
 from ..conftest import need
 from .conftest import ALL_RT, PASSWORD, Clock, Workbench, add_institutions, make_user
-from .test_journey_in_chromium import check_page, free_port
 
 NAME = "Glucose trajectories by neighbourhood"
 INTENDED = "How do blood glucose trajectories differ between neighbourhoods, and where would prevention help most?"
@@ -36,8 +35,6 @@ TITLE = "Neighbourhood differences in glucose trajectories among program partici
 def served(tmp_path, monkeypatch):
     """The Workbench on a free loopback port over a fresh SQLite database, as a ``Workbench`` for ``make_user``,
     with a default Registered Tier data version."""
-    import uvicorn
-
     from research_workbench.accounts.config import load_workbench_config
     from research_workbench.state import Database
     from research_workbench.workbench.app import create_app
@@ -58,39 +55,17 @@ def served(tmp_path, monkeypatch):
                                 participant_count=1000, data_types=["ehr", "survey"], is_default=True,
                                 created_at=clock.now))
     app = create_app(config, db=db)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, name="workbench", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the Workbench did not start"
-        time.sleep(0.05)
     try:
-        yield Workbench(app, db, clock, config), f"http://127.0.0.1:{port}"
+        with served_app(app, port, "workbench") as base:
+            yield Workbench(app, db, clock, config), base
     finally:
-        server.should_exit = True
-        thread.join(10)
         db.dispose()
 
 
 @pytest.fixture
 def page():
-    need(CHROMIUM.exists(), f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        context = browser.new_context(viewport={"width": 390, "height": 844})  # a phone
-        pg = context.new_page()
-        pg.set_default_timeout(15_000)
-        errors: list[str] = []
-        pg.on("pageerror", lambda exc: errors.append(str(exc)))
-        pg.add_init_script(WATCH_CSP)
-        pg.errors = errors
+    with phone_page() as pg:
         yield pg
-        context.close()
-        browser.close()
 
 
 class Codes:

@@ -14,6 +14,10 @@ from datetime import datetime
 import pyotp
 import segno
 from cryptography.fernet import Fernet, InvalidToken
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from ..state.models import RecoveryCode
 
 from .opaque import token_hash
 
@@ -78,3 +82,30 @@ def normalise_recovery_code(code: str) -> str:
 
 def recovery_hash(pepper: bytes, code: str) -> str:
     return token_hash(pepper, "recovery:" + normalise_recovery_code(code))
+
+
+# -- the stored codes ---------------------------------------------------------------------------------------------
+
+def replace_recovery_codes(session: Session, user_id: int, pepper: bytes) -> list[str]:
+    """New codes for ``user_id`` (the old ones stop working); only their keyed hashes are stored."""
+    session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
+    codes = new_recovery_codes()
+    session.add_all(RecoveryCode(user_id=user_id, code_hash=recovery_hash(pepper, c)) for c in codes)
+    return codes
+
+
+def recovery_codes_left(session: Session, user_id: int) -> int:
+    return session.scalar(select(func.count()).select_from(RecoveryCode)
+                          .where(RecoveryCode.user_id == user_id, RecoveryCode.used_at.is_(None))) or 0
+
+
+def use_recovery_code(session: Session, user_id: int, code: str, pepper: bytes, now: datetime) -> int | None:
+    """Spend ``code`` if it is one of the user's unused codes: how many are left then; None if it is not."""
+    row = session.scalar(select(RecoveryCode).where(RecoveryCode.user_id == user_id,
+                                                    RecoveryCode.code_hash == recovery_hash(pepper, code),
+                                                    RecoveryCode.used_at.is_(None)))
+    if row is None:
+        return None
+    row.used_at = now
+    session.flush()
+    return recovery_codes_left(session, user_id)

@@ -461,7 +461,7 @@ def _seed_demo(session, *, config: WorkbenchConfig, keys: Keys, hashes: dict[str
                cohort: dict[str, Any] | None = None) -> dict[str, Any]:
     """Bring the demo institution and its two accounts to the demo's state, and with ``cohort`` (a checked
     definition) the researcher's demo workspace; audit every change (``via: demo``)."""
-    from sqlalchemy import delete, select
+    from sqlalchemy import select
 
     from ..accounts import totp
     from ..accounts.access import AccessPolicy
@@ -472,7 +472,7 @@ def _seed_demo(session, *, config: WorkbenchConfig, keys: Keys, hashes: dict[str
     from ..accounts.module_records import complete
     from ..accounts.modules import Module, Tier
     from ..accounts.training import current_course
-    from ..state.models import DuccSignature, QuizAttempt, RecoveryCode, User
+    from ..state.models import DuccSignature, QuizAttempt, User
 
     audit = _audit_log(keys)
     secrets_box = totp.TotpSecrets(keys.fernet)
@@ -530,9 +530,7 @@ def _seed_demo(session, *, config: WorkbenchConfig, keys: Keys, hashes: dict[str
             secret = secrets_box.new_secret()
             user.totp_secret, user.totp_enabled_at, user.totp_last_step = secrets_box.seal(secret), now, None
             log(AuditAction.MFA_ENABLED, user.id, method="totp")
-        session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
-        codes = totp.new_recovery_codes()
-        session.add_all(RecoveryCode(user_id=user.id, code_hash=totp.recovery_hash(keys.tokens, c)) for c in codes)
+        codes = totp.replace_recovery_codes(session, user.id, keys.tokens)
         log(AuditAction.RECOVERY_CODES_REGENERATED, user.id)
         session.flush()
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
 
 from fastapi import Request
 from sqlalchemy import select
@@ -34,34 +33,27 @@ def send_verification(request: Request, session: Session, user: User, token: str
         jobs.kick()
 
 
-def _states(services: Services, session: Session) -> Iterator:
-    now = services.now()
-    users = session.scalars(select(User).where(User.disabled_at.is_(None), User.email_verified_at.is_not(None))
-                            .options(selectinload(User.modules),
-                                     selectinload(User.institution).selectinload(Institution.rules)))
-    for user in users:
-        yield user, services.evaluator.state(user, now)
-
-
-def queue_all_reminders(services: Services) -> int:
+def account_round(services: Services, *, remind: bool) -> tuple[int, int]:
+    """One pass over every account, each evaluated once: audit its tier changes (a tier that lapsed while its user
+    was away) and, with ``remind``, queue the renewal reminders (disabled and unverified accounts get none).
+    (accounts whose tiers changed, reminder emails queued)."""
     config = services.config
-    with services.db.session() as session:
-        return reminders.queue_reminders(session, now=services.now(), settings=config.access,
-                                         program_name=config.program_name, base_url=config.base_url,
-                                         states=_states(services, session), support_email=config.support_email)
-
-
-def reconcile_all_tiers(services: Services) -> int:
-    """Audit every account's tier changes (a tier that lapsed while its user was away); how many changed."""
     now = services.now()
-    count = 0
     with services.db.session() as session:
         users = session.scalars(select(User).options(selectinload(User.modules),
                                                      selectinload(User.institution).selectinload(Institution.rules)))
-        for user in users:
-            gained, lost = tier_changes.reconcile(session, services.audit, user, services.evaluator.state(user, now))
-            count += bool(gained or lost)
-    return count
+        states = [(user, services.evaluator.state(user, now)) for user in users]
+        changed = sum(bool(any(tier_changes.reconcile(session, services.audit, user, state)))
+                      for user, state in states)
+        queued = reminders.queue_reminders(session, now=now, settings=config.access, program_name=config.program_name,
+                                           base_url=config.base_url, states=states,
+                                           support_email=config.support_email) if remind else 0
+    return changed, queued
+
+
+def reconcile_all_tiers(services: Services) -> int:
+    """Audit every account's tier changes; how many accounts changed."""
+    return account_round(services, remind=False)[0]
 
 
 def log_pending(services: Services) -> mail.SendReport:
@@ -92,8 +84,7 @@ class MailJobs:
 
     def run_once(self, *, reminders_too: bool = True) -> mail.SendReport:
         if reminders_too:
-            reconcile_all_tiers(self.services)
-            queued = queue_all_reminders(self.services)
+            _, queued = account_round(self.services, remind=True)
             if queued:
                 log.info("queued %d reminder email(s)", queued)
         config = self.services.config

@@ -110,21 +110,13 @@ def _two_factor_page(request: Request, *, problem: str | None = None, codes: lis
         context.update(secret=secret, qr=totp.qr_svg(uri))
     else:
         with services.db.reading() as session:
-            context["codes_left"] = session.query(RecoveryCode).filter(
-                RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None)).count()
+            context["codes_left"] = totp.recovery_codes_left(session, user.id)
     return page(request, "two_factor.html", status=status, **context)
 
 
 @router.get("/account/two-factor", response_class=HTMLResponse, dependencies=SIGNED_IN)
 def two_factor(request: Request):
     return _two_factor_page(request)
-
-
-def _new_codes(session, services, user: User) -> list[str]:
-    session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
-    codes = totp.new_recovery_codes()
-    session.add_all(RecoveryCode(user_id=user.id, code_hash=totp.recovery_hash(services.keys.tokens, c)) for c in codes)
-    return codes
 
 
 @router.post("/account/two-factor", response_class=HTMLResponse, dependencies=SIGNED_IN)
@@ -147,7 +139,7 @@ async def two_factor_post(request: Request):
         with services.db.session() as session:
             user = session.get(User, viewer.user.id)
             user.totp_secret, user.totp_enabled_at, user.totp_last_step = sealed, now, step
-            codes = _new_codes(session, services, user)
+            codes = totp.replace_recovery_codes(session, user.id, services.keys.tokens)
             complete(session, user, Module.TWO_FACTOR, now=now, details={"via": "totp"})
             services.audit.append(session, AuditAction.MFA_ENABLED, actor_id=user.id, target_user_id=user.id,
                                   ip=viewer.ip, details={"method": "totp"})
@@ -163,7 +155,7 @@ async def two_factor_post(request: Request):
         with services.db.session() as session:
             user = session.get(User, viewer.user.id)
             if action == "codes":
-                codes = _new_codes(session, services, user)
+                codes = totp.replace_recovery_codes(session, user.id, services.keys.tokens)
                 services.audit.append(session, AuditAction.RECOVERY_CODES_REGENERATED, actor_id=user.id,
                                       target_user_id=user.id, ip=viewer.ip)
                 return page(request, "recovery_codes.html", codes=codes)

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Query, Request
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException
 
 from ...accounts import institutions as inst
 from ...accounts.access import AccessState
@@ -106,8 +107,6 @@ def institution_tiers(request: Request, short_name: str,
     with services.db.reading() as session:
         found = inst.by_short_name(session, short_name)
         if found is None:
-            from starlette.exceptions import HTTPException
-
             raise HTTPException(404)
         if not inst.is_email(email):
             raise ProblemsError([Problem("not an email address", "query.email")], "invalid request: query.email")

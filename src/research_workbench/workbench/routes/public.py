@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Query, Request
 from fastapi.responses import HTMLResponse
+from starlette.exceptions import HTTPException
 
 from ...accounts import institutions as inst
 from ...accounts.audit import AuditAction
@@ -82,7 +83,5 @@ async def request_post(request: Request):
 @router.get("/documents/{kind}", response_class=HTMLResponse, dependencies=PUBLIC)
 def document(request: Request, kind: str):
     if kind not in ("terms", "privacy"):
-        from starlette.exceptions import HTTPException
-
         raise HTTPException(404)
     return page(request, "document.html", doc=load_document(kind))

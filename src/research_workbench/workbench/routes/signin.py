@@ -14,7 +14,7 @@ from sqlalchemy import select
 from ...accounts import totp
 from ...accounts.audit import AuditAction
 from ...accounts.institutions import normalise_email
-from ...state.models import RecoveryCode, User
+from ...state.models import User
 from ...web import SecureRouter
 from ..forms import read_form
 from ..guards import Access, requires
@@ -132,15 +132,9 @@ async def second_step_post(request: Request):
                 user.totp_last_step = step
                 method = "totp"
         elif recovery:
-            digest = totp.recovery_hash(services.keys.tokens, recovery)
-            row = session.scalar(select(RecoveryCode).where(RecoveryCode.user_id == user.id,
-                                                            RecoveryCode.code_hash == digest,
-                                                            RecoveryCode.used_at.is_(None)))
-            if row is not None:
-                row.used_at = now
+            left = totp.use_recovery_code(session, user.id, recovery, services.keys.tokens, now)
+            if left is not None:
                 method = "recovery"
-                left = session.query(RecoveryCode).filter(RecoveryCode.user_id == user.id,
-                                                          RecoveryCode.used_at.is_(None)).count()
                 services.audit.append(session, AuditAction.RECOVERY_CODE_USED, actor_id=user.id,
                                       target_user_id=user.id, ip=viewer.ip, details={"left": left})
         if method is None:

@@ -12,6 +12,7 @@ from typing import Any
 from anyio import to_thread
 from fastapi import Request
 from fastapi.responses import HTMLResponse
+from starlette.exceptions import HTTPException
 
 from ...accounts import institutions as inst
 from ...accounts.audit import AuditAction
@@ -91,8 +92,6 @@ def signup_step(request: Request, step: str):
     if step == "sent":
         return page(request, "signup/sent.html", email=request.state.viewer.data.get("rw.signup_sent", ""))
     if step not in STEPS:
-        from starlette.exceptions import HTTPException
-
         raise HTTPException(404)
     missing = _reached(_draft(request), step)
     if missing is not None:
@@ -103,8 +102,6 @@ def signup_step(request: Request, step: str):
 @router.post("/signup/{step}", response_class=HTMLResponse, dependencies=PUBLIC)
 async def signup_post(request: Request, step: str):
     if step not in STEPS:
-        from starlette.exceptions import HTTPException
-
         raise HTTPException(404)
     services = request.app.state.services
     viewer = request.state.viewer
