@@ -46,16 +46,20 @@ def served(app, port: int, name: str = "app") -> Iterator[str]:
         thread.join(10)
 
 
+DESKTOP = {"width": 1280, "height": 900}
+
+
 @contextmanager
-def phone_page() -> Iterator:
-    """A Chromium page at a phone's size, recording JavaScript errors (``page.errors``) and CSP violations."""
+def phone_page(viewport: dict | None = None) -> Iterator:
+    """A Chromium page at a phone's size (or ``viewport``), recording JavaScript errors (``page.errors``) and CSP
+    violations."""
     need(CHROMIUM.exists(), f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        context = browser.new_context(viewport=PHONE)
+        context = browser.new_context(viewport=viewport or PHONE)
         pg = context.new_page()
         pg.set_default_timeout(15_000)
         errors: list[str] = []

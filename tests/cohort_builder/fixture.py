@@ -38,6 +38,7 @@ CONCEPTS = [
 ]
 EDGES = [(ROOT, DM, 1), (ROOT, T2DM, 2), (ROOT, T2DM_A, 3), (ROOT, T2DM_B, 3), (DM, T2DM, 1), (DM, T2DM_A, 2), (DM, T2DM_B, 2),
          (T2DM, T2DM_A, 1), (T2DM, T2DM_B, 1), (METFORMIN, METFORMIN_TAB, 1), (LISINOPRIL, LISINOPRIL_TAB, 1)]
+MAPS_TO = [(E11_9, T2DM)]  # concept_relationship "Maps to": the search shows E11.9 → SNOMED 44054006
 PERSONS = [(1, 8507, 1950, 4, 12), (2, 8532, 1960, 1, 1), (3, 8532, 1970, 6, 15), (4, 8507, 1980, 3, 3), (5, 8532, 1990, 9, 9),
            (6, 8507, 2000, 12, 31), (7, 8532, 1945, 5, 5), (8, 8507, 1985, 7, 7)]
 RACE = {1: 8527, 2: 8516, 3: 8527, 4: 8515, 5: 8527, 6: 8516, 7: 8527, 8: 8527}
@@ -71,6 +72,8 @@ def build(folder: Path) -> Path:
     selves = {(c[0], c[0], 0) for c in CONCEPTS if c[4] == "S"}
     write_csv(src, "concept_ancestor.csv", ["ancestor_concept_id", "descendant_concept_id", "min_levels_of_separation", "max_levels_of_separation"],
               [[a, d, n, n] for a, d, n in sorted(selves | set(EDGES))])
+    write_csv(src, "concept_relationship.csv", ["concept_id_1", "concept_id_2", "relationship_id", "valid_start_date", "valid_end_date"],
+              [[a, b, "Maps to", "1970-01-01", "2099-12-31"] for a, b in MAPS_TO])
     write_csv(src, "person.csv", ["person_id", "gender_concept_id", "year_of_birth", "month_of_birth", "day_of_birth", "race_concept_id", "ethnicity_concept_id"],
               [[p, g, y, m, d, RACE[p], 38003564] for p, g, y, m, d in PERSONS])
     write_csv(src, "death.csv", ["person_id", "death_date"], [[6, "2020-01-01"]])

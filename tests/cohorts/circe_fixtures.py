@@ -3,7 +3,10 @@
 Vocabulary (valid unless noted):
 - drugs: 100 ingredient ⊃ 101 ⊃ 103, 100 ⊃ 102 (invalid, 'D');
 - conditions: 200 ⊃ 201 ⊃ 202; 300 unrelated;
-- source codes: 500 "Maps to" 200, 501 "Maps to" 201, 502 "Maps to" 200 through an invalid relationship.
+- source codes: 500 "Maps to" 200, 501 "Maps to" 201, 502 "Maps to" 200 through an invalid relationship;
+- visits: 9201 (inpatient).
+
+A concept set lists only concepts of this vocabulary: circe-be drops a listed id that ``concept`` does not hold.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ CONCEPTS = [
     (103, "Drug", "Branded Drug", None), (200, "Condition", "Clinical Finding", None),
     (201, "Condition", "Clinical Finding", None), (202, "Condition", "Clinical Finding", None),
     (300, "Condition", "Clinical Finding", None), (500, "Condition", "ICD10CM", None),
-    (501, "Condition", "ICD10CM", None), (502, "Condition", "ICD10CM", None),
+    (501, "Condition", "ICD10CM", None), (502, "Condition", "ICD10CM", None), (9201, "Visit", "Visit", None),
 ]
 ANCESTORS = [(100, 100), (100, 101), (100, 102), (100, 103), (101, 101), (101, 103), (102, 102), (103, 103),
              (200, 200), (200, 201), (200, 202), (201, 201), (201, 202), (202, 202), (300, 300)]
@@ -45,8 +48,7 @@ ID_COLUMN = {
     "condition_occurrence": "condition_occurrence_id", "measurement": "measurement_id", "observation": "observation_id",
     "procedure_occurrence": "procedure_occurrence_id", "visit_occurrence": "visit_occurrence_id",
     "device_exposure": "device_exposure_id", "drug_era": "drug_era_id", "condition_era": "condition_era_id",
-    "death": "death_id",
-}
+}  # OMOP's death table has no id column
 
 
 def build_cdr(root: Path, **tables: list[dict[str, Any]]) -> Path:

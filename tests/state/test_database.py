@@ -14,7 +14,9 @@ TABLES = {"alembic_version", "api_tokens", "audit_events", "ducc_signatures", "e
           "institution_tier_rules", "institutions", "module_status", "oidc_links", "outbox", "quiz_attempts",
           "recovery_codes", "sessions", "users",
           "data_versions", "workspaces", "workspace_members", "resources", "resource_versions", "publications",
-          "support_articles", "hub_events"}
+          "support_articles", "hub_events",
+          "cohort_drafts",
+          "review_statuses", "review_annotation_fields", "review_annotation_values"}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -30,7 +32,7 @@ def test_migrations_create_every_table_and_go_back_down(db):
     with pytest.raises(DatabaseError, match="run `workbench admin migrate`"):
         db.check_current()
     db.upgrade()
-    assert db.current_revision() == db.head_revision() == "0002"
+    assert db.current_revision() == db.head_revision() == "0004"
     assert db.table_names() == TABLES
     db.check_current()
     db.downgrade("base")

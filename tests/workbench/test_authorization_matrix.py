@@ -6,10 +6,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import pytest
 from fastapi.routing import APIRoute
 
-from research_workbench.accounts.modules import Module, Tier
+from research_workbench.accounts.modules import Module
 from research_workbench.state.models import User
 from research_workbench.workbench.guards import ACCESS_HEADER, Access, route_access
 
@@ -18,7 +17,8 @@ from .conftest import ALL_RT, make_user, post, sign_in
 PATH_SAMPLES = {"tier": "registered", "step": "terms", "kind": "terms", "short_name": "state-u", "provider": "none",
                 "slug": "intro", "id": "1", "user_id": "1", "module": "identity",
                 "namespace": "ws-sample", "resource_id": "1", "version": "1",
-                "version_id": "1"}
+                "version_id": "1",
+                "person_id": "1", "field_id": "1"}
 
 
 def routes(app) -> list[APIRoute]:

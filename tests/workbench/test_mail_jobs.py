@@ -4,9 +4,7 @@ and the demo's "log" delivery prints messages instead."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 
-from research_workbench.accounts.modules import Module
 from research_workbench.workbench.mailing import MailJobs
 
 from ..accounts.test_mail import Inbox

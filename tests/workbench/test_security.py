@@ -14,7 +14,7 @@ from research_workbench.accounts.modules import Module
 from research_workbench.state.models import ApiToken, AuditEvent, Session as SessionRow, User
 from research_workbench.web import DEFAULT_CSP
 
-from .conftest import ALL_RT, DETAILS, PASSWORD, make_user, post, sign_in, sign_up, verification_link, verify_email
+from .conftest import ALL_RT, DETAILS, PASSWORD, make_user, post, sign_in, sign_up, verification_link
 
 
 def actions(wb) -> list[str]:

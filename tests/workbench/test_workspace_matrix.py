@@ -31,7 +31,7 @@ ROLES = ("none", "READER", "WRITER", "OWNER")
 RANK = {"none": 0, "READER": 1, "WRITER": 2, "OWNER": 3}
 WORKSPACES = {"registered": ("rt-matrix", "Matrix RT secret name"),
               "controlled": ("ct-matrix", "Matrix CT secret name")}
-OTHER_SAMPLES = {"resource_id": "1", "version": "1"}
+OTHER_SAMPLES = {"resource_id": "1", "version": "1", "person_id": "1", "field_id": "1"}
 
 # (method, path) → (the least role it needs: None when it is not about one workspace; the probe; its status when
 # allowed). Form probes are posted with the CSRF field; API probes as JSON with the CSRF header.
@@ -157,7 +157,9 @@ def test_every_workspace_route_by_role_and_tier_state_has_no_leak(matrix):
                 response = call(persona, method, path, probe, token)
                 checked += 1
                 where = f"{persona.name}: {method} {path} → {response.status_code}"
-                assert response.status_code < 500, (where, response.text[:1000])
+                # The matrix's data versions have no search index: routes that read one say so (503, the reason)
+                unindexed = response.status_code == 503 and "has no search index" in response.text
+                assert response.status_code < 500 or unindexed, (where, response.text[:1000])
                 if persona.state == "lost_rt":  # no tier at all: the route's guard refuses
                     if not guard_refused(response):
                         leaks.append(where)

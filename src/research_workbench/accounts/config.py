@@ -176,6 +176,7 @@ class WorkbenchConfig(_Section):
     allowed_hosts: list[str] = ["127.0.0.1", "localhost"]
     secret_file: str | None = None
     support_email: str = "support@workbench.invalid"
+    review_max_size: int = Field(10_000, ge=1, le=10_000, description="the largest Cohort Review set a Writer may draw")
     access: AccessSettings = AccessSettings()
     sessions: SessionSettings = SessionSettings()
     passwords: PasswordSettings = PasswordSettings()

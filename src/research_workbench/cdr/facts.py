@@ -83,6 +83,11 @@ EVENT_DOMAINS: frozenset[Domain] = frozenset({
 SYSTOLIC: tuple[int, ...] = (3004249, 903118)
 DIASTOLIC: tuple[int, ...] = (3012888, 903115)
 
+# Vital signs (standard LOINC concepts): the measurements Cohort Review shows under Vitals rather than Labs.
+# Blood pressure, heart rate, respiratory rate, body temperature, weight, height, BMI, oxygen saturation.
+VITAL_SIGNS: frozenset[int] = frozenset({*SYSTOLIC, *DIASTOLIC, 3027018, 3024171, 3020891, 3025315, 3036277, 3038553,
+                                         40762499, 3016502})
+
 # The vocabulary of the program's own physical measurements and survey questions.
 PPI_VOCABULARY = "PPI"
 

@@ -35,7 +35,7 @@ from .layout import (
     write_manifest,
 )
 from .persons import persons_query
-from .search import build_search_db, search_rows
+from .search import build_search_db, maps_to_rows, search_rows
 
 ANCESTRY_SQL = """
 SELECT a.ancestor_concept_id, a.descendant_concept_id
@@ -122,8 +122,8 @@ def build_index(cdr_dir: Path, out: Path | None = None, *, replace: bool = False
 
             step("search")
             rows = search_rows(con, work / SURVEY_TREE_FILE, work / CRITERIA_FILE)
-            build_search_db(work / SEARCH_DB, rows)
-            counts["search_entries"] = len(rows)
+            maps_to = maps_to_rows(con, work / SURVEY_TREE_FILE, work / CRITERIA_FILE)
+            counts.update(build_search_db(work / SEARCH_DB, rows, maps_to))
         con.close()
         shutil.rmtree(work / ".scratch", ignore_errors=True)
         if progress:

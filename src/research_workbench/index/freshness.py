@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..cdr.manifest import MANIFEST_NAME
 from ..cdr.store import CdrFileError, sha256_file
-from .layout import INDEX_MANIFEST, default_index_path
+from .layout import INDEX_FORMAT_VERSION, INDEX_MANIFEST, default_index_path
 
 
 class StaleIndexError(ValueError):
@@ -67,6 +67,10 @@ def check_index(index_dir: Path, cdr_dir: Path | None = None) -> dict:
                               f"`{rebuild_command(cdr, index_dir)}`", index_dir, cdr_dir) from None
     cdr = _cdr_of(index_dir, manifest, cdr_dir)
     shown = cdr if cdr is not None else Path("CDR_DIR")
+    if manifest.get("format_version") != INDEX_FORMAT_VERSION:
+        raise StaleIndexError(
+            f"{index_dir} is an index of format {manifest.get('format_version')}, and this version reads format "
+            f"{INDEX_FORMAT_VERSION}; rebuild it with `{rebuild_command(shown, index_dir)}`", index_dir, cdr)
     recorded = manifest.get("cdr_manifest_sha256")
     if not recorded:
         raise StaleIndexError(

@@ -33,6 +33,21 @@ def match_expression(term: str) -> str | None:
     return " AND ".join('"' + t.replace('"', '""') + '"*' for t in tokens)
 
 
+def words(term: str) -> list[str]:
+    """The words of ``term`` as ``match_expression`` sees them (at most MAX_WORDS)."""
+    return _TOKEN.findall(term)[:MAX_WORDS]
+
+
+def alternatives_expression(choices: list[list[str]]) -> str | None:
+    """An FTS5 query in which every entry of ``choices`` must match: its first word as a prefix or any of its other
+    words whole (the spelling corrections of a typed word). Quoted as ``match_expression`` quotes."""
+    parts = []
+    for typed, *alternatives in (c for c in choices if c):
+        quoted = ['"' + typed.replace('"', '""') + '"*'] + ['"' + a.replace('"', '""') + '"' for a in alternatives]
+        parts.append(quoted[0] if len(quoted) == 1 else "(" + " OR ".join(quoted) + ")")
+    return " AND ".join(parts) if parts else None
+
+
 def _name(name: str) -> str:
     if not _NAME.match(name):
         raise ValueError(f"not a table or column name: {name!r}")

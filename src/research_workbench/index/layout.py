@@ -12,7 +12,8 @@ from pathlib import Path
 
 INDEX_MANIFEST = "index.json"
 # 2: records the size of every file ("file_bytes"), checked each time the index is opened (see freshness.py).
-INDEX_FORMAT_VERSION = 2
+# 3: the search database has each source entry's "Maps to" concepts (criteria_maps_to) and a spelling table.
+INDEX_FORMAT_VERSION = 3
 EVENTS_FILE = "search_all_events.parquet"
 PERSONS_FILE = "search_person.parquet"
 CRITERIA_FILE = "criteria.parquet"

@@ -21,7 +21,9 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Integer, String, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import (
+    JSON, BigInteger, Boolean, Date, DateTime, ForeignKey, Integer, String, Text, TypeDecorator, UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -379,6 +381,70 @@ class ResourceVersion(Base):
     created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime]
     note: Mapped[str | None] = mapped_column(String(200))  # "created", "restored version 2", "copied from …"
+
+
+class CohortDraft(Base):
+    """The Cohort Builder's unsaved work: one per (workspace, user, cohort), written on every change.
+
+    ``cohort_key`` is the cohort resource's id, or ``new`` for a cohort not yet saved. ``base_version`` is the
+    resource version the draft started from, so the page can say when someone else saved a newer one meanwhile.
+    """
+
+    __tablename__ = "cohort_drafts"
+    __table_args__ = (UniqueConstraint("workspace_id", "user_id", "cohort_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    cohort_key: Mapped[str] = mapped_column(String(20))
+    base_version: Mapped[int | None] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(80), default="")
+    content: Mapped[dict[str, Any]] = mapped_column()  # the definition as the page holds it (may be incomplete)
+    updated_at: Mapped[datetime]
+
+
+class ReviewStatus(Base):
+    """A participant's review status in a review set (a ``review_set`` resource): included, excluded or
+    needs_review. No row: not reviewed yet. Who is in the set is the resource's content (its snapshot); a status
+    of someone no longer listed there is kept but not shown."""
+
+    __tablename__ = "review_statuses"
+
+    resource_id: Mapped[int] = mapped_column(ForeignKey("resources.id", ondelete="CASCADE"), primary_key=True)
+    person_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    status: Mapped[str] = mapped_column(String(20))
+    updated_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    updated_at: Mapped[datetime]
+
+
+class ReviewAnnotationField(Base):
+    """An annotation field of a review set: ``kind`` text, list (one of ``options``), date, yes_no or number."""
+
+    __tablename__ = "review_annotation_fields"
+    __table_args__ = (UniqueConstraint("resource_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    resource_id: Mapped[int] = mapped_column(ForeignKey("resources.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(80))
+    kind: Mapped[str] = mapped_column(String(10))
+    options: Mapped[list[Any]] = mapped_column(default=list)
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime]
+
+
+class ReviewAnnotationValue(Base):
+    """One participant's value of one annotation field, in its canonical text (a date as YYYY-MM-DD, yes/no as
+    ``yes``/``no``, a number as its shortest decimal); deleting the field deletes its values."""
+
+    __tablename__ = "review_annotation_values"
+
+    field_id: Mapped[int] = mapped_column(ForeignKey("review_annotation_fields.id", ondelete="CASCADE"),
+                                          primary_key=True)
+    person_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    value: Mapped[str] = mapped_column(Text)
+    updated_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    updated_at: Mapped[datetime]
 
 
 class Publication(Base):

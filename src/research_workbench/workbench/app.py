@@ -8,6 +8,8 @@ calls excepted), then ``ServerSessions`` (who is asking), then the routes, each 
 
 from __future__ import annotations
 
+import anyio.to_thread
+
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -15,7 +17,7 @@ from pathlib import Path
 
 from asgi_csrf import asgi_csrf
 from fastapi import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import __version__
@@ -66,6 +68,9 @@ async def _no_body():
     return {"type": "http.request", "body": b"", "more_body": False}
 
 
+WORKER_THREADS = 8  # per server process (``workbench serve --workers`` runs one per core)
+
+
 def create_app(config: WorkbenchConfig, *, db: Database | None = None,
                clock: Callable[[], datetime] = utcnow, check_schema: bool = True, mail_jobs: bool = False) -> SecureApp:
     """The app over ``config``'s database (or ``db``). ``mail_jobs``: send the outbox and queue reminders from a
@@ -77,6 +82,10 @@ def create_app(config: WorkbenchConfig, *, db: Database | None = None,
 
     @asynccontextmanager
     async def lifespan(app):
+        # Handlers that read data run in worker threads, each with its own cohort engine (engines.py): a bounded
+        # number of long-lived threads keeps those engines few and warm (a new DuckDB connection's first participant
+        # page costs twice a warm one), and a two-core server gains nothing from forty.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
         if jobs is not None:
             jobs.start()
         try:

@@ -1,5 +1,6 @@
 """Everything a request handler needs, built once from the config: the database, the keys, the password hasher,
-the audit log, the session store, the access evaluator, TOTP secrets, rate limits and the clock."""
+the audit log, the session store, the access evaluator, TOTP secrets, rate limits, the clock and the cohort
+engines."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from ..accounts.passwords import Passwords
 from ..accounts.sessions import SessionStore
 from ..accounts.totp import TotpSecrets
 from ..state import Database
+from .engines import EnginePool
 from .ratelimit import RateLimits
 
 
@@ -32,6 +34,7 @@ class Services:
     totp: TotpSecrets
     limits: RateLimits
     clock: Callable[[], datetime] = field(default=utcnow)
+    engines: EnginePool = field(default_factory=EnginePool)  # cohort engines per thread and data version
 
     @classmethod
     def build(cls, config: WorkbenchConfig, *, db: Database | None = None,

@@ -15,7 +15,8 @@ Content, validated per kind (problems are ``ResourceError``: a ``ProblemsError``
 e.g. ``content.includes[0].items[0].searchParameters[0].conceptId``):
 
 - ``cohort``: a Cohort Builder definition (``cohorts.builder.model.CohortDefinition``, the All of Us request
-  shape) — what the engine reads.
+  shape) — what the engine reads; or an OHDSI cohort, ``{"circe": <ATLAS cohort expression>}`` (validated by
+  ``cohorts.circe``; ``cohorts.members`` answers "who is in it" for both shapes).
 - ``concept_set``: ``cohorts.builder.library.ConceptSet`` without its name and description (the resource's own):
   ``{"domain", "concepts": [{"conceptId", "standard"}]}``.
 - ``dataset``: ``{"cohorts": [cohort ids or names], "concept_sets": [concept set ids or names], "values":
@@ -43,7 +44,10 @@ from ..cdr.facts import Domain
 from ..cdr.problems import Problem, ProblemsError
 from ..cohorts import jsonfile
 from ..cohorts.builder.library import ConceptSet
+from ..cohorts.builder.describe import describe
 from ..cohorts.builder.model import CohortDefinition, DefinitionError, parse_definition
+from ..cohorts.circe import CirceError, parse_expression
+from ..cohorts.members import CIRCE_KEY, is_circe
 from ..cohorts.limits import MAX_DEFINITION_BYTES, MAX_JSON_DEPTH
 from ..state.models import Resource, ResourceVersion, User, Workspace
 from .roles import Membership, Role, WorkspaceForbidden
@@ -140,10 +144,27 @@ class DatasetContent(_Strict):
         return values
 
 
+class ReviewSample(_Strict):
+    """How a review set's participants were drawn (``workspaces.reviews``): the seed makes it reproducible."""
+
+    method: Literal["random", "stratified"]
+    stratify_by: Literal["sex_at_birth", "gender", "race", "ethnicity", "age_band"] | None = None
+    seed: StrictInt = Field(ge=0, le=2**63 - 1)
+    population: StrictInt = Field(ge=0)
+    strata: dict[str, Annotated[list[Annotated[StrictInt, Field(ge=0)]], Field(min_length=2, max_length=2)]] = Field(
+        default_factory=dict, description="stratum label → [participants in the cohort, participants drawn]")
+
+
 class ReviewSetContent(_Strict):
     cohort: Reference
     size: StrictInt = Field(ge=1, le=REVIEW_SET_MAX_SIZE)
     participants: list[Annotated[StrictInt, Field(ge=1)]] = Field(default_factory=list, max_length=REVIEW_SET_MAX_SIZE)
+    # The snapshot a review set drawn by Cohort Review keeps (absent from one written by hand): the cohort's version
+    # and definition, and the workspace's data version, when the participants were drawn; and how they were drawn.
+    cohort_version: StrictInt | None = Field(None, ge=1)
+    definition: dict[str, Any] | None = None
+    data_version: StrictInt | None = Field(None, ge=1)
+    sample: ReviewSample | None = None
 
 
 class NotebookContent(_Strict):
@@ -232,6 +253,21 @@ def _size_problems(content: Any) -> list[Problem]:
     return []
 
 
+def _circe_content(content: dict[str, Any]) -> dict[str, Any]:
+    """An OHDSI cohort: ``{"circe": <ATLAS cohort expression>}``, validated by the Circe model and kept as given (an
+    ATLAS export round-trips unchanged)."""
+    others = sorted(set(content) - {CIRCE_KEY})
+    if others:
+        raise ResourceError([Problem(f"an OHDSI cohort's content holds only \"{CIRCE_KEY}\", not {', '.join(others)}",
+                                     f"content.{others[0]}")])
+    try:
+        parse_expression(content[CIRCE_KEY])
+    except CirceError as err:
+        raise ResourceError([Problem(p.message, f"content.{CIRCE_KEY}" + ("" if p.path in ("(root)", "") else
+                                     ("" if p.path.startswith("[") else ".") + p.path)) for p in err.problems]) from None
+    return {CIRCE_KEY: content[CIRCE_KEY]}
+
+
 def validate_content(kind: str, content: Any, *, name: str = "", session: Session | None = None,
                      workspace: Workspace | None = None) -> dict[str, Any]:
     """The content of a ``kind`` resource, validated and in its stored (normalised) form; raises ResourceError.
@@ -246,6 +282,8 @@ def validate_content(kind: str, content: Any, *, name: str = "", session: Sessio
     problems = _size_problems(content)
     if problems:
         raise ResourceError(problems)
+    if kind == "cohort" and is_circe(content):
+        return _circe_content(content)
     if kind == "cohort":
         if len(json.dumps(content, separators=(",", ":")).encode()) > MAX_DEFINITION_BYTES:
             raise ResourceError([Problem(f"more than {MAX_DEFINITION_BYTES:,} bytes (MAX_DEFINITION_BYTES)", "content")])
@@ -310,7 +348,7 @@ def validate_content(kind: str, content: Any, *, name: str = "", session: Sessio
         problems.append(Problem(_missing("cohort", review.cohort), "content.cohort"))
     if problems:
         raise ResourceError(problems)
-    return review.model_dump(mode="json")
+    return review.model_dump(mode="json", exclude_none=True)
 
 
 def _missing(kind: str, ref: int | str) -> str:
@@ -656,7 +694,8 @@ def summary(session: Session, workspace: Workspace, kind: str, content: dict) ->
     if kind == "concept_set":
         concepts = content.get("concepts", [])
         return [f"Domain: {content.get('domain')}", f"{len(concepts)} concept{'s' if len(concepts) != 1 else ''}: "
-                + ", ".join(f"{c['conceptId']}{'' if c.get('standard', True) else ' (source)'}" for c in concepts[:50])
+                + ", ".join(f"{c['conceptId']}{'' if c.get('standard', True) else ' (source)'}"
+                            f"{' and descendants' if c.get('includeDescendants') else ''}" for c in concepts[:50])
                 + (" …" if len(concepts) > 50 else "")]
     if kind == "dataset":
         def named(ref_kind, ref):
@@ -682,29 +721,15 @@ def summary(session: Session, workspace: Workspace, kind: str, content: dict) ->
 
 
 def cohort_text(content: dict) -> list[str]:
-    """A cohort definition as readable lines: include and exclude groups (AND), their items (OR)."""
+    """A cohort as readable lines: the Cohort Builder's sentence (``cohorts.builder.describe``), or an OHDSI cohort's
+    outline."""
+    if is_circe(content):
+        circe = content[CIRCE_KEY]
+        rules = [r.get("name") or f"rule {i + 1}" for i, r in enumerate(circe.get("InclusionRules") or [])]
+        return ["OHDSI (ATLAS) cohort definition", f"{len(circe.get('ConceptSets') or [])} concept sets",
+                f"{len(rules)} inclusion rules" + (": " + "; ".join(rules) if rules else "")]
     try:
         definition = CohortDefinition.model_validate(content)
     except ValidationError:
         return ["(this definition no longer validates; see its JSON)"]
-    lines = []
-    for side, verb in (("includes", "Include"), ("excludes", "Exclude")):
-        for g, group in enumerate(getattr(definition, side)):
-            label = group.name or f"group {g + 1}"
-            head = f"{verb} participants in {label}"
-            if group.temporal:
-                head += (f" (temporal: {group.mention.value if group.mention else ''} of group 0 "
-                         f"{group.time.value if group.time else ''}"
-                         f"{' ' + str(group.timeValue) if group.timeValue is not None else ''} group 1)")
-            lines.append(head + ", any of:")
-            for item in group.items:
-                params = "; ".join(
-                    (p.name or p.type) + (f" [{p.conceptId}]" if p.conceptId is not None else "")
-                    + "".join(f" {a.name.value} {a.operator.value if a.operator else ''} {' '.join(a.operands)}".rstrip()
-                              for a in p.attributes)
-                    for p in item.searchParameters)
-                mods = "".join(f", {m.name.value} {m.operator.value} {' and '.join(m.operands)}" for m in item.modifiers)
-                lines.append(f"  · {item.type.value}: {params}{mods}")
-    if definition.dataFilters:
-        lines.append("Only participants with: " + ", ".join(f.value for f in definition.dataFilters))
-    return lines
+    return [describe(definition)]

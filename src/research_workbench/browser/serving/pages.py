@@ -99,7 +99,8 @@ async def genomes_page(site: SiteDep, q: Annotated[str, Query(max_length=200)] =
         try:
             browser.parse_variant_query(q)
         except BadQuery as err:  # a query that cannot be read: a 400 with the page and its message, never cached
-            return await site.uncached_page("genomes.html", lambda: make(str(err)), 400)
+            message = str(err)
+            return await site.uncached_page("genomes.html", lambda: make(message), 400)
     return await site.page(("genomes", q, page_number), "genomes.html", make)
 
 

@@ -34,7 +34,7 @@ from .model import (
     TemporalMention,
     TemporalTime,
 )
-from .semantics import PERSON_COLUMNS, Expander, ItemSource, age_attribute, item_source, parameter_concepts, person_flag
+from .semantics import PERSON_COLUMNS, Expander, ItemSource, age_attribute, counted_groups, item_source, parameter_concepts, person_flag
 
 PERSON_TABLE = "search_person"
 EVENTS_TABLE = "search_all_events"
@@ -248,11 +248,12 @@ class Compiler:
         conditions: list[exp.Expression] = []
         for data_filter in definition.dataFilters:
             conditions.append(exp.EQ(this=col(data_filter.value, table="p"), expression=self.bind(True)))
-        for group in definition.includes:
+        includes, excludes = counted_groups(definition)
+        for group in includes:
             conditions.append(exp.In(this=col("person_id", table="p"), query=self.group_persons(group).subquery(copy=False)))
-        for group in definition.excludes:
+        for group in excludes:
             conditions.append(exp.Not(this=exp.In(this=col("person_id", table="p"), query=self.group_persons(group).subquery(copy=False))))
-        return exp.and_(*conditions, copy=False)
+        return exp.and_(*conditions, copy=False) if conditions else exp.true()
 
 
 def compile_definition(definition: CohortDefinition, expand: Expander, select: str = "count") -> CompiledQuery:

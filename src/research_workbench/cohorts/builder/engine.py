@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
 import numpy as np
-from pyroaring import BitMap
+from pyroaring import BitMap, FrozenBitMap
 from sqlglot import exp
 
 from ...cdr.engine import connect
@@ -22,10 +25,79 @@ from ...index.layout import ANCESTRY_FILE, BITMAPS_FILE, DATABASE_FILE, EVENTS_F
 from ...index.freshness import check_index, rebuild_command
 from .compile import PERSON_TABLE, CompiledQuery, Compiler, compile_definition
 from .model import CohortDefinition, SearchGroup, SearchGroupItem
-from .semantics import ItemSource, item_source, parameter_concepts
+from .semantics import ItemSource, counted_groups, item_source, parameter_concepts
 
+# The demographics a breakdown is by: the person table's column for each (the age band is computed from age_at_cdr).
+PERSON_GROUPINGS = {"sex_at_birth": "sex_at_birth_concept_id", "gender": "gender_concept_id", "race": "race_concept_id",
+                    "ethnicity": "ethnicity_concept_id", "age_band": "age_at_cdr"}
 MAX_PAGE = 10**9  # pages of ids: far past any program, and page × page size stays within 64 bits
 MAX_PAGE_SIZE = 10_000
+
+
+class SharedAnswers:
+    """What every engine on one index may share, across threads: everyone, the has-data flags, the demographic
+    groups, concept names, and the participants of recently asked items and temporal groups (a researcher editing a
+    cohort changes one criterion at a time, so every other one is answered from here). Bitmaps are kept frozen, so a
+    caller can never change a shared answer. Items are kept up to ``ITEM_CACHE_BYTES`` (their containers' bytes),
+    least recently used first out."""
+
+    ITEM_CACHE_BYTES = 256 * 1024 * 1024
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.all: FrozenBitMap | None = None
+        self.flags: dict[str, FrozenBitMap] = {}
+        self.groups: dict[str, dict] = {}
+        self.names: dict[int, str] = {}
+        self._items: OrderedDict[str, FrozenBitMap] = OrderedDict()
+        self._bytes = 0
+
+    def item(self, key: str, compute) -> FrozenBitMap:
+        with self.lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+                return found
+        found = FrozenBitMap(compute())  # outside the lock: two threads may compute the same item once each
+        size = _bytes(found)
+        with self.lock:
+            if key not in self._items and size <= self.ITEM_CACHE_BYTES:
+                self._items[key] = found
+                self._bytes += size
+                while self._bytes > self.ITEM_CACHE_BYTES:
+                    _, dropped = self._items.popitem(last=False)
+                    self._bytes -= _bytes(dropped)
+        return found
+
+
+def _bytes(bitmap: FrozenBitMap) -> int:
+    stats = bitmap.get_statistics()
+    return 64 + stats["n_bytes_array_containers"] + stats["n_bytes_run_containers"] + stats["n_bytes_bitset_containers"]
+
+
+_SHARED: dict[tuple[str, str], SharedAnswers] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_answers(index_dir: Path, manifest: dict) -> SharedAnswers:
+    """The shared answers of an index as it is now (a rebuilt index, with another manifest, gets new ones)."""
+    key = (str(Path(index_dir).resolve()), json.dumps(manifest.get("files", {}), sort_keys=True))
+    with _SHARED_LOCK:
+        return _SHARED.setdefault(key, SharedAnswers())
+
+
+_PARAMETER_LABELS = {"parameterId": True, "name": True}
+_ITEM_LABELS = {"id": True, "name": True, "suppressed": True, "searchParameters": {"__all__": _PARAMETER_LABELS}}
+
+
+def _criterion_key(model) -> str:
+    """An item or a temporal group as its meaning: ids, names and suppression say nothing of its participants (the
+    names of attributes and modifiers do, and are kept)."""
+    if isinstance(model, SearchGroup):
+        labels = {"id": True, "name": True, "suppressed": True, "items": {"__all__": _ITEM_LABELS}}
+    else:
+        labels = _ITEM_LABELS
+    return json.dumps(model.model_dump(mode="json", exclude=labels), sort_keys=True)
 
 
 class CohortEngine:
@@ -47,6 +119,7 @@ class CohortEngine:
         naming the paths and how to rebuild (see ``index.freshness``)."""
         self.index_dir = Path(index_dir)
         self.manifest = check_index(self.index_dir, cdr_dir)
+        self.cdr_dir = Path(cdr_dir or self.manifest.get("cdr") or "")
         rebuild = rebuild_command(cdr_dir or self.manifest.get("cdr") or "CDR_DIR", self.index_dir)
         self._hint = f"the index at {self.index_dir} is damaged; rebuild it with `{rebuild}`"
         database = self.index_dir / DATABASE_FILE
@@ -67,8 +140,7 @@ class CohortEngine:
         with self._file_errors(self.index_dir / BITMAPS_FILE):
             self.bitmaps = ConceptBitmaps(self.index_dir / BITMAPS_FILE)
         self.accelerate = accelerate and self.bitmaps.available
-        self._all: BitMap | None = None
-        self._flags: dict[str, BitMap] = {}
+        self.shared = shared_answers(self.index_dir, self.manifest)
 
     def close(self) -> None:
         self.bitmaps.close()
@@ -94,18 +166,48 @@ class CohortEngine:
         compiler = Compiler(self.expand)
         return self._ids(build(compiler), compiler.params)
 
-    def all_persons(self) -> BitMap:
-        if self._all is None:
-            self._all = self._ids(exp.Select(expressions=[col("person_id")]).from_(table(PERSON_TABLE), copy=False), {})
-        return self._all
+    def all_persons(self) -> FrozenBitMap:
+        if self.shared.all is None:
+            self.shared.all = FrozenBitMap(self._ids(exp.Select(expressions=[col("person_id")]).from_(table(PERSON_TABLE), copy=False), {}))
+        return self.shared.all
 
-    def flag(self, column: str) -> BitMap:
-        if column not in self._flags:
+    def flag(self, column: str) -> FrozenBitMap:
+        if column not in self.shared.flags:
             select = exp.Select(expressions=[col("person_id")]).from_(table(PERSON_TABLE), copy=False).where(col(column), copy=False)
-            self._flags[column] = self._ids(select, {})
-        return self._flags[column]
+            self.shared.flags[column] = FrozenBitMap(self._ids(select, {}))
+        return self.shared.flags[column]
 
-    def item_persons(self, item: SearchGroupItem) -> BitMap:
+    def person_groups(self, key: str) -> dict:
+        """Everyone split by one demographic of the person table (``PERSON_GROUPINGS``), as value → bitmap; kept,
+        so a cohort's breakdown is a handful of bitmap intersections instead of a query."""
+        if key not in self.shared.groups:
+            value = age_band(col("age_at_cdr")) if key == "age_band" else col(PERSON_GROUPINGS[key])
+            select = (exp.Select(expressions=[alias(value, "k"), alias(exp.func("LIST", col("person_id")), "ids")])
+                      .from_(table(PERSON_TABLE), copy=False).group_by(num(1), copy=False))
+            with self._file_errors():
+                rows = self.con.execute(select.sql(dialect="duckdb")).fetchall()
+            self.shared.groups[key] = {k: FrozenBitMap(np.asarray(ids, dtype=np.uint32)) for k, ids in rows}
+        return self.shared.groups[key]
+
+    def concept_names(self, ids) -> dict[int, str]:
+        """Names of concepts (demographic values, visit types) from the CDR's vocabulary; kept once read."""
+        names = self.shared.names
+        wanted = sorted({int(i) for i in ids if i is not None} - names.keys())
+        if wanted:
+            from ...cdr.store import Cdr
+
+            path = Cdr(self.cdr_dir).table_file("concept")
+            rows = self.con.execute("SELECT concept_id, concept_name FROM read_parquet(?) WHERE concept_id IN (SELECT unnest(?))",
+                                    [str(path), wanted]).fetchall()
+            found = {int(i): n for i, n in rows}
+            names.update({i: found.get(i, f"concept {i}") for i in wanted})
+        return {int(i): names[int(i)] for i in ids if i is not None}
+
+    def item_persons(self, item: SearchGroupItem) -> FrozenBitMap:
+        """The item's participants (shared across threads; see ``SharedAnswers``)."""
+        return self.shared.item(_criterion_key(item), lambda: self._item_persons(item))
+
+    def _item_persons(self, item: SearchGroupItem) -> BitMap:
         if item_source(item) is not ItemSource.CONCEPTS:  # event detail or the person table: compiled SQL
             return self._compiled_ids(lambda compiler: compiler.item_persons(item))
         found = BitMap()
@@ -114,19 +216,21 @@ class CohortEngine:
                 found |= self.bitmaps.get(item.type.value, param.standard, concept)
         return found
 
-    def group_persons(self, group: SearchGroup) -> BitMap:
+    def group_persons(self, group: SearchGroup) -> BitMap | FrozenBitMap:
         if group.temporal:
-            return self._compiled_ids(lambda compiler: compiler.temporal_persons(group))
+            return self.shared.item("temporal " + _criterion_key(group),
+                                    lambda: self._compiled_ids(lambda compiler: compiler.temporal_persons(group)))
         return BitMap.union(*[self.item_persons(item) for item in group.items])
 
     def cohort_persons(self, definition: CohortDefinition) -> BitMap:
         """The cohort as a set of person ids (accelerated path)."""
-        result = self.all_persons().copy()
+        result = BitMap(self.all_persons())
         for data_filter in definition.dataFilters:
             result &= self.flag(data_filter.value)
-        for group in definition.includes:
+        includes, excludes = counted_groups(definition)
+        for group in includes:
             result &= self.group_persons(group)
-        for group in definition.excludes:
+        for group in excludes:
             result -= self.group_persons(group)
         return result
 

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..limits import MAX_LIBRARY_FILE_BYTES
 from .model import EVENT_DOMAINS, CohortDefinition, DefinitionError, Domain, _path, read_json_file
@@ -25,10 +25,21 @@ MAX_CONCEPTS_PER_SET = 1000  # as the All of Us Workbench (MAX_CONCEPTS_PER_SET)
 
 
 class ConceptRef(BaseModel):
+    """A concept of a set: on the standard side (``standard``, the events' concept column) or the source side (the
+    source concept column); a standard concept may bring its descendants (``includeDescendants``, as OHDSI's
+    concept sets do; left out of the stored JSON when false, so content saved before it existed is unchanged)."""
+
     model_config = ConfigDict(extra="forbid")
 
     conceptId: int
     standard: bool = True
+    includeDescendants: bool = Field(False, exclude_if=lambda include: not include)
+
+    @model_validator(mode="after")
+    def _descendants_are_standard(self) -> ConceptRef:
+        if self.includeDescendants and not self.standard:
+            raise ValueError("only a standard concept has descendants: includeDescendants needs standard true")
+        return self
 
 
 class ConceptSet(BaseModel):

@@ -168,6 +168,7 @@ class SearchGroupItem(_Model):
     name: str | None = None
     type: Domain
     temporalGroup: int | None = None
+    suppressed: bool = Field(False, description="Kept in the definition but left out of the count (the page's 'suppress')")
     searchParameters: list[SearchParameter] = Field(min_length=1)
     modifiers: list[Modifier] = Field(default_factory=list)
 
@@ -179,6 +180,7 @@ class SearchGroup(_Model):
     mention: TemporalMention | None = None
     time: TemporalTime | None = None
     timeValue: int | None = Field(None, ge=0)
+    suppressed: bool = Field(False, description="Kept in the definition but left out of the count (the page's 'suppress')")
     items: list[SearchGroupItem] = Field(min_length=1)
 
 

@@ -8,7 +8,8 @@ neither states these rules itself:
 - **where an item is answered** (``item_source``): the person table (demographics, has-data flags, "has physical
   measurements"), the event table with event detail (values, modifiers), or concepts alone (no event detail: the
   bitmaps can answer it);
-- **which person-table column** a person or has-data item tests (``HAS_DATA_FLAGS``, ``PERSON_COLUMNS``).
+- **which person-table column** a person or has-data item tests (``HAS_DATA_FLAGS``, ``PERSON_COLUMNS``);
+- **what is counted** (``counted_groups``): suppressed groups and items stay in the definition but not in the count.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from enum import Enum
 
 from ...cdr.facts import EVENT_DOMAINS, Domain
-from .model import AGE_ATTRIBUTES, Attribute, SearchGroupItem, SearchParameter
+from .model import AGE_ATTRIBUTES, Attribute, CohortDefinition, SearchGroup, SearchGroupItem, SearchParameter
 
 # expand(concept_id, is_standard) → the concept and its descendants with data
 Expander = Callable[[int, bool], list[int]]
@@ -87,3 +88,22 @@ def person_flag(item: SearchGroupItem) -> str | None:
 def age_attribute(param: SearchParameter) -> Attribute:
     """The one age attribute (AGE, AGE_AT_CONSENT or AGE_AT_CDR) of a PERSON AGE parameter (validated: exactly one)."""
     return next(a for a in param.attributes if a.name in AGE_ATTRIBUTES)
+
+
+def counted_group(group: SearchGroup) -> SearchGroup | None:
+    """The group as counted: without its suppressed items; None when suppressed itself, when every item is, or when a
+    temporal group is left without one of its two sides (a relation to nothing cannot hold)."""
+    if group.suppressed:
+        return None
+    items = [item for item in group.items if not item.suppressed]
+    if not items or (group.temporal and {item.temporalGroup for item in items} != {0, 1}):
+        return None
+    return group if len(items) == len(group.items) else group.model_copy(update={"items": items})
+
+
+def counted_groups(definition: CohortDefinition) -> tuple[list[SearchGroup], list[SearchGroup]]:
+    """(include groups, exclude groups) as counted (see ``counted_group``). No include group left means everyone
+    (with the data filters), as when a researcher suppresses the only group to see the whole population."""
+    includes = [g for g in map(counted_group, definition.includes) if g is not None]
+    excludes = [g for g in map(counted_group, definition.excludes) if g is not None]
+    return includes, excludes

@@ -1,14 +1,17 @@
 """Per-domain event queries: one Circe criterion → its events.
 
 Every query yields ``(person_id, event_id, start_date, end_date, visit_occurrence_id, sort_date,
-domain_concept_id)``. Shape of each query (as Circe's):
+domain_concept_id)``. Shape of each query (as circe-be's criteria SQL builders):
 
 - inner ``C``: the domain table filtered on the concept set (``CodesetId``), with the event's start and end
-  (a NULL end becomes start + 1 day; drug exposures use days_supply first; a procedure always ends at its
-  start + 1 day, as in circe-be) and, for ``First``, the row's rank
-  among the person's rows of that concept set over the whole table;
+  (``DateAdjustment`` already applied: circe-be adjusts the dates in this inner select, so every filter below sees
+  the adjusted dates) and, for ``First``, the row's rank among the person's rows of that concept set over the whole
+  table, by the table's own start date. End dates as circe-be reads them: a NULL condition or device end becomes
+  start + 1 day; a drug exposure ends at its end date, else start + days_supply, else start + 1; a procedure,
+  measurement or observation ends the day after it starts whatever its table holds; a visit ends at
+  ``visit_end_date`` as it is (NULL stays NULL); a death is one day long and its event id is the person id;
 - outer: every other attribute as a WHERE clause on ``C`` (joined to person, visit, provider and care site only
-  when an attribute needs them), then ``DateAdjustment`` on the output dates.
+  when an attribute needs them); with a DateAdjustment, also ``end >= start``.
 
 ``CorrelatedCriteria`` (a criterion holding a group, which holds criteria) are applied in ``groups.py``, which
 imports this module; this module imports nothing of it.
@@ -27,7 +30,7 @@ from sqlglot import exp
 from ...cdr.facts import event_table
 from ...cdr.sql import alias, col, date_literal, ident, num, table
 from . import model as m
-from .sql import add_days, concept_clause, days_between, in_codeset, range_clause, text_clause
+from .sql import add_days, concept_clause, days_between, in_codeset, range_clause, row_number, text_clause
 
 C, P, V, PR, CS = "C", "P", "V", "PR", "CS"
 
@@ -60,7 +63,7 @@ def drug_exposure_end(alias: str) -> exp.Expression:
 
 
 def _column(name: str) -> Callable[[], exp.Expression]:
-    """An end date that is a column of the table as it is (the eras and observation periods)."""
+    """A date that is a column of the table as it is (the eras, observation periods and visits)."""
     return lambda: col(name, table="T")
 
 
@@ -69,7 +72,7 @@ class CriterionTable:
     """The table a Circe criterion reads and the columns it uses."""
 
     table: str
-    event_id: str
+    event_id: str  # the column holding the event id (death: person_id, as circe-be)
     concept: str  # matched against CodesetId; also what DOMAIN_CONCEPT counts
     start: str
     end: Callable[[], exp.Expression]
@@ -80,14 +83,17 @@ class CriterionTable:
     source_column: str | None = None
 
 
-def _omop(name: str, field: str, *, drug: bool = False, read_end: bool = True) -> CriterionTable:
+def _omop(name: str, field: str, *, drug: bool = False, read_end: bool = True, raw_end: bool = False) -> CriterionTable:
     """A criterion over an OMOP event table: its columns from ``cdr.facts``; ``field`` is the prefix of the
     criterion's type and source-concept attributes (``condition`` → ``condition_type``, ``condition_source_concept``).
     ``read_end=False``: the event ends the day after it starts whatever the table's end column holds (circe-be's
-    ``DATEADD(day,1,po.procedure_date) as end_date``)."""
+    ``DATEADD(day,1,po.procedure_date) as end_date``). ``raw_end``: the end column as it is, NULL included (circe-be's
+    ``vo.visit_end_date as end_date``)."""
     t = event_table(name)
     if drug:
         end = lambda: drug_exposure_end("T")  # noqa: E731
+    elif raw_end:
+        end = _column(t.end_date)  # type: ignore[arg-type]
     else:
         end = _plus_one(t.start_date, t.end_date if read_end else None)
     return CriterionTable(
@@ -111,9 +117,9 @@ CRITERION_TABLES: dict[str, CriterionTable] = {
     "Observation": _omop("observation", "observation"),
     "ProcedureOccurrence": _omop("procedure_occurrence", "procedure", read_end=False),  # procedure_end_date unread
     "DeviceExposure": _omop("device_exposure", "device"),
-    "VisitOccurrence": _omop("visit_occurrence", "visit"),
+    "VisitOccurrence": _omop("visit_occurrence", "visit", raw_end=True),  # no COALESCE: a NULL end stays NULL
     "Death": CriterionTable(
-        "death", "death_id", "cause_concept_id", "death_date", _plus_one("death_date"), visit=None,
+        "death", "person_id", "cause_concept_id", "death_date", _plus_one("death_date"), visit=None,
         type_field="death_type", type_column="death_type_concept_id", source_field="death_source_concept",
         source_column="cause_source_concept_id",
     ),
@@ -167,18 +173,17 @@ def _specific(c: m.Criteria, joins: _Joins) -> list[exp.Expression]:
     def concepts(column: str, concepts_value, selection) -> None:
         out.extend(concept_clause(_c(column), concepts_value, selection))
 
-    def numeric(value: exp.Expression, rng) -> None:
+    def numeric(value: exp.Expression, rng, decimal: bool = False) -> None:
         if rng is not None:
-            out.append(range_clause(value, rng))
+            out.append(range_clause(value, rng, decimal=decimal))
 
     def text(column: str, flt) -> None:
         if flt is not None:
             out.append(text_clause(_c(column), flt))
 
     if isinstance(c, (m.ConditionEra, m.DrugEra)):
-        prefix = "condition_era" if isinstance(c, m.ConditionEra) else "drug_era"
-        numeric(_c(f"{prefix}_start_date"), c.era_start_date)
-        numeric(_c(f"{prefix}_end_date"), c.era_end_date)
+        numeric(START, c.era_start_date)  # circe-be: C.start_date, the date after any DateAdjustment
+        numeric(END, c.era_end_date)
         numeric(_c("condition_occurrence_count" if isinstance(c, m.ConditionEra) else "drug_exposure_count"), c.occurrence_count)
         numeric(days_between(START, END), c.era_length)
         if c.age_at_start:
@@ -192,21 +197,21 @@ def _specific(c: m.Criteria, joins: _Joins) -> list[exp.Expression]:
         text("stop_reason", c.stop_reason)
     elif isinstance(c, m.DrugExposure):
         numeric(_c("refills"), c.refills)
-        numeric(_c("quantity"), c.quantity)
+        numeric(_c("quantity"), c.quantity, decimal=True)
         numeric(_c("days_supply"), c.days_supply)
         concepts("route_concept_id", c.route_concept, c.route_concept_cs)
         text("lot_number", c.lot_number)
         text("stop_reason", c.stop_reason)
     elif isinstance(c, m.Measurement):
         concepts("operator_concept_id", c.operator, c.operator_cs)
-        numeric(_c("value_as_number"), c.value_as_number)
+        numeric(_c("value_as_number"), c.value_as_number, decimal=True)
         concepts("value_as_concept_id", c.value_as_concept, c.value_as_concept_cs)
         concepts("unit_concept_id", c.unit, c.unit_cs)
-        numeric(_c("range_low"), c.range_low)
-        numeric(_c("range_high"), c.range_high)
+        numeric(_c("range_low"), c.range_low, decimal=True)
+        numeric(_c("range_high"), c.range_high, decimal=True)
         ratio = lambda bound: exp.Div(this=_c("value_as_number"), expression=exp.func("NULLIF", _c(bound), num(0)))  # noqa: E731
-        numeric(ratio("range_low"), c.range_low_ratio)
-        numeric(ratio("range_high"), c.range_high_ratio)
+        numeric(ratio("range_low"), c.range_low_ratio, decimal=True)
+        numeric(ratio("range_high"), c.range_high_ratio, decimal=True)
         if c.abnormal:
             out.append(
                 exp.or_(
@@ -217,17 +222,17 @@ def _specific(c: m.Criteria, joins: _Joins) -> list[exp.Expression]:
                 )
             )
     elif isinstance(c, m.Observation):
-        numeric(_c("value_as_number"), c.value_as_number)
+        numeric(_c("value_as_number"), c.value_as_number, decimal=True)
         text("value_as_string", c.value_as_string)
         concepts("value_as_concept_id", c.value_as_concept, c.value_as_concept_cs)
         concepts("qualifier_concept_id", c.qualifier, c.qualifier_cs)
         concepts("unit_concept_id", c.unit, c.unit_cs)
     elif isinstance(c, m.ProcedureOccurrence):
         concepts("modifier_concept_id", c.modifier, c.modifier_cs)
-        numeric(_c("quantity"), c.quantity)
+        numeric(_c("quantity"), c.quantity, decimal=True)
     elif isinstance(c, m.DeviceExposure):
         text("unique_device_id", c.unique_device_id)
-        numeric(_c("quantity"), c.quantity)
+        numeric(_c("quantity"), c.quantity, decimal=True)
     elif isinstance(c, m.VisitOccurrence):
         numeric(days_between(START, END), c.visit_length)
         if c.place_of_service or c.place_of_service_cs:
@@ -260,9 +265,8 @@ def _inside_user_defined_period(c: m.ObservationPeriod) -> list[exp.Expression]:
     period = c.user_defined_period
     if period is None:
         return []
-    start, end = _dates(c)
     return [
-        exp.and_(exp.LTE(this=start.copy(), expression=date_literal(d)), exp.GTE(this=end.copy(), expression=date_literal(d)))
+        exp.and_(exp.LTE(this=START.copy(), expression=date_literal(d)), exp.GTE(this=END.copy(), expression=date_literal(d)))
         for d in (period.start_date, period.end_date)
         if d is not None
     ]
@@ -281,33 +285,28 @@ def _type_and_source(c: m.Criteria, domain: CriterionTable) -> list[exp.Expressi
 
 
 def _inner(c: m.Criteria, domain: CriterionTable) -> exp.Select:
-    start = col(domain.start, table="T")
+    """``C``: the table's rows of the concept set with their (adjusted) dates, id, concept and ``First`` rank."""
+    start, end = col(domain.start, table="T"), domain.end()
+    adj = c.date_adjustment
+    if adj is not None:  # circe-be adjusts in this inner select, from the unadjusted start and end expressions
+        start, end = (
+            add_days(start.copy() if adj.start_with == "START_DATE" else end.copy(), adj.start_offset),
+            add_days(end.copy() if adj.end_with == "END_DATE" else start.copy(), adj.end_offset),
+        )
     query = exp.select(
         exp.Column(this=exp.Star(), table=ident("T")),
         alias(start, "_start_date"),
-        alias(domain.end(), "_end_date"),
+        alias(end, "_end_date"),
         alias(col(domain.event_id, table="T"), "_event_id"),
         alias(col(domain.concept, table="T"), "_concept_id"),
-    ).from_(table(domain.table, alias="T"))
-    if c.first:
-        rank = exp.Window(
-            this=exp.func("DENSE_RANK"),
-            partition_by=[col("person_id", table="T")],
-            order=exp.Order(expressions=[exp.Ordered(this=start), exp.Ordered(this=col(domain.event_id, table="T"))]),
-        )
-        query = query.select(alias(rank, "_ordinal"))
+        copy=False,
+    ).from_(table(domain.table, alias="T"), copy=False)
+    if c.first:  # over the table's own start date: circe-be ranks before adjusting
+        rank = row_number([col("person_id", table="T")], [col(domain.start, table="T"), col(domain.event_id, table="T")])
+        query = query.select(alias(rank, "_ordinal"), copy=False)
     if c.codeset_id is not None:
-        query = query.where(in_codeset(col(domain.concept, table="T"), c.codeset_id))
+        query = query.where(in_codeset(col(domain.concept, table="T"), c.codeset_id), copy=False)
     return query
-
-
-def _dates(c: m.Criteria) -> tuple[exp.Expression, exp.Expression]:
-    adj = c.date_adjustment
-    if adj is None:
-        return START, END
-    start = add_days(START if adj.start_with == "START_DATE" else END, adj.start_offset)
-    end = add_days(END if adj.end_with == "END_DATE" else START, adj.end_offset)
-    return start, end
 
 
 def event_query(c: m.Criteria) -> exp.Select:
@@ -317,7 +316,9 @@ def event_query(c: m.Criteria) -> exp.Select:
     where = _type_and_source(c, domain) + _shared(c, joins) + _specific(c, joins)
     if c.first:
         where.append(exp.EQ(this=_c("_ordinal"), expression=num(1)))
-    start, end = _dates(c)
+    if c.date_adjustment is not None:  # circe-be: "C.end_date >= C.start_date" once the dates are adjusted
+        where.append(exp.GTE(this=END.copy(), expression=START.copy()))
+    start, end = START.copy(), END.copy()
     if isinstance(c, m.ObservationPeriod) and c.user_defined_period is not None:
         # circe-be: @startDateExpression / @endDateExpression, the given date in place of the period's own
         if c.user_defined_period.start_date is not None:
@@ -333,19 +334,21 @@ def event_query(c: m.Criteria) -> exp.Select:
         alias(visit, "visit_occurrence_id"),
         alias(START, "sort_date"),
         alias(_c("_concept_id"), "domain_concept_id"),
-    ).from_(exp.Subquery(this=_inner(c, domain), alias=exp.TableAlias(this=ident(C))))
+        copy=False,
+    ).from_(exp.Subquery(this=_inner(c, domain), alias=exp.TableAlias(this=ident(C))), copy=False)
     if joins.person:
-        query = query.join(table("person", alias=P), on=exp.EQ(this=col("person_id", table=P), expression=_c("person_id")), join_type="LEFT")
+        query = query.join(table("person", alias=P), on=exp.EQ(this=col("person_id", table=P), expression=_c("person_id")), join_type="LEFT", copy=False)
     if joins.visit:
         query = query.join(
-            table("visit_occurrence", alias=V), on=exp.EQ(this=col("visit_occurrence_id", table=V), expression=_c("visit_occurrence_id")), join_type="LEFT"
+            table("visit_occurrence", alias=V), on=exp.EQ(this=col("visit_occurrence_id", table=V), expression=_c("visit_occurrence_id")), join_type="LEFT",
+            copy=False,
         )
     if joins.provider:
-        query = query.join(table("provider", alias=PR), on=exp.EQ(this=col("provider_id", table=PR), expression=_c("provider_id")), join_type="LEFT")
+        query = query.join(table("provider", alias=PR), on=exp.EQ(this=col("provider_id", table=PR), expression=_c("provider_id")), join_type="LEFT", copy=False)
     if joins.care_site:
-        query = query.join(table("care_site", alias=CS), on=exp.EQ(this=col("care_site_id", table=CS), expression=_c("care_site_id")), join_type="LEFT")
+        query = query.join(table("care_site", alias=CS), on=exp.EQ(this=col("care_site_id", table=CS), expression=_c("care_site_id")), join_type="LEFT", copy=False)
     if where:
-        query = query.where(exp.and_(*where))
+        query = query.where(exp.and_(*where, copy=False), copy=False)
     return query
 
 
@@ -361,14 +364,17 @@ def with_observation_period(events: exp.Expression, name: str = "E") -> exp.Sele
             *[e(n) for n in EVENT_COLUMNS],
             alias(op("observation_period_start_date"), "op_start_date"),
             alias(op("observation_period_end_date"), "op_end_date"),
+            copy=False,
         )
-        .from_(exp.Subquery(this=events, alias=exp.TableAlias(this=ident(name))))
+        .from_(exp.Subquery(this=events, alias=exp.TableAlias(this=ident(name))), copy=False)
         .join(
             table("observation_period", alias="OP"),
             on=exp.and_(
                 exp.EQ(this=op("person_id"), expression=e("person_id")),
                 exp.GTE(this=e("start_date"), expression=op("observation_period_start_date")),
                 exp.LTE(this=e("start_date"), expression=op("observation_period_end_date")),
+                copy=False,
             ),
+            copy=False,
         )
     )

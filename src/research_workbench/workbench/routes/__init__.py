@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from . import (
-    access, account, admin, api, data_versions, ducc, hub, hub_directory, identity, oidc_signin, public, renewal,
-    resource_api, resources, signin, signup, training, workspace_api, workspaces,
+    access, account, admin, api, cohort_builder, cohort_compare, concept_sets, data_versions, ducc, hub, hub_directory, identity, ohdsi_cohorts, oidc_signin, public, renewal,
+    resource_api, resources, reviews, signin, signup, training, workspace_api, workspaces,
 )
 
 ROUTERS = [
@@ -25,6 +25,11 @@ ROUTERS = [
     workspace_api.router,
     resources.router,
     resource_api.router,
+    reviews.router,
+    cohort_compare.router,
+    cohort_builder.router,
+    ohdsi_cohorts.router,
+    concept_sets.router, concept_sets.api_router,
     hub.router, hub.api_router,
     api.router,
 ]

@@ -43,6 +43,15 @@
       area.addEventListener("input", update);
     });
 
+    // A file input marked data-file-into puts the chosen file's text into that text box (forms post text only).
+    document.querySelectorAll("input[type=file][data-file-into]").forEach(function (input) {
+      input.addEventListener("change", function () {
+        var target = document.getElementById(input.getAttribute("data-file-into"));
+        if (!input.files.length || !target) { return; }
+        input.files[0].text().then(function (text) { target.value = text; target.dispatchEvent(new Event("input")); });
+      });
+    });
+
     // Drafts: a form marked data-draft keeps what was typed and chosen in this tab until it is sent.
     document.querySelectorAll("form[data-draft]").forEach(function (form) {
       var key = "draft:" + form.getAttribute("data-draft");
