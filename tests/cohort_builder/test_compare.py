@@ -208,7 +208,7 @@ def test_bitmaps_and_sql_count_the_same_prevalences(engine):
 
 
 def test_concept_names_come_from_the_cdr_vocabulary(engine, cdr):
-    assert concept_names(engine, [f.HTN, f.HBA1C, 8507], cdr) == {f.HTN: "Essential hypertension", f.HBA1C: "Hemoglobin A1c"}
+    assert concept_names(engine, [f.HTN, f.HBA1C, 8507]) == {f.HTN: "Essential hypertension", f.HBA1C: "Hemoglobin A1c"}
     assert concept_names(engine, []) == {}
 
 

@@ -39,7 +39,6 @@ from __future__ import annotations
 import math
 import sqlite3
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -50,7 +49,6 @@ from sqlglot import exp
 from ..cdr.facts import AGE_BANDS, UNKNOWN_AGE, Domain, age_band
 from ..cdr.problems import Problem, ProblemsError
 from ..cdr.sql import col
-from ..cdr.store import Cdr
 from ..index.bitmaps import MAX_PERSON_ID
 from ..index.layout import BITMAPS_FILE
 from .builder.engine import CohortEngine
@@ -286,20 +284,9 @@ def _unnamed(concept_id: int) -> str:
     return f"Concept {concept_id}"
 
 
-def concept_names(engine: CohortEngine, ids, cdr_dir: Path | None = None) -> dict[int, str]:
-    """Names of concepts from the CDR's vocabulary (``cdr_dir``, by default the engine's); a concept it lacks has
-    none here."""
-    ids = sorted({int(i) for i in ids})
-    if not ids:
-        return {}
-    cdr = Cdr(Path(cdr_dir or engine.cdr_dir))
-    if "concept" not in cdr.manifest.tables:
-        return {}
-    rows = engine.con.execute(
-        "SELECT concept_id, concept_name FROM read_parquet($path) WHERE concept_id IN (SELECT unnest($ids))",
-        {"path": str(cdr.table_file("concept")), "ids": ids},
-    ).fetchall()
-    return {int(concept_id): name for concept_id, name in rows if name}
+def concept_names(engine: CohortEngine, ids) -> dict[int, str]:
+    """Names of concepts from the CDR's vocabulary (the engine's, kept); a concept it lacks has none here."""
+    return engine.concept_names(ids, fallback=False)
 
 
 # -- prevalence: two ways ----------------------------------------------------------------------------------------
@@ -370,12 +357,11 @@ def differences(counts: Counts, size_a: int, size_b: int, domains: tuple[Domain,
 # -- the whole comparison ----------------------------------------------------------------------------------------
 
 def compare_cohorts(engine: CohortEngine, a: Cohort, b: Cohort, *, top: int = DEFAULT_TOP,
-                    domains: tuple[Domain, ...] = COMPARED_DOMAINS, method: Method | None = None,
-                    cdr_dir: Path | None = None) -> CohortComparison:
+                    domains: tuple[Domain, ...] = COMPARED_DOMAINS, method: Method | None = None) -> CohortComparison:
     """Cohorts ``a`` and ``b`` (definitions, or BitMaps of person ids) side by side.
 
-    ``method``: how prevalences are counted, "bitmaps" (the default when the index has them) or "sql";
-    ``cdr_dir``: the CDR whose vocabulary names the concepts (by default the engine's).
+    ``method``: how prevalences are counted, "bitmaps" (the default when the index has them) or "sql". Concepts are
+    named from the engine's CDR's vocabulary.
     """
     problems = []
     if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= MAX_TOP:
@@ -398,7 +384,7 @@ def compare_cohorts(engine: CohortEngine, a: Cohort, b: Cohort, *, top: int = DE
     size_a, size_b = len(ids_a), len(ids_b)
     # Only the concepts shown are named: the ranking needs no names.
     shown = {c.concept_id for d in differences(counts, size_a, size_b, tuple(domains), top, {}) for c in d.concepts}
-    names = concept_names(engine, shown | demographic_concepts(people), cdr_dir)
+    names = concept_names(engine, shown | demographic_concepts(people))
     return CohortComparison(
         overlap=overlap(ids_a, ids_b),
         demographics=demographics(people, size_a, size_b, names),

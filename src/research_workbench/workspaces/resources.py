@@ -177,18 +177,19 @@ def _loc(parts: tuple) -> str:
     return "content" + ("" if not path or path.startswith("[") else ".") + path
 
 
-def _located(definition_problems: list[str]) -> list[Problem]:
-    """``DefinitionError`` problems (``json.path: message``) as problems under ``content``."""
+def located(definition_problems: list[str], root: str = "content") -> list[Problem]:
+    """``DefinitionError`` problems (``json.path: message``) as problems under ``root`` (the field holding the
+    definition: a resource's ``content``, a page's ``definition``)."""
     out = []
     for text in definition_problems:
         where, sep, message = text.partition(": ")
         if not sep:
-            out.append(Problem(text, "content"))
+            out.append(Problem(text, root))
             continue
         if where == "(definition)":
-            where = "content"
+            where = root
         elif not where.startswith("(json)"):
-            where = "content" + ("" if where.startswith("[") else ".") + where
+            where = root + ("" if where.startswith("[") else ".") + where
         out.append(Problem(message, where))
     return out
 
@@ -290,7 +291,7 @@ def validate_content(kind: str, content: Any, *, name: str = "", session: Sessio
         try:
             definition = parse_definition(content)
         except DefinitionError as err:
-            raise ResourceError(_located(err.problems)) from None
+            raise ResourceError(located(err.problems)) from None
         return definition.model_dump(mode="json", exclude_none=True)
     if kind == "concept_set":
         own = [Problem(f"a concept set's {key} is the resource's own {key}: leave it out of the content", f"content.{key}")
@@ -535,9 +536,8 @@ def update(session: Session, membership: Membership, resource: Resource, *, expe
     return True
 
 
-def delete(session: Session, membership: Membership, resource: Resource, *, user: User, now: datetime,
-           expected_version: int | None = None) -> None:
-    """Soft-delete: gone from the workspace, its history kept, its name free again; WRITER."""
+def _lock_current(session: Session, membership: Membership, resource: Resource, expected_version: int | None) -> None:
+    """WRITER, the workspace and the resource locked, the resource live and (if said) at ``expected_version``."""
     _need(membership, Role.WRITER)
     _lock_workspace(session, membership.workspace)
     session.refresh(resource, with_for_update=True)
@@ -545,6 +545,12 @@ def delete(session: Session, membership: Membership, resource: Resource, *, user
         raise ResourceNotFound(f"resource {resource.id} was deleted")
     if expected_version is not None and expected_version != resource.version:
         raise StaleVersion(resource, expected_version)
+
+
+def delete(session: Session, membership: Membership, resource: Resource, *, user: User, now: datetime,
+           expected_version: int | None = None) -> None:
+    """Soft-delete: gone from the workspace, its history kept, its name free again; WRITER."""
+    _lock_current(session, membership, resource, expected_version)
     resource.deleted_at = now
     resource.updated_by, resource.updated_at = user.id, now
 
@@ -553,13 +559,7 @@ def restore(session: Session, membership: Membership, resource: Resource, versio
             now: datetime, expected_version: int | None = None) -> ResourceVersion:
     """A NEW version whose name, description and content are version ``version``'s (note "restored version N");
     WRITER. Restoring the current version is refused; so is a name another live resource of the kind now has."""
-    _need(membership, Role.WRITER)
-    _lock_workspace(session, membership.workspace)
-    session.refresh(resource, with_for_update=True)
-    if resource.deleted_at is not None:
-        raise ResourceNotFound(f"resource {resource.id} was deleted")
-    if expected_version is not None and expected_version != resource.version:
-        raise StaleVersion(resource, expected_version)
+    _lock_current(session, membership, resource, expected_version)
     old = version_of(session, resource, version)
     if version == resource.version:
         raise ResourceError([Problem(f"version {version} is already the current version", "version")])

@@ -664,14 +664,20 @@ def _text(value: Any, where: str, low: int, high: int, problems: list[Problem], 
     return text
 
 
-def lock(session: Session, ctx: Context, admin: User, namespace: str, *, reason: Any) -> Workspace:
-    """An administrator locks a workspace: its members then see only its About page, with the reason."""
+def _admin_with_reason(session: Session, admin: User, namespace: str, reason: Any) -> tuple[Workspace, str]:
+    """An administrator's action on a workspace: the workspace and the reason given (refused when missing)."""
     _admin(admin)
     workspace = _admin_workspace(session, namespace)
     problems: list[Problem] = []
     text = _text(reason, "reason", REASON_MIN, REASON_MAX, problems, "a reason")
     if problems:
         raise WorkspaceError(problems)
+    return workspace, text
+
+
+def lock(session: Session, ctx: Context, admin: User, namespace: str, *, reason: Any) -> Workspace:
+    """An administrator locks a workspace: its members then see only its About page, with the reason."""
+    workspace, text = _admin_with_reason(session, admin, namespace, reason)
     if workspace.locked_at is not None:
         raise WorkspaceConflict([Problem(f"already locked ({workspace.locked_reason})", "form")])
     workspace.locked_at, workspace.locked_reason, workspace.locked_by = ctx.now, text, admin.id
@@ -681,12 +687,7 @@ def lock(session: Session, ctx: Context, admin: User, namespace: str, *, reason:
 
 
 def unlock(session: Session, ctx: Context, admin: User, namespace: str, *, reason: Any) -> Workspace:
-    _admin(admin)
-    workspace = _admin_workspace(session, namespace)
-    problems: list[Problem] = []
-    text = _text(reason, "reason", REASON_MIN, REASON_MAX, problems, "a reason")
-    if problems:
-        raise WorkspaceError(problems)
+    workspace, text = _admin_with_reason(session, admin, namespace, reason)
     if workspace.locked_at is None:
         raise WorkspaceConflict([Problem("this workspace is not locked", "form")])
     was = {"locked_at": workspace.locked_at.isoformat(), "reason": workspace.locked_reason,

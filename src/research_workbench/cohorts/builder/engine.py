@@ -48,7 +48,7 @@ class SharedAnswers:
         self.all: FrozenBitMap | None = None
         self.flags: dict[str, FrozenBitMap] = {}
         self.groups: dict[str, dict] = {}
-        self.names: dict[int, str] = {}
+        self.names: dict[int, str | None] = {}  # None: not in the vocabulary
         self._items: OrderedDict[str, FrozenBitMap] = OrderedDict()
         self._bytes = 0
 
@@ -189,19 +189,23 @@ class CohortEngine:
             self.shared.groups[key] = {k: FrozenBitMap(np.asarray(ids, dtype=np.uint32)) for k, ids in rows}
         return self.shared.groups[key]
 
-    def concept_names(self, ids) -> dict[int, str]:
-        """Names of concepts (demographic values, visit types) from the CDR's vocabulary; kept once read."""
+    def concept_names(self, ids, *, fallback: bool = True) -> dict[int, str]:
+        """Names of concepts (demographic values, visit types, differing concepts) from the CDR's vocabulary, kept
+        once read. A concept the vocabulary lacks is "concept N", or left out with ``fallback=False``."""
         names = self.shared.names
         wanted = sorted({int(i) for i in ids if i is not None} - names.keys())
         if wanted:
             from ...cdr.store import Cdr
 
-            path = Cdr(self.cdr_dir).table_file("concept")
-            rows = self.con.execute("SELECT concept_id, concept_name FROM read_parquet(?) WHERE concept_id IN (SELECT unnest(?))",
-                                    [str(path), wanted]).fetchall()
-            found = {int(i): n for i, n in rows}
-            names.update({i: found.get(i, f"concept {i}") for i in wanted})
-        return {int(i): names[int(i)] for i in ids if i is not None}
+            cdr = Cdr(self.cdr_dir)
+            found: dict[int, str] = {}
+            if "concept" in cdr.manifest.tables:
+                rows = self.con.execute("SELECT concept_id, concept_name FROM read_parquet(?) WHERE concept_id IN (SELECT unnest(?))",
+                                        [str(cdr.table_file("concept")), wanted]).fetchall()
+                found = {int(i): n for i, n in rows if n}
+            names.update({i: found.get(i) for i in wanted})
+        out = {int(i): names[int(i)] for i in ids if i is not None}
+        return {i: n or f"concept {i}" for i, n in out.items()} if fallback else {i: n for i, n in out.items() if n}
 
     def item_persons(self, item: SearchGroupItem) -> FrozenBitMap:
         """The item's participants (shared across threads; see ``SharedAnswers``)."""

@@ -33,6 +33,7 @@ from ...cdr.problems import Problem, ProblemsError
 from ...cohorts.builder.model import CohortDefinition, DefinitionError, parse_definition
 from ...cohorts.builder.results import DEMOGRAPHICS, cohort_results
 from ...cohorts.builder.semantics import HAS_DATA_FLAGS
+from ...cohorts.members import is_circe
 from ...index.browse import children
 from ...state.models import CohortDraft
 from ...web import SecureRouter
@@ -41,7 +42,7 @@ from ...workspaces.roles import Membership, Role
 from ..engines import EngineUnavailable
 from ..guards import Access, requires
 from ..rendering import page
-from .resource_api import Refusal, _body, _in_body, _precheck
+from .resource_api import Refusal, _body, _in_body, _precheck, workspace_engine
 from .resources import audit, member, resource_of
 
 router = SecureRouter(include_in_schema=False)
@@ -110,20 +111,11 @@ def _definition(document: dict, tier: Tier) -> CohortDefinition:
     try:
         definition = parse_definition(document)
     except DefinitionError as err:
-        raise ProblemsError([Problem(p.split(": ", 1)[1] if ": " in p else p,
-                                     "definition." + p.split(": ", 1)[0] if ": " in p else "definition")
-                             for p in err.problems], "invalid definition") from None
+        raise ProblemsError(res.located(err.problems, "definition"), "invalid definition") from None
     problems = _genomics_problems(definition, tier)
     if problems:
         raise ProblemsError(problems, "invalid definition")
     return definition
-
-
-def _engine(request: Request, membership: Membership):
-    try:
-        return request.app.state.services.engines.engine(membership.workspace.data_version)
-    except EngineUnavailable as err:
-        raise Refusal(503, f"this workspace's data version cannot be searched right now: {err}") from None
 
 
 def _person_options(engine) -> dict[str, list[dict]]:
@@ -159,7 +151,7 @@ def _builder_page(request: Request, namespace: str, resource_id: int | None):
         if resource is not None and resource.kind != "cohort":
             raise HTTPException(404)
         saved = res.version_of(session, resource).content if resource is not None else None
-        if saved is not None and "circe" in saved:
+        if saved is not None and is_circe(saved):
             raise HTTPException(409, detail="an OHDSI cohort is not edited in the Cohort Builder: its page shows it")
         editable = membership.role >= Role.WRITER
         draft = _draft(session, membership, viewer.user.id, str(resource_id) if resource_id else NEW) if editable else None
@@ -228,7 +220,7 @@ async def results(request: Request, namespace: str):
         with services.db.reading() as session:
             membership = member(session, request, namespace, Role.READER)
             tier = Tier(membership.workspace.tier)
-            engine = _engine(request, membership)
+            engine = workspace_engine(request, membership)
         definition = _definition(body.definition, tier)
         return JSONResponse(cohort_results(engine, definition, with_demographics=body.demographics).as_dict())
     except Refusal as refusal:
@@ -243,7 +235,7 @@ def browse(request: Request, namespace: str, domain: str | None = Query(None), p
     try:
         with request.app.state.services.db.reading() as session:
             membership = member(session, request, namespace, Role.READER)
-            engine = _engine(request, membership)
+            engine = workspace_engine(request, membership)
         try:  # checked after the role, so a non-member gets the same 404 whatever the query says
             chosen = Domain(domain or "")
         except ValueError:

@@ -58,7 +58,7 @@ from ..engines import EngineUnavailable
 from ..forms import MAX_FIELDS, FieldErrors, Form, FormTooLarge, read_form
 from ..guards import Access, requires
 from ..rendering import page, see_other
-from .resource_api import Refusal, _body, _member, _precheck
+from .resource_api import Refusal, _body, _member, _precheck, workspace_engine
 from .resources import audit, member, resource_of
 
 router = SecureRouter(include_in_schema=False)
@@ -536,13 +536,6 @@ def _api_member(session: Session, request: Request, namespace: str) -> Membershi
     return _member(session, request, namespace, Role.READER)
 
 
-def _api_engine(request: Request, membership: Membership):
-    try:
-        return _engine(request, membership)
-    except EngineUnavailable as err:
-        raise Refusal(503, f"this workspace's data version cannot be searched right now: {err}") from None
-
-
 @api_router.get("/workspaces/{namespace}/criteria/search", dependencies=API_READ)
 def criteria_search(request: Request, namespace: str,
                     q: str | None = Query(None, max_length=MAX_QUERY, description="words of a name or synonym, or a code (required)"),
@@ -553,7 +546,7 @@ def criteria_search(request: Request, namespace: str,
     try:
         with request.app.state.services.db.reading() as session:
             membership = _api_member(session, request, namespace)
-            engine = _api_engine(request, membership)
+            engine = workspace_engine(request, membership)
         if q is None:  # checked after the role: a non-member gets the same 404 whatever the query
             raise Refusal(422, "q: the words or code to search for are required")
         hits = search_criteria(engine.index_dir, q, domain=domain.value if domain else None, standard=standard,
@@ -595,7 +588,7 @@ def _match(request: Request, namespace: str, body: CodesIn) -> JSONResponse:
         with request.app.state.services.db.reading() as session:
             membership = _api_member(session, request, namespace)
             cdr = Path(membership.workspace.data_version.cdr_path)
-            engine = _api_engine(request, membership)
+            engine = workspace_engine(request, membership)
         try:
             matches = match_codes(cdr, body.text, vocabularies=body.vocabularies, map_to_standard=body.map_to_standard,
                                   counts=engine)

@@ -27,6 +27,7 @@ from ...web import ERROR_RESPONSES, ErrorResponse, SecureRouter
 from ...workspaces import resources as res
 from ...workspaces import roles
 from ...workspaces.roles import Membership, Role
+from ..engines import EngineUnavailable
 from ..forms import FormTooLarge
 from ..guards import Access, requires
 
@@ -134,6 +135,14 @@ def _member(session: Session, request: Request, namespace: str, minimum: Role) -
         raise Refusal(404, f"no workspace {namespace!r} that you are a member of") from None
     except (roles.WorkspaceLocked, roles.WorkspaceForbidden) as exc:
         raise Refusal(403, str(exc)) from None
+
+
+def workspace_engine(request: Request, membership: Membership):
+    """The cohort engine of the workspace's data version, or a 503 saying why there is none (no or a stale index)."""
+    try:
+        return request.app.state.services.engines.engine(membership.workspace.data_version)
+    except EngineUnavailable as err:
+        raise Refusal(503, f"this workspace's data version cannot be searched right now: {err}") from None
 
 
 def _precheck(request: Request, namespace: str, minimum: Role, resource_id: int | None = None) -> None:
