@@ -14,7 +14,8 @@ page does). Like people, clients pause between actions: ``--think-ms`` between t
 ``--review-think-ms`` on a participant's page (a reviewer reads it before marking it); with zeros the clients fire
 back to back, a stress test rather than 20 people. Then, for the participant page, one client saves the first cohort and draws a review set of 200 from it
 (the review page's form) and every client opens participants' pages (``GET …/reviews/{id}/participants/{person}``;
-the first one untimed, as the Cohort Builder page's own load warms the count). The server is `workbench serve` with
+the first one untimed, as the Cohort Builder page's own load warms the count), once the server has copied the set's
+participants' rows into their extract (the time that took is printed). The server is `workbench serve` with
 ``--workers`` processes (default: one per core). Baseline in the same run: the public home
 page at the same concurrency. Prints one JSON document with p50/p95/p99 per request kind and the targets.
 """
@@ -197,17 +198,47 @@ async def review_pages(sessions, timed, rounds: int, config_path: Path, think: f
     if made.status_code != 303:
         return f"no review set drawn ({made.status_code}: {made.text[:200]})"
     review = int(made.headers["location"].rstrip("/").rsplit("/", 1)[1])
+    drawn = time.perf_counter()
     persons = participants_of(config_path, review)
+    ready = await extract_ready(config_path, persons)
+    extract_seconds = time.perf_counter() - drawn
 
     async def browse(i: int, client) -> None:
         await client.get(f"/workspaces/bench/reviews/{review}/participants/{persons[i % len(persons)]}")  # warm, untimed
+        await asyncio.sleep(think * random.random() * 2)  # read like any other page (not 20 clicks in one instant)
         for k in range(rounds * 5):
             person = persons[(i * 7 + k) % len(persons)]
             await timed("participant_page", client.get(f"/workspaces/bench/reviews/{review}/participants/{person}"))
             await asyncio.sleep(think * random.random() * 2)
 
     await asyncio.gather(*(browse(i, c) for i, c in enumerate(sessions)))
-    return f"review set {review} of {len(persons)} participants"
+    where = (f"its participants' extract ready {extract_seconds:.1f} s after the draw" if ready
+             else "no extract within 10 minutes: pages read the CDR")
+    return f"review set {review} of {len(persons)} participants; {where}"
+
+
+async def extract_ready(config_path: Path, persons: list[int], timeout: float = 600) -> bool:
+    """Wait until the server has built the review set's extract (the pages' steady state); False after ``timeout``."""
+    from sqlalchemy import select
+
+    from research_workbench.accounts.config import load_workbench_config
+    from research_workbench.cdr.store import Cdr
+    from research_workbench.cohorts import participant_extract as pe
+    from research_workbench.state import Database
+    from research_workbench.state.models import DataVersion
+
+    config = load_workbench_config(config_path)
+    db = Database(config.resolved_database_url)
+    with db.reading() as session:
+        cdr = Path(session.scalar(select(DataVersion.cdr_path).where(DataVersion.name == "BENCH")))
+    db.dispose()
+    root, key = config.resolve(config.review_extracts_dir), pe.extract_key(Cdr(cdr), persons)
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        if pe.find(root, key) is not None:
+            return True
+        await asyncio.sleep(0.5)
+    return False
 
 
 def participants_of(config_path: Path, review: int) -> list[int]:

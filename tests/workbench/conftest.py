@@ -40,6 +40,7 @@ def test_config(tmp_path: Path, **overrides):
     overrides.setdefault("database_url", f"sqlite:///{tmp_path}/wb.sqlite")
     overrides.setdefault("passwords", {"time_cost": 1, "memory_kib": 64, "parallelism": 1})
     overrides.setdefault("base_url", BASE)
+    overrides.setdefault("review_extracts_dir", str(tmp_path / "review-extracts"))
     return load_workbench_config(None, **overrides)
 
 

@@ -177,6 +177,9 @@ class WorkbenchConfig(_Section):
     secret_file: str | None = None
     support_email: str = "support@workbench.invalid"
     review_max_size: int = Field(10_000, ge=1, le=10_000, description="the largest Cohort Review set a Writer may draw")
+    review_extracts_dir: str = Field("workbench-state/review-extracts", description=(
+        "where review sets' participants' rows are copied for fast participant pages (relative to this file)"))
+    review_extracts_unused_days: float = Field(30, gt=0, description="an extract not read for this long is removed")
     access: AccessSettings = AccessSettings()
     sessions: SessionSettings = SessionSettings()
     passwords: PasswordSettings = PasswordSettings()

@@ -1,16 +1,17 @@
 """One participant's data, as Cohort Review shows it: a tab per domain, date and age filters, source or standard
 concepts, summary counts for charts, and the events that made the participant qualify for a cohort.
 
-Where the rows come from, and why: the CDR's own event tables (``cdr.facts.event_tables``), each read with
-``person_id = ?``. The search index's event table would be simpler to query, but it is sorted by concept (so a
-person's rows are spread over every row group: a full scan of the whole index per page, about 200 ms at a million
-participants) and it keeps neither units, source values nor end dates. A CDR table read for one person costs one
-scan of its ``person_id`` column (measured: 35 ms for 25M measurement rows in release order, where research ids
-leave no row group skippable; a few ms where the rows are in person order), and every column of the event is there:
-one row per event, with both its standard and its source concept, so the source/standard toggle only changes which
-concept is shown. Demographics come from the index's person table (one row, sorted by person id); the qualifying
-events from the index's event table through the Cohort Builder's own compiler (``Compiler.item_events``), which
-reads only the row groups of the criteria's concepts, with the same semantics as the count.
+Where the rows come from, and why: the CDR's own event tables (``cdr.facts.event_tables``), in one shape for every
+table (``EVENT_COLUMNS``: one row per event, with both its standard and its source concept, so the source/standard
+toggle only changes which concept is shown; units, source values and end dates kept). The search index's event table
+would be simpler to query, but it is sorted by concept (a person's rows are spread over every row group) and keeps
+neither units, source values nor end dates. For a review set's participants the rows are read from the set's
+extract (``participant_extract``: the same rows in the same shape, copied once into a person-sorted file: about
+10 ms a page at a million participants); without one, from the CDR's tables with ``person_id = ?`` (a scan of each
+table's ``person_id`` column: about 55 ms warm at a million participants). Demographics come from the index's person
+table (one row, sorted by person id); concept names from the CDR's concept table, kept per process once read; the
+qualifying events from the index's event table through the Cohort Builder's own compiler (``Compiler.item_events``),
+which reads only the row groups of the criteria's concepts, with the same semantics as the count.
 
 Tabs: conditions, procedures, drugs, labs (measurements that are not vital signs), vitals (``cdr.facts.VITAL_SIGNS``),
 physical measurements (measurements whose source concept is in the PPI vocabulary), surveys (observations with a
@@ -22,7 +23,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections import Counter
+import threading
+from collections import Counter, OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -191,18 +193,31 @@ def _typed_null(sql_type: str) -> exp.Expression:
     return exp.cast(exp.Null(), sql_type)
 
 
-def _event_select(name: str, t: EventTable) -> exp.Select:
-    """One event table's rows of the person ``$person`` (in ``$<name>``, the table's file) in one shape."""
+# An event row as a page reads it: every table's rows in one shape (``ParticipantReader._event`` unpacks it).
+EVENT_COLUMNS = ("table_name", "event_id", "start_date", "end_date", "age", "standard_concept_id", "source_concept_id",
+                 "source_value", "visit_occurrence_id", "value_as_number", "value_as_concept_id",
+                 "value_source_concept_id", "value_as_string", "unit_concept_id", "questionnaire_response_id")
+# A review set's extract (``participant_extract``): its participants' event rows and daily wearable summaries.
+EXTRACT_EVENTS, EXTRACT_WEARABLES = "events.parquet", "wearables.parquet"
+
+
+def _of_person(select: exp.Select, one_person: bool) -> exp.Select:
+    return select.where(exp.EQ(this=col("person_id"), expression=_param("person"))) if one_person else select
+
+
+def _event_rows(name: str, t: EventTable, one_person: bool) -> exp.Select:
+    """Table ``name``'s rows (in the file ``$<name>``) in the events' shape, ``person_id`` first and no age: of the
+    person ``$person`` (``one_person``) or of everyone in the file."""
     def role(column: str | None, sql_type: str) -> exp.Expression:
         return col(column) if column else _typed_null(sql_type)
 
     observation = name == "observation"
-    return exp.select(
+    return _of_person(exp.select(
+        col("person_id"),
         alias(lit(name), "table_name"),
         alias(col(t.id), "event_id"),
         alias(col(t.start_date), "start_date"),
         alias(role(t.end_date, "DATE"), "end_date"),
-        alias(age_at(exp.cast(_param("birth"), "DATE"), col(t.start_date)), "age"),
         alias(col(t.concept), "standard_concept_id"),
         alias(col(t.source_concept), "source_concept_id"),
         alias(exp.cast(col(t.source_value), "VARCHAR"), "source_value"),
@@ -213,59 +228,97 @@ def _event_select(name: str, t: EventTable) -> exp.Select:
         alias(col("value_as_string") if observation else _typed_null("VARCHAR"), "value_as_string"),
         alias(role(t.unit_concept, "BIGINT"), "unit_concept_id"),
         alias(col("questionnaire_response_id") if observation else _typed_null("BIGINT"), "questionnaire_response_id"),
-    ).from_(exp.func("read_parquet", _param(name))).where(exp.EQ(this=col("person_id"), expression=_param("person")))
+    ).from_(exp.func("read_parquet", _param(name))), one_person)
 
 
-def events_query(names: list[str]) -> exp.Expression:
-    """All the person's events of the tables ``names`` as one statement (UNION ALL)."""
-    tables = event_tables()
-    selects = [_event_select(n, tables[n]) for n in names]
-    union: exp.Expression = selects[0]
+def _survey_rows(one_person: bool) -> exp.Select:
+    """The survey responses (``table_name`` survey_conduct) in the events' shape: response id → module."""
+    nulls = {"end_date": "DATE", "source_concept_id": "BIGINT", "source_value": "VARCHAR",
+             "visit_occurrence_id": "BIGINT", "value_as_number": "DOUBLE", "value_as_concept_id": "BIGINT",
+             "value_source_concept_id": "BIGINT", "value_as_string": "VARCHAR", "unit_concept_id": "BIGINT",
+             "questionnaire_response_id": "BIGINT"}
+    columns = [col("person_id"), alias(lit("survey_conduct"), "table_name"), alias(col("survey_conduct_id"), "event_id"),
+               alias(col("survey_end_date"), "start_date"), alias(_typed_null("DATE"), "end_date"),
+               alias(col("survey_concept_id"), "standard_concept_id")]
+    columns += [alias(_typed_null(t), n) for n, t in list(nulls.items())[1:]]
+    return _of_person(exp.select(*columns).from_(exp.func("read_parquet", _param("survey_conduct"))), one_person)
+
+
+def _union(selects: list[exp.Expression]) -> exp.Expression:
+    union = selects[0]
     for select in selects[1:]:
         union = exp.Union(this=union, expression=select, distinct=False)
     return union
 
 
-@lru_cache(maxsize=16)
-def _events_sql(names: tuple[str, ...], surveyed: bool) -> str:
-    """The events statement's text, built once per set of tables (a page binds the person and the files)."""
-    query = events_query(list(names))
-    if surveyed:
-        query = exp.Union(this=query, expression=_survey_select(), distinct=False)
+def event_rows(names: list[str], surveyed: bool, one_person: bool) -> exp.Expression:
+    """The rows of the event tables ``names`` (and the survey responses when ``surveyed``), one statement."""
+    tables = event_tables()
+    return _union([_event_rows(n, tables[n], one_person) for n in names] + ([_survey_rows(one_person)] if surveyed else []))
+
+
+def _page_events(source: exp.Expression) -> str:
+    """The person ``$person``'s rows of ``source`` (rows in the events' shape) with their age at each event (born
+    ``$birth``), as ``EVENT_COLUMNS``."""
+    columns = [alias(age_at(exp.cast(_param("birth"), "DATE"), col("start_date")), "age") if c == "age" else col(c)
+               for c in EVENT_COLUMNS]
+    query = exp.select(*columns).from_(source).where(exp.EQ(this=col("person_id"), expression=_param("person")))
     return query.sql(dialect="duckdb")
 
 
 @lru_cache(maxsize=16)
-def _wearables_sql(present: tuple) -> str:
-    """The daily wearable summaries' statement, built once per set of tables (see ``WEARABLE_DAILY``)."""
+def _events_sql(names: tuple[str, ...], surveyed: bool) -> str:
+    """A page's events statement on the CDR, built once per set of tables (a page binds the person and the files)."""
+    return _page_events(event_rows(list(names), surveyed, one_person=True).subquery("e"))
+
+
+EXTRACT_EVENTS_SQL = _page_events(exp.func("read_parquet", _param("events")))
+
+
+def wearable_rows(present: tuple, one_person: bool) -> exp.Expression:
+    """The daily wearable tables ``present`` (``WEARABLE_DAILY`` entries) summarised per person and table: days,
+    first and last day, the mean of the table's measure."""
     selects = []
-    for i, (name, date_column, _label, measure, _) in enumerate(present):
+    for name, date_column, _label, measure, _ in present:
         mean = exp.cast(exp.func("AVG", col(measure)), "DOUBLE") if measure else _typed_null("DOUBLE")
-        selects.append(
-            exp.select(alias(num(i), "i"), alias(exp.func("COUNT", exp.Distinct(expressions=[col(date_column)])), "days"),
+        selects.append(_of_person(
+            exp.select(col("person_id"), alias(lit(name), "table_name"),
+                       alias(exp.func("COUNT", exp.Distinct(expressions=[col(date_column)])), "days"),
                        alias(exp.cast(exp.func("MIN", col(date_column)), "DATE"), "first"),
                        alias(exp.cast(exp.func("MAX", col(date_column)), "DATE"), "last"), alias(mean, "mean"))
-            .from_(exp.func("read_parquet", _param(name)))
-            .where(exp.EQ(this=col("person_id"), expression=_param("person"))))
-    union: exp.Expression = selects[0]
-    for select in selects[1:]:
-        union = exp.Union(this=union, expression=select, distinct=False)
-    return union.sql(dialect="duckdb")
+            .from_(exp.func("read_parquet", _param(name))), one_person).group_by(col("person_id")))
+    return _union(selects)
 
 
-def _survey_select() -> exp.Select:
-    """The person's survey responses in the events' shape (``table_name`` survey_conduct): response id → module."""
-    nulls = {"end_date": "DATE", "age": "INTEGER", "source_concept_id": "BIGINT", "source_value": "VARCHAR",
-             "visit_occurrence_id": "BIGINT", "value_as_number": "DOUBLE", "value_as_concept_id": "BIGINT",
-             "value_source_concept_id": "BIGINT", "value_as_string": "VARCHAR", "unit_concept_id": "BIGINT",
-             "questionnaire_response_id": "BIGINT"}
-    columns = [alias(lit("survey_conduct"), "table_name"), alias(col("survey_conduct_id"), "event_id"),
-               alias(col("survey_end_date"), "start_date")]
-    columns += [alias(_typed_null(t), n) for n, t in list(nulls.items())[:2]]
-    columns.append(alias(col("survey_concept_id"), "standard_concept_id"))
-    columns += [alias(_typed_null(t), n) for n, t in list(nulls.items())[2:]]
-    return (exp.select(*columns).from_(exp.func("read_parquet", _param("survey_conduct")))
-            .where(exp.EQ(this=col("person_id"), expression=_param("person"))))
+def _page_wearables(source: exp.Expression) -> str:
+    return (exp.select(*[col(c) for c in ("table_name", "days", "first", "last", "mean")]).from_(source)
+            .where(exp.EQ(this=col("person_id"), expression=_param("person"))).sql(dialect="duckdb"))
+
+
+@lru_cache(maxsize=16)
+def _wearables_sql(present: tuple) -> str:
+    """A page's wearable summaries on the CDR, built once per set of tables."""
+    return _page_wearables(wearable_rows(present, one_person=True).subquery("w"))
+
+
+EXTRACT_WEARABLES_SQL = _page_wearables(exp.func("read_parquet", _param("wearables")))
+
+
+def extract_queries(cdr: Cdr) -> dict[str, tuple[exp.Expression, dict[str, object]]]:
+    """What a review set's extract holds, per file: the statement over every person (the caller keeps the set's
+    participants) and its parameters (the CDR's files)."""
+    tables = cdr.manifest.tables
+    names = [n for n in event_tables() if n in tables]
+    surveyed = "survey_conduct" in tables
+    files: dict[str, object] = {n: str(cdr.table_file(n)) for n in names + (["survey_conduct"] if surveyed else [])}
+    out = {}
+    if names or surveyed:
+        out[EXTRACT_EVENTS] = (event_rows(names, surveyed, one_person=False), files)
+    present = tuple(w for w in WEARABLE_DAILY if w[0] in tables)
+    if present:
+        out[EXTRACT_WEARABLES] = (wearable_rows(present, one_person=False),
+                                  {w[0]: str(cdr.table_file(w[0])) for w in present})
+    return out
 
 
 # What a sample may be stratified by, besides the age band: the person table's concept columns.
@@ -281,22 +334,69 @@ def _person_select(where: exp.Expression) -> exp.Select:
             .from_(table("search_person")).where(where))
 
 
+class _ConceptCache:
+    """Concepts already read from one CDR's concept table, kept for the process (a CDR never changes; the entries
+    are bounded, the least recently used dropped first). ``None`` marks an id the table does not hold."""
+
+    MAX_ENTRIES = 200_000
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[int, Concept | None] = OrderedDict()
+
+    def get_many(self, ids: set[int]) -> tuple[dict[int, Concept], set[int]]:
+        """(the known concepts of ``ids``, the ids not seen yet)."""
+        found, unseen = {}, set()
+        with self._lock:
+            for i in ids:
+                if i in self._entries:
+                    self._entries.move_to_end(i)
+                    if self._entries[i] is not None:
+                        found[i] = self._entries[i]
+                else:
+                    unseen.add(i)
+        return found, unseen
+
+    def put_many(self, concepts: dict[int, Concept], missing: set[int]) -> None:
+        with self._lock:
+            self._entries.update(concepts)
+            self._entries.update(dict.fromkeys(missing))
+            while len(self._entries) > self.MAX_ENTRIES:
+                self._entries.popitem(last=False)
+
+
+@lru_cache(maxsize=8)
+def _concept_cache(cdr_path: str, created_at: str) -> _ConceptCache:
+    """One cache per CDR (its path and the manifest's creation time: a CDR rebuilt in place is another)."""
+    return _ConceptCache()
+
+
 class ParticipantReader:
     """Reads participants of one data version: ``con`` is a DuckDB connection on its index (the Cohort Builder's
     ``CohortEngine.con``), ``cdr_dir`` its CDR."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, cdr_dir: Path):
+    def __init__(self, con: duckdb.DuckDBPyConnection, cdr_dir: Path, extract: Path | None = None):
         self.con = con
         self.cdr = Cdr(Path(cdr_dir))
+        # A review set's participants' rows copied out of the CDR (``participant_extract``): read instead, when given.
+        self.extract = Path(extract) if extract is not None else None
         # A data version's files never change: their Parquet footers are read once per process, not per page.
         con.execute("SET GLOBAL parquet_metadata_cache = true")  # the process's database instance: every connection
+        self._known = _concept_cache(str(self.cdr.path), self.cdr.manifest.created_at.isoformat())
 
     # -- concepts -------------------------------------------------------------------------------------------
     def concepts(self, ids: set[int | None]) -> dict[int, Concept]:
-        """The concepts ``ids`` from the CDR's concept table (ids the table does not hold are left out)."""
-        wanted = sorted({int(i) for i in ids if i})
-        if not wanted:
-            return {}
+        """The concepts ``ids`` from the CDR's concept table (ids the table does not hold are left out); those read
+        before in this process come from its cache (participants share most of their concepts)."""
+        asked = {int(i) for i in ids if i}
+        out, wanted = self._known.get_many(asked)
+        if wanted:
+            found = self._read_concepts(sorted(wanted))
+            self._known.put_many(found, missing=wanted - found.keys())
+            out.update(found)
+        return out
+
+    def _read_concepts(self, wanted: list[int]) -> dict[int, Concept]:
         query = (exp.select(col("concept_id"), col("concept_name"), col("concept_code"), col("vocabulary_id"))
                  .from_(exp.func("read_parquet", _param("file")))
                  # Literal ids (numbers read from the data, never a user's text): the list prunes row groups.
@@ -370,15 +470,17 @@ class ParticipantReader:
         version has no such person. Four statements: the person, the events (with the survey modules), the
         wearable summaries, the concepts' names."""
         person = self.person(person_id)
-        tables = self.cdr.manifest.tables
-        names = [n for n in event_tables() if n in tables]
-        params: dict[str, object] = {n: str(self.cdr.table_file(n)) for n in names}
-        params.update(person=person_id, birth=person.birth_date)
-        surveyed = "survey_conduct" in tables
-        if surveyed:
-            params["survey_conduct"] = str(self.cdr.table_file("survey_conduct"))
+        params: dict[str, object] = {"person": person_id, "birth": person.birth_date}
+        if self.extract is not None:
+            sql, params["events"] = EXTRACT_EVENTS_SQL, str(self.extract / EXTRACT_EVENTS)
+        else:
+            tables = self.cdr.manifest.tables
+            names = [n for n in event_tables() if n in tables]
+            surveyed = "survey_conduct" in tables
+            params.update({n: str(self.cdr.table_file(n)) for n in names + (["survey_conduct"] if surveyed else [])})
+            sql = _events_sql(tuple(names), surveyed)
         with self.cdr.query_errors():
-            rows = self.con.execute(_events_sql(tuple(names), surveyed), params).fetchall()
+            rows = self.con.execute(sql, params).fetchall()
         surveys = {r[1]: r[5] for r in rows if r[0] == "survey_conduct"}
         rows = [r for r in rows if r[0] != "survey_conduct"]
         visit_concepts = {r[1]: r[5] for r in rows if r[0] == "visit_occurrence"}
@@ -416,15 +518,19 @@ class ParticipantReader:
         """The daily wearable tables summarised (days, first and last day, a mean), one statement; then the
         minute-level data the person table flags."""
         tables = self.cdr.manifest.tables
-        present = [w for w in WEARABLE_DAILY if w[0] in tables]
+        present = tuple(w for w in WEARABLE_DAILY if w[0] in tables)
         out = []
         if present:
             params: dict[str, object] = {"person": person.person_id}
-            params.update({name: str(self.cdr.table_file(name)) for name, *_ in present})
+            if self.extract is not None:
+                sql, params["wearables"] = EXTRACT_WEARABLES_SQL, str(self.extract / EXTRACT_WEARABLES)
+            else:
+                sql = _wearables_sql(present)
+                params.update({name: str(self.cdr.table_file(name)) for name, *_ in present})
             with self.cdr.query_errors():
-                rows = sorted(self.con.execute(_wearables_sql(tuple(present)), params).fetchall())
-            for i, days, first, last, average in rows:
-                _name, _date, label, measure, measure_label = present[i]
+                rows = {r[0]: r[1:] for r in self.con.execute(sql, params).fetchall()}
+            for name, _date, label, measure, measure_label in present:
+                days, first, last, average = rows.get(name, (0, None, None, None))
                 if days:
                     shown = f"{measure_label} {average:,.0f}" if measure and average is not None else None
                     out.append(WearableSummary(label, days, first, last, shown))

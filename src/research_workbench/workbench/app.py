@@ -93,6 +93,8 @@ def create_app(config: WorkbenchConfig, *, db: Database | None = None,
         finally:
             if jobs is not None:
                 jobs.stop()
+            if services.extracts is not None:
+                services.extracts.close()
 
     # The identity providers' origins join form-action: a form that starts a sign-in or identity flow is answered
     # with a redirect to the provider, which Chromium and Safari check against the form's page's policy.

@@ -85,7 +85,7 @@ def requires(level: Access, *, scope: str | None = None):
     """The dependency declaring (and enforcing) a route's access level, and the scope an API token needs for it
     (a route without a scope cannot be used with a token)."""
 
-    def guard(request: Request) -> Viewer:
+    async def guard(request: Request) -> Viewer:  # async: pure computation, no worker-thread hop
         viewer = viewer_of(request)
         check(viewer, level, request, scope)
         return viewer

@@ -14,7 +14,7 @@ import copy
 from http.cookies import SimpleCookie
 
 from anyio import to_thread
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..accounts import api_tokens, tier_changes
@@ -33,8 +33,9 @@ def client_ip(scope: Scope) -> str:
 
 
 def _load_user(session, user_id: int) -> User | None:
-    return session.get(User, user_id, options=[selectinload(User.modules),
-                                              selectinload(User.institution).selectinload(Institution.rules)])
+    # One statement (joins, not a statement per relationship): this runs on every signed-in request.
+    return session.get(User, user_id, options=[joinedload(User.modules),
+                                              joinedload(User.institution).joinedload(Institution.rules)])
 
 
 class _NeedsWrite(Exception):

@@ -20,6 +20,7 @@ from ..accounts.totp import TotpSecrets
 from ..state import Database
 from .engines import EnginePool
 from .ratelimit import RateLimits
+from .review_extracts import ReviewExtracts
 
 
 @dataclass
@@ -35,6 +36,7 @@ class Services:
     limits: RateLimits
     clock: Callable[[], datetime] = field(default=utcnow)
     engines: EnginePool = field(default_factory=EnginePool)  # cohort engines per thread and data version
+    extracts: ReviewExtracts | None = None  # review sets' participants' rows (None: pages read the CDR)
 
     @classmethod
     def build(cls, config: WorkbenchConfig, *, db: Database | None = None,
@@ -45,7 +47,9 @@ class Services:
         evaluator = Evaluator(policy, terms_version=current_version("terms"), privacy_version=current_version("privacy"))
         return cls(config=config, db=db, keys=keys, passwords=Passwords(config.passwords), audit=AuditLog(keys.audit),
                    sessions=SessionStore(keys.tokens, config.sessions), evaluator=evaluator,
-                   totp=TotpSecrets(keys.fernet), limits=RateLimits(config.limits), clock=clock)
+                   totp=TotpSecrets(keys.fernet), limits=RateLimits(config.limits), clock=clock,
+                   extracts=ReviewExtracts(config.resolve(config.review_extracts_dir),
+                                           unused_days=config.review_extracts_unused_days))
 
     def now(self) -> datetime:
         return self.clock()

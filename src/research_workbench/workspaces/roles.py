@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from ..accounts.access import AccessState
 from ..accounts.modules import Tier
@@ -59,8 +59,10 @@ def role_of(workspace: Workspace, user_id: int) -> Role | None:
 
 
 def load_workspace(session: Session, namespace: str) -> Workspace | None:
-    return session.scalar(select(Workspace).options(selectinload(Workspace.members), selectinload(Workspace.data_version))
-                          .where(Workspace.namespace == namespace, Workspace.deleted_at.is_(None)))
+    # One statement with its members and data version joined: every workspace request starts here.
+    return session.execute(select(Workspace).options(joinedload(Workspace.members), joinedload(Workspace.data_version))
+                           .where(Workspace.namespace == namespace, Workspace.deleted_at.is_(None))
+                           ).unique().scalar_one_or_none()
 
 
 def require(session: Session, namespace: str, user: User, access: AccessState, minimum: Role, *,

@@ -80,9 +80,18 @@ def _review(session, membership: Membership, resource_id: int):
         raise HTTPException(404) from None
 
 
-def _reader(request: Request, version) -> ParticipantReader:
-    engine = request.app.state.services.engines.engine(version)
-    return ParticipantReader(engine.con, Path(version.cdr_path))
+def _reader(request: Request, version, content: dict | None = None) -> ParticipantReader:
+    """A reader on the data version; for a review set's participant (``content``), through the set's extract once it
+    is built (and its build started if it is not)."""
+    services = request.app.state.services
+    engine = services.engines.engine(version)
+    extract = None
+    if content is not None and services.extracts is not None:
+        try:
+            extract = services.extracts.ready(version, rv.participants(content))
+        except (OSError, CdrFileError):  # no extract store or no manifest: read the CDR (which reports the latter)
+            extract = None
+    return ParticipantReader(engine.con, Path(version.cdr_path), extract)
 
 
 # The participant table's demographics, per data version and list of participants: a set of 10,000 is read from
@@ -221,6 +230,8 @@ async def create_review(request: Request, namespace: str):
             resource = rv.create_review(session, membership, draw, population=population, strata_of=strata_of,
                                         user=viewer.user, now=services.now(), max_size=services.config.review_max_size)
             stored = res.version_of(session, resource).content
+            if services.extracts is not None:  # the participant pages' fast copy, built while the reviewer starts
+                services.extracts.prepare(version, stored["participants"])
             services.audit.append(session, AuditAction.RESOURCE_CREATED, actor_id=viewer.user.id, ip=viewer.ip, details={
                 "workspace": namespace, "resource_id": resource.id, "kind": resource.kind, "name": resource.name,
                 "version": resource.version, "cohort": stored["cohort"], "participants": len(stored["participants"]),
@@ -376,7 +387,7 @@ def participant_page(request: Request, namespace: str, resource_id: int, person_
     previous, following, position = rv.neighbours(content, person_id)
     definition = rv.builder_definition(content.get("definition"))
     try:
-        reader = _reader(request, version)
+        reader = _reader(request, version, content)
         data = reader.read(person_id)
         if definition is not None:
             try:
@@ -499,7 +510,7 @@ def _refused_annotations(request: Request, namespace: str, resource_id: int, per
                 {k: v for k, v in back.items() if k in ("tab", "concepts")})
     previous, following, position = rv.neighbours(content, person_id)
     try:
-        data = _reader(request, version).read(person_id)
+        data = _reader(request, version, content).read(person_id)
     except (EngineUnavailable, CdrFileError, ParticipantNotFound) as exc:
         return _unavailable(request, membership, str(exc))
     _audit(request, place, PURPOSE_PARTICIPANT, [person_id], content.get("cohort"))
