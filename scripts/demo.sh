@@ -53,6 +53,7 @@ cat > "$WB/workbench.toml" <<TOML
 base_url = "http://127.0.0.1:$WB_PORT"
 database_url = "sqlite:///workbench.sqlite"
 secret_file = "secret"
+notebook_host = "localhost"  # JupyterLab on another host name than the Workbench's (never its cookies)
 
 [mail]
 deliver = "log"  # no mail server in the demo: verification links and reminders are printed here instead

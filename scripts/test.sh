@@ -17,6 +17,9 @@ command -v java >/dev/null || as_root_apt default-jre-headless || true
 # Browser tests drive Debian's Chromium through Playwright (never a browser download).
 [ -x /usr/bin/chromium ] || as_root_apt chromium || true
 
+# Notebooks: R kernels (IRkernel) and R's reticulate for the R notebook tests.
+dpkg -s r-cran-irkernel r-cran-reticulate r-cran-data.table >/dev/null 2>&1 || as_root_apt r-base-core r-cran-irkernel r-cran-reticulate r-cran-data.table || true
+
 # PostgreSQL: tests use the server at 127.0.0.1:5432; start the machine's cluster if it is down.
 if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; then
   if command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ]; then

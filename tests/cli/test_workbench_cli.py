@@ -122,9 +122,9 @@ def test_migrate_prints_the_revision_it_went_from_and_to(config, tmp_path):
     first = run("admin", "migrate", "--config", str(config))
     assert first.exit_code == 0, first.output
     url = f"sqlite:///{tmp_path / 'state' / 'wb.sqlite'}"
-    assert first.stderr == f"Database schema migrated from nothing to 0004: {url}\n"
+    assert first.stderr == f"Database schema migrated from nothing to 0005: {url}\n"
     again = run("admin", "migrate", "--config", str(config), "--json")
-    assert json.loads(again.stdout) == {"database": url, "from": "0004", "to": "0004", "changed": False}
+    assert json.loads(again.stdout) == {"database": url, "from": "0005", "to": "0005", "changed": False}
 
 
 def test_the_config_can_come_from_rw_workbench_config(config, monkeypatch):
@@ -136,7 +136,7 @@ def test_the_config_can_come_from_rw_workbench_config(config, monkeypatch):
 def test_commands_refuse_a_database_whose_schema_is_behind_naming_the_migration(config):
     result = run("admin", "institution", "list", "--config", str(config))
     assert result.exit_code == 1
-    assert result.stderr.endswith(" the database schema is at nothing, this version needs 0004: "
+    assert result.stderr.endswith(" the database schema is at nothing, this version needs 0005: "
                                   "run `workbench admin migrate`\n") and result.stderr.count("\n") == 1
 
 
@@ -673,7 +673,16 @@ def test_serve_refuses_a_database_whose_schema_is_behind(config, monkeypatch):
     monkeypatch.setattr("uvicorn.run", lambda *a, **k: pytest.fail("the server must not start"))
     result = run("serve", "--config", str(config))
     assert result.exit_code == 1
-    assert "the database schema is at nothing, this version needs 0004: run `workbench admin migrate`" in result.stderr
+    assert "the database schema is at nothing, this version needs 0005: run `workbench admin migrate`" in result.stderr
+
+
+def test_serve_refuses_several_processes_when_it_serves_notebooks(migrated, monkeypatch):
+    monkeypatch.setattr("uvicorn.run", lambda *a, **k: pytest.fail("the server must not start"))
+    migrated.write_text(migrated.read_text().replace('base_url = ', 'notebook_host = "localhost"\nbase_url = ', 1))
+    result = run("serve", "--config", str(migrated), "--workers", "2", "--no-mail")
+    assert result.exit_code == 2
+    assert ("notebooks (notebook_host = 'localhost') need one server process: run with --workers 1, or leave "
+            "notebook_host out of the config to serve without notebooks") in " ".join(result.stderr.split())
 
 
 def test_serve_with_migrate_brings_the_schema_up_and_hands_uvicorn_the_factory(config, monkeypatch):

@@ -16,7 +16,8 @@ TABLES = {"alembic_version", "api_tokens", "audit_events", "ducc_signatures", "e
           "data_versions", "workspaces", "workspace_members", "resources", "resource_versions", "publications",
           "support_articles", "hub_events",
           "cohort_drafts",
-          "review_statuses", "review_annotation_fields", "review_annotation_values"}
+          "review_statuses", "review_annotation_fields", "review_annotation_values",
+          "dataset_exports", "egress_allowances"}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -32,7 +33,7 @@ def test_migrations_create_every_table_and_go_back_down(db):
     with pytest.raises(DatabaseError, match="run `workbench admin migrate`"):
         db.check_current()
     db.upgrade()
-    assert db.current_revision() == db.head_revision() == "0004"
+    assert db.current_revision() == db.head_revision() == "0005"
     assert db.table_names() == TABLES
     db.check_current()
     db.downgrade("base")

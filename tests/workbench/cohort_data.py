@@ -96,6 +96,8 @@ def served(tmp_path, monkeypatch, fixture_cdr):
     port = free_port()
     config = load_workbench_config(None, database_url=f"sqlite:///{tmp_path}/wb.sqlite", base_url=f"http://127.0.0.1:{port}",
                                    review_extracts_dir=str(tmp_path / "review-extracts"),
+                                   exports_dir=str(tmp_path / "exports"),
+                                   notebooks_dir=str(tmp_path / "notebooks"),
                                    passwords={"time_cost": 1, "memory_kib": 1024, "parallelism": 1})
     db = Database(config.resolved_database_url)
     db.upgrade()

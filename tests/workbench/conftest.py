@@ -41,6 +41,8 @@ def test_config(tmp_path: Path, **overrides):
     overrides.setdefault("passwords", {"time_cost": 1, "memory_kib": 64, "parallelism": 1})
     overrides.setdefault("base_url", BASE)
     overrides.setdefault("review_extracts_dir", str(tmp_path / "review-extracts"))
+    overrides.setdefault("exports_dir", str(tmp_path / "exports"))
+    overrides.setdefault("notebooks_dir", str(tmp_path / "notebooks"))
     return load_workbench_config(None, **overrides)
 
 

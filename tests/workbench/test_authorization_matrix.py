@@ -18,7 +18,8 @@ PATH_SAMPLES = {"tier": "registered", "step": "terms", "kind": "terms", "short_n
                 "slug": "intro", "id": "1", "user_id": "1", "module": "identity",
                 "namespace": "ws-sample", "resource_id": "1", "version": "1",
                 "version_id": "1",
-                "person_id": "1", "field_id": "1"}
+                "person_id": "1", "field_id": "1", "table": "PERSON", "export_id": "1",
+                "notebook": "Sample.ipynb"}
 
 
 def routes(app) -> list[APIRoute]:

@@ -354,7 +354,7 @@ def test_copy_all_copies_every_live_resource_and_points_references_at_the_copies
     sets = api.post("/api/workspaces/rt-old/resources", json={"kind": "concept_set", "name": "Metformin", "content": {
         "domain": "DRUG", "concepts": [{"conceptId": 1503297}]}}).json()
     dataset = api.post("/api/workspaces/rt-old/resources", json={"kind": "dataset", "name": "Analysis", "content": {
-        "cohorts": [cohort["id"]], "concept_sets": ["Metformin"], "values": {"DRUG": ["drug_concept_id"]}}})
+        "cohorts": [cohort["id"]], "concept_sets": ["Metformin"], "values": {"DRUG": ["standard_concept_id"]}}})
     assert dataset.status_code == 201, dataset.text
     gone = api.post("/api/workspaces/rt-old/resources", json={"kind": "notebook", "name": "Scratch", "content": {
         "language": "r", "source": "1 + 1"}}).json()
@@ -375,7 +375,7 @@ def test_copy_all_copies_every_live_resource_and_points_references_at_the_copies
                                                                       ("dataset", "Analysis", None)]
     copied = api.get(f"/api/workspaces/rt-dup/resources/{new_ids[dataset.json()['id']]}").json()
     assert copied["content"] == {"cohorts": [new_ids[cohort["id"]]], "concept_sets": ["Metformin"],
-                                 "values": {"DRUG": ["drug_concept_id"]}}
+                                 "values": {"DRUG": ["standard_concept_id"]}}
     history = api.get(f"/api/workspaces/rt-dup/resources/{new_ids[sets['id']]}/history").json()
     assert [h["note"] for h in history] == [f"copied from Rt Old (rt-old), concept set {sets['id']} version 1"]
     # A duplicate into the other tier, or onto an older data version, is refused the same way.

@@ -24,6 +24,9 @@ SCOPES = {
 }
 MAX_DAYS = 365
 MAX_TOKENS = 20
+# The name of the tokens a notebook server's kernels get: their reads stay inside the Workbench and are not counted
+# as downloads (``egress``), so no token a person creates may take it.
+KERNEL_TOKEN_PREFIX = "notebook kernels"
 _FORMAT = re.compile(r"^rwpat_([A-Za-z0-9]{8})_([A-Za-z0-9_-]{20,100})$")
 
 
@@ -36,11 +39,16 @@ def _prefix() -> str:
 
 
 def create_token(session: Session, user: User, *, name: str, scopes: list[str], days: int, now: datetime,
-                 pepper: bytes) -> tuple[str, ApiToken]:
+                 pepper: bytes, for_kernels: bool = False) -> tuple[str, ApiToken]:
+    """A new token; ``for_kernels``: a notebook server's (named ``KERNEL_TOKEN_PREFIX …``, a name no one else may
+    give a token)."""
     problems = []
     name = name.strip()
     if not 1 <= len(name) <= 80:
         problems.append(Problem("1 to 80 characters", "name"))
+    elif name.lower().startswith(KERNEL_TOKEN_PREFIX) != for_kernels:
+        problems.append(Problem(f"names starting with {KERNEL_TOKEN_PREFIX!r} are kept for notebook servers' kernels"
+                                if not for_kernels else f"a kernels' token is named {KERNEL_TOKEN_PREFIX!r} …", "name"))
     unknown = [s for s in scopes if s not in SCOPES]
     if unknown or not scopes:
         problems.append(Problem(f"choose one or more of {', '.join(SCOPES)}" if not scopes

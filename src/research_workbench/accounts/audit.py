@@ -39,7 +39,7 @@ import math
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from enum import StrEnum
@@ -149,6 +149,13 @@ class AuditAction(StrEnum):
     DATA_VERSION_PUBLISHED = "data_version_published"
     DATA_VERSION_ARCHIVED = "data_version_archived"
     DATA_VERSION_DEFAULT_SET = "data_version_default_set"
+    # downloads of participant-level data: an administrator allowing a user more than the daily limit (issue 15)
+    EGRESS_ALLOWED = "egress_allowed"
+    # notebooks: a JupyterLab server started for a (user, workspace), a notebook opened in it, copied, deleted
+    NOTEBOOK_SERVER_STARTED = "notebook_server_started"
+    NOTEBOOK_OPENED = "notebook_opened"
+    NOTEBOOK_COPIED = "notebook_copied"
+    NOTEBOOK_DELETED = "notebook_deleted"
 
 
 class AuditError(ProblemsError):
@@ -286,10 +293,11 @@ def _span(first: int, last: int) -> str:
 class AuditLog:
     """The audit log, keyed with the chain's HMAC key (``Keys(secret).audit``)."""
 
-    def __init__(self, key: bytes):
+    def __init__(self, key: bytes, clock: Callable[[], datetime] = utcnow):
         if not isinstance(key, bytes) or len(key) < 16:
             raise ValueError("the audit key is at least 16 bytes (use Keys(secret).audit)")
         self._key = key
+        self._clock = clock  # the app's clock: an event's time is the time the app acted on
 
     # -- writing ----------------------------------------------------------------------------------------------
     def append(self, session: Session, action: AuditAction | str, *, actor_id: int | None = None,
@@ -325,7 +333,7 @@ class AuditLog:
         head = session.execute(select(AuditEvent.seq, AuditEvent.hash)
                                .order_by(AuditEvent.seq.desc()).limit(1)).first()
         seq, prev_hash = (head.seq + 1, head.hash) if head else (1, GENESIS)
-        at = (at or utcnow()).astimezone(timezone.utc)
+        at = (at or self._clock()).astimezone(timezone.utc)
         event = AuditEvent(seq=seq, at=at, action=action.value, actor_id=actor_id, target_user_id=target_user_id,
                            ip=ip, details=details, prev_hash=prev_hash,
                            hash=chain_hash(self._key, prev_hash, seq, at, action.value, actor_id, target_user_id,

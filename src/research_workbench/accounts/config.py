@@ -15,6 +15,7 @@ import base64
 import hashlib
 import hmac
 import os
+import re
 import tomllib
 from datetime import timedelta
 from pathlib import Path
@@ -180,6 +181,18 @@ class WorkbenchConfig(_Section):
     review_extracts_dir: str = Field("workbench-state/review-extracts", description=(
         "where review sets' participants' rows are copied for fast participant pages (relative to this file)"))
     review_extracts_unused_days: float = Field(30, gt=0, description="an extract not read for this long is removed")
+    notebooks_dir: str = Field("workbench-state/notebooks", description=(
+        "where each workspace's notebooks live, one folder per workspace (relative to this file)"))
+    notebook_host: str | None = Field(None, description=(
+        "the separate host name JupyterLab is served on through the Workbench's proxy (e.g. localhost when the "
+        "Workbench is 127.0.0.1, notebooks.example.org in production; same port and scheme as base_url); "
+        "unset: notebooks can be listed and previewed but not opened in JupyterLab"))
+    notebook_idle_minutes: int = Field(60, ge=1, le=24 * 60, description=(
+        "an idle kernel, and a notebook server with no kernel and no activity, is stopped after this long"))
+    egress_downloads_per_day: int = Field(100, ge=0, description=(
+        "downloads of participant-level data one user may make per UTC day (administrators may allow more)"))
+    exports_dir: str = Field("workbench-state/exports", description=(
+        "where dataset exports (Parquet snapshots with their manifests) are written, a folder per workspace"))
     access: AccessSettings = AccessSettings()
     sessions: SessionSettings = SessionSettings()
     passwords: PasswordSettings = PasswordSettings()
@@ -188,6 +201,16 @@ class WorkbenchConfig(_Section):
     signin_providers: list[ProviderSettings] = []
     identity: IdentitySettings | None = None
     base_dir: Path = Field(default=Path("."), exclude=True)
+
+    @field_validator("notebook_host")
+    @classmethod
+    def _notebook_host(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        name = value.strip().lower().rstrip(".")
+        if not re.fullmatch(r"[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?", name):
+            raise ValueError(f"not a host name: {value!r} (a name like notebooks.example.org, without port or scheme)")
+        return name
 
     def resolve(self, value: str) -> Path:
         path = Path(value)

@@ -48,16 +48,33 @@ class SessionStore:
         row = session.get(SessionRow, self.key(token))
         if row is None or row.revoked_at is not None:
             return Loaded(None)
-        limits = self.settings.for_tiers({Tier(t) for t in row.tiers})
-        if now - row.last_seen_at > timedelta(minutes=limits.idle_minutes):
-            self.revoke(row, now=now, reason="idle timeout")
-            return Loaded(None, "idle")
-        if now - row.created_at > timedelta(hours=limits.absolute_hours):
-            self.revoke(row, now=now, reason="absolute timeout")
-            return Loaded(None, "absolute")
+        ended = self.timed_out(row, now)
+        if ended is not None:
+            self.revoke(row, now=now, reason=f"{ended} timeout")
+            return Loaded(None, ended)
         if now - row.last_seen_at >= TOUCH_EVERY:
             row.last_seen_at = now
         return Loaded(row)
+
+    def timed_out(self, row: SessionRow, now: datetime) -> str | None:
+        """"idle" or "absolute" when the session has run out of time for its tiers' limits; None while it has not."""
+        limits = self.settings.for_tiers({Tier(t) for t in row.tiers})
+        if now - row.last_seen_at > timedelta(minutes=limits.idle_minutes):
+            return "idle"
+        if now - row.created_at > timedelta(hours=limits.absolute_hours):
+            return "absolute"
+        return None
+
+    def ended_reason(self, session: Session, session_id: str, now: datetime) -> str | None:
+        """Why the session ``session_id`` (its stored id) no longer holds (None: it still does): revoked (with the
+        reason recorded), timed out, or gone. For work that outlives a request (an export) and must stop with it."""
+        row = session.get(SessionRow, session_id)
+        if row is None:
+            return "the session no longer exists"
+        if row.revoked_at is not None:
+            return f"the session ended ({row.revoked_reason or 'signed out'})"
+        timed_out = self.timed_out(row, now)
+        return f"the session timed out ({timed_out})" if timed_out else None
 
     def revoke(self, row: SessionRow, *, now: datetime, reason: str) -> None:
         row.revoked_at, row.revoked_reason = now, reason[:200]

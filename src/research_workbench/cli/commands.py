@@ -8,6 +8,7 @@ from .. import __version__
 from . import cdr, cohort, index, load
 from .browser import browser_app
 from .curate import curate, release_app
+from .publication import publication_app
 from . import data_versions  # noqa: F401  (adds publish, versions, set-default, archive to release_app)
 from .synth import synth
 from .workbench_app import admin_app, audit_app, serve
@@ -32,6 +33,7 @@ app.add_typer(browser_app, name="browser")
 app.command("serve")(serve)
 app.add_typer(admin_app, name="admin")
 app.add_typer(audit_app, name="audit")
+app.add_typer(publication_app, name="publication")
 
 
 def _version(value: bool) -> None:

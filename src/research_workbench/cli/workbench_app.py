@@ -130,6 +130,13 @@ def serve(
     db.dispose()
     with user_errors(False):
         names = parse_allowed_hosts([*config.allowed_hosts, host, *allowed_hosts])
+    if config.notebook_host and workers > 1:
+        # A notebook server, its one-time tickets and the notebook host's sessions live in the process that started
+        # them: a second process would not know them.
+        err_console.print(f"Error: notebooks (notebook_host = {config.notebook_host!r}) need one server process: "
+                          "run with --workers 1, or leave notebook_host out of the config to serve without "
+                          "notebooks", highlight=False, markup=False)
+        raise typer.Exit(2)
     os.environ[CONFIG_ENV] = str(config_path.absolute()) if config_path is not None else ""
     os.environ[HOSTS_ENV] = json.dumps(list(names))
     os.environ[MAIL_ENV] = "0" if no_mail else "1"
@@ -141,6 +148,9 @@ def serve(
         mail = f"mail via {config.mail.smtp_host}:{config.mail.smtp_port}"
     err_console.print(f"Serving the Researcher Workbench at http://{host}:{port} (its links say {config.base_url}; "
                       f"{mail})", highlight=False, markup=False)
+    if config.notebook_host:
+        err_console.print(f"Notebooks (JupyterLab) on the separate host name http://{config.notebook_host}:{port}",
+                          highlight=False, markup=False)
     uvicorn.run("research_workbench.cli.workbench_app:app_from_env", factory=True, host=host, port=port,
                 workers=workers, log_level="warning", access_log=False)
 

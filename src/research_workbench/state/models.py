@@ -495,3 +495,48 @@ class HubEvent(Base):
     created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime]
     uid: Mapped[str] = mapped_column(String(100), unique=True)  # the iCalendar UID, stable across edits
+
+
+class DatasetExport(Base):
+    """A dataset export: one version of a dataset written as a Parquet snapshot with its manifest, in the background.
+
+    ``status``: queued, running, done, failed or cancelled. Progress is ``done_steps`` of ``total_steps`` (one step
+    per table). ``session_id`` (a session's id) or ``token_id`` (an API token's) is what started it: the export stops,
+    writing nothing, if that ends before it finishes (a sign-out, a timeout, a revoked token). ``path`` is set only
+    once the snapshot is complete.
+    """
+
+    __tablename__ = "dataset_exports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    resource_id: Mapped[int] = mapped_column(ForeignKey("resources.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    session_id: Mapped[str | None] = mapped_column(String(128))
+    token_id: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(12), default="queued")
+    done_steps: Mapped[int] = mapped_column(Integer, default=0)
+    total_steps: Mapped[int] = mapped_column(Integer, default=0)
+    message: Mapped[str | None] = mapped_column(String(500))
+    path: Mapped[str | None] = mapped_column(String(1000))
+    manifest: Mapped[dict[str, Any] | None] = mapped_column()
+    cancel_requested: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+
+class EgressAllowance(Base):
+    """Downloads of participant-level data an administrator allows a user beyond the daily limit, until a time, with
+    a reason (``accounts.egress``)."""
+
+    __tablename__ = "egress_allowances"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    downloads: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(500))
+    granted_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime]
+    valid_until: Mapped[datetime]

@@ -31,7 +31,9 @@ from .forms import FormTooLarge
 from .mailing import MailJobs
 from .guards import ACCESS_HEADER, Forbidden, NotSignedIn
 from .routes.signin import ENDED_REASONS
+from .export_jobs import ExportJobs
 from .middleware import ServerSessions
+from .notebooks import Notebooks, with_form_action
 from .ratelimit import RateLimited
 from .rendering import workbench_templates
 from .routes import ROUTERS
@@ -68,6 +70,16 @@ async def _no_body():
     return {"type": "http.request", "body": b"", "more_body": False}
 
 
+class WorkbenchApp(SecureApp):
+    """A ``SecureApp`` whose requests for the notebook host go to the notebook proxy before any of its layers."""
+
+    notebook_proxy = None  # a NotebookProxy when a notebook host is set
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        return stack if self.notebook_proxy is None else self.notebook_proxy.in_front_of(stack)
+
+
 WORKER_THREADS = 8  # per server process (``workbench serve --workers`` runs one per core)
 
 
@@ -79,6 +91,8 @@ def create_app(config: WorkbenchConfig, *, db: Database | None = None,
     if check_schema:
         services.db.check_current()
     jobs = MailJobs(services) if mail_jobs else None
+    notebooks = Notebooks(services)
+    services.exports = ExportJobs(services, config.resolve(config.exports_dir))
 
     @asynccontextmanager
     async def lifespan(app):
@@ -88,6 +102,7 @@ def create_app(config: WorkbenchConfig, *, db: Database | None = None,
         anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
         if jobs is not None:
             jobs.start()
+            services.exports.fail_orphans()  # a server (not a test client) starting: nothing of ours is running
         try:
             yield
         finally:
@@ -95,16 +110,23 @@ def create_app(config: WorkbenchConfig, *, db: Database | None = None,
                 jobs.stop()
             if services.extracts is not None:
                 services.extracts.close()
+            await anyio.to_thread.run_sync(notebooks.close)  # every JupyterLab server stops with the Workbench
+            services.exports.close()
 
     # The identity providers' origins join form-action: a form that starts a sign-in or identity flow is answered
     # with a redirect to the provider, which Chromium and Safari check against the form's page's policy.
-    csp = oidc.content_security_policy(config)
-    app = SecureApp(web=WebSettings(allowed_hosts=tuple(config.allowed_hosts), csp=csp), title="Research Workbench",
+    csp = with_form_action(oidc.content_security_policy(config), notebooks.origin)
+    app = WorkbenchApp(web=WebSettings(allowed_hosts=tuple(config.allowed_hosts), csp=csp), title="Research Workbench",
                     version=__version__, lifespan=lifespan,
                     description="The Researcher Workbench: accounts, registration steps, access tiers and audit.")
     app.state.mail_jobs = jobs
     templates = workbench_templates()
     app.state.services = services
+    app.state.notebooks = notebooks
+    if notebooks.enabled:
+        from .notebooks.proxy import NotebookProxy
+
+        app.notebook_proxy = NotebookProxy(notebooks)
     app.state.templates = templates
     if config.signin_providers or config.identity is not None:
         app.state.oidc = oidc.build_clients(config)  # a missing client secret or key file stops the start here

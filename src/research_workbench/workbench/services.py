@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from ..accounts.access import AccessPolicy
 from ..accounts.audit import AuditLog
@@ -37,6 +38,7 @@ class Services:
     clock: Callable[[], datetime] = field(default=utcnow)
     engines: EnginePool = field(default_factory=EnginePool)  # cohort engines per thread and data version
     extracts: ReviewExtracts | None = None  # review sets' participants' rows (None: pages read the CDR)
+    exports: Any = None  # the background dataset exports (``export_jobs.ExportJobs``), set by ``create_app``
 
     @classmethod
     def build(cls, config: WorkbenchConfig, *, db: Database | None = None,
@@ -45,7 +47,7 @@ class Services:
         db = db or Database(config.resolved_database_url)
         policy = AccessPolicy(validity=config.access.validity)
         evaluator = Evaluator(policy, terms_version=current_version("terms"), privacy_version=current_version("privacy"))
-        return cls(config=config, db=db, keys=keys, passwords=Passwords(config.passwords), audit=AuditLog(keys.audit),
+        return cls(config=config, db=db, keys=keys, passwords=Passwords(config.passwords), audit=AuditLog(keys.audit, clock),
                    sessions=SessionStore(keys.tokens, config.sessions), evaluator=evaluator,
                    totp=TotpSecrets(keys.fernet), limits=RateLimits(config.limits), clock=clock,
                    extracts=ReviewExtracts(config.resolve(config.review_extracts_dir),

@@ -19,8 +19,10 @@ e.g. ``content.includes[0].items[0].searchParameters[0].conceptId``):
   ``cohorts.circe``; ``cohorts.members`` answers "who is in it" for both shapes).
 - ``concept_set``: ``cohorts.builder.library.ConceptSet`` without its name and description (the resource's own):
   ``{"domain", "concepts": [{"conceptId", "standard"}]}``.
-- ``dataset``: ``{"cohorts": [cohort ids or names], "concept_sets": [concept set ids or names], "values":
-  {DOMAIN: [column, …]}}``; every reference names a live resource of that kind in the workspace.
+- ``dataset``: ``{"cohorts": [cohort ids or names], "all_participants": bool, "concept_sets": [concept set ids or
+  names], "prepackaged": [names], "reviews": [review set ids or names], "values": {DOMAIN: [column, …]}}``
+  (``datasets``: the column catalogue and the prepackaged sets); every reference names a live resource of that kind
+  in the workspace, and a dataset has a cohort or all participants.
 - ``review_set``: ``{"cohort": a cohort's id or name, "size": 1…REVIEW_SET_MAX_SIZE, "participants": [person
   ids, at most size, no repeats]}``.
 - ``notebook``: ``{"language": "python" | "r", "source": text of at most NOTEBOOK_MAX_SOURCE_BYTES}``.
@@ -36,7 +38,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError, field_validator, model_validator
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -49,6 +51,8 @@ from ..cohorts.builder.model import CohortDefinition, DefinitionError, parse_def
 from ..cohorts.circe import CirceError, parse_expression
 from ..cohorts.members import CIRCE_KEY, is_circe
 from ..cohorts.limits import MAX_DEFINITION_BYTES, MAX_JSON_DEPTH
+from ..datasets.columns import column_problems
+from ..datasets.prepackaged import prepackaged_problem
 from ..state.models import Resource, ResourceVersion, User, Workspace
 from .roles import Membership, Role, WorkspaceForbidden
 
@@ -74,6 +78,8 @@ DATASET_MAX_CONCEPT_SETS = 100
 """Concept sets one dataset selects data by."""
 DATASET_MAX_COLUMNS = 200
 """Columns of one domain a dataset selects."""
+DATASET_MAX_REVIEWS = 10
+"""Review sets whose statuses and annotations one dataset adds."""
 REVIEW_SET_MAX_SIZE = 10_000
 """Participants in one review set (``size`` is 1 to this, and ``participants`` at most ``size``)."""
 NOTEBOOK_MAX_SOURCE_BYTES = 1_000_000
@@ -122,8 +128,14 @@ class _Strict(BaseModel):
 
 
 class DatasetContent(_Strict):
-    cohorts: list[Reference] = Field(min_length=1, max_length=DATASET_MAX_COHORTS)
+    cohorts: list[Reference] = Field(default_factory=list, max_length=DATASET_MAX_COHORTS)
+    all_participants: bool = Field(False, description="every participant of the data version (no cohort needed)")
     concept_sets: list[Reference] = Field(default_factory=list, max_length=DATASET_MAX_CONCEPT_SETS)
+    prepackaged: list[str] = Field(default_factory=list, max_length=DATASET_MAX_CONCEPT_SETS, description=(
+        "prepackaged concept sets (``datasets.prepackaged``): demographics, all surveys, one survey, physical "
+        "measurements"))
+    reviews: list[Reference] = Field(default_factory=list, max_length=DATASET_MAX_REVIEWS, description=(
+        "review sets whose statuses and annotations become columns (a table per review set)"))
     values: dict[Domain, list[str]] = Field(default_factory=dict)
 
     @field_validator("values")
@@ -141,7 +153,27 @@ class DatasetContent(_Strict):
                                      "digits and _, starting with a letter, at most 63)")
                 if columns.index(column) != i:
                     raise ValueError(f"{domain.value}[{i}]: column {column!r} is listed twice")
+            problems = column_problems(domain, columns)
+            if problems:
+                raise ValueError(problems[0])
         return values
+
+    @field_validator("prepackaged")
+    @classmethod
+    def _prepackaged(cls, names: list[str]) -> list[str]:
+        for i, name in enumerate(names):
+            problem = prepackaged_problem(name)
+            if problem:
+                raise ValueError(f"[{i}]: {problem}")
+            if names.index(name) != i:
+                raise ValueError(f"[{i}]: {name!r} is listed twice")
+        return names
+
+    @model_validator(mode="after")
+    def _participants(self) -> DatasetContent:
+        if not self.cohorts and not self.all_participants:
+            raise ValueError("choose at least one cohort, or all_participants")
+        return self
 
 
 class ReviewSample(_Strict):
@@ -320,7 +352,8 @@ def validate_content(kind: str, content: Any, *, name: str = "", session: Sessio
             raise ResourceError(_pydantic_problems("dataset", err)) from None
         problems = []
         for field, ref_kind, refs in (("cohorts", "cohort", dataset.cohorts),
-                                      ("concept_sets", "concept_set", dataset.concept_sets)):
+                                      ("concept_sets", "concept_set", dataset.concept_sets),
+                                      ("reviews", "review_set", dataset.reviews)):
             seen = []
             for i, ref in enumerate(refs):
                 if ref in seen:
@@ -330,7 +363,9 @@ def validate_content(kind: str, content: Any, *, name: str = "", session: Sessio
                     problems.append(Problem(_missing(ref_kind, ref), f"content.{field}[{i}]"))
         if problems:
             raise ResourceError(problems)
-        return dataset.model_dump(mode="json")
+        stored = dataset.model_dump(mode="json")
+        # The later additions are stored only when used: a dataset's content reads as it was written.
+        return {k: v for k, v in stored.items() if v or k not in ("all_participants", "prepackaged", "reviews")}
     # review_set
     try:
         review = ReviewSetContent.model_validate(content)
@@ -609,6 +644,8 @@ def _rewrite_references(session: Session, kind: str, content: dict, source: Work
     if kind == "dataset":
         content["cohorts"] = [moved("cohort", r) for r in content.get("cohorts", [])]
         content["concept_sets"] = [moved("concept_set", r) for r in content.get("concept_sets", [])]
+        if content.get("reviews"):
+            content["reviews"] = [moved("review_set", r) for r in content["reviews"]]
     else:
         content["cohort"] = moved("cohort", content.get("cohort"))
     return content

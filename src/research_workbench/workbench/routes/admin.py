@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException
 
 from ...accounts import institutions as inst
 from ...accounts.access import AccessState, Status
+from ...accounts import egress
 from ...accounts.audit import AuditAction, AuditError, parse_checkpoint
 from ...accounts.module_records import bypass, complete, reset
 from ...accounts.modules import MODULES, REQUIRED, Module, Tier
@@ -210,6 +211,8 @@ def _user_page(request: Request, user_id: int, *, failed: str | None = None, err
         people = _people(session, {e.actor_id for e in events} | {r.bypassed_by for r in user.modules})
         people[user.id] = user.email
         institution = user.institution.display_name if user.institution else None
+        downloads = egress.downloads_today(session, user.id, now)
+        allowances = [(a.downloads, a.valid_until, a.reason) for a in egress.allowances(session, user.id, now)]
     today = now.date()
     return page(request, "admin_user.html", status=status, user=user, state=state, order=MODULE_ORDER, rows=rows,
                 live_sessions=live, events=events, people=people, institution=institution,
@@ -220,7 +223,9 @@ def _user_page(request: Request, user_id: int, *, failed: str | None = None, err
                 bypass_min=(today + timedelta(days=1)).isoformat(), bypass_max=(today + MAX_BYPASS).isoformat(),
                 is_self=user.id == request.state.viewer.user.id, failed=failed, errors=errors or FieldErrors(),
                 values=values or {}, reason_max=REASON_MAX,
-                identity_done=state.modules[Module.IDENTITY].status is Status.COMPLETE)
+                identity_done=state.modules[Module.IDENTITY].status is Status.COMPLETE,
+                downloads_today=downloads, download_limit=services.config.egress_downloads_per_day,
+                allowances=allowances, egress_max=(today + timedelta(days=egress.MAX_ALLOWANCE_DAYS)).isoformat())
 
 
 @router.get("/admin/users/{user_id}", response_class=HTMLResponse, dependencies=ADMIN)
@@ -267,6 +272,35 @@ async def bypass_set(request: Request, user_id: UserId):
         _audit_change(services, session, AuditAction.BYPASS_SET, viewer, user, before, now,
                       {"module": module.value, "until": ends.isoformat(), "reason": reason})
     return _done(request, user_id, f"{MODULES[module].title}: bypassed until {until.isoformat()}.")
+
+
+@router.post("/admin/users/{user_id}/egress", response_class=HTMLResponse, dependencies=ADMIN)
+async def egress_allow(request: Request, user_id: UserId):
+    """Allow a user more downloads of participant-level data than the daily limit (1 to 10,000 more, until a date
+    at most a month ahead), with a reason. Audited."""
+    services, viewer = _services(request), request.state.viewer
+    values = await _user_form(request, "downloads", "until", "reason")
+    now = services.now()
+    problems: list[Problem] = []
+    text = (values["downloads"] or "").strip()
+    downloads = int(text) if text.isdigit() and 1 <= int(text) <= 10_000 else None
+    if downloads is None:
+        problems.append(Problem("a whole number from 1 to 10,000", "downloads"))
+    until = date_of(values["until"], "until", problems, required=True)
+    if until is not None and not now.date() < until <= now.date() + timedelta(days=egress.MAX_ALLOWANCE_DAYS):
+        problems.append(Problem(f"a date after today and at most {egress.MAX_ALLOWANCE_DAYS} days ahead", "until"))
+    reason = reason_of(values["reason"], problems)
+    if problems:
+        return _user_page(request, user_id, failed="egress", errors=_refused(problems), values=values, status=422)
+    ends = datetime.combine(until, time(0, tzinfo=timezone.utc))
+    with services.db.session() as session:
+        user = load_user(session, user_id)
+        egress.allow(session, user_id=user.id, downloads=downloads, until=ends, reason=reason, by=viewer.user.id,
+                     now=now)
+        services.audit.append(session, AuditAction.EGRESS_ALLOWED, actor_id=viewer.user.id, target_user_id=user.id,
+                              ip=viewer.ip, details={"downloads": downloads, "until": ends.isoformat(),
+                                                     "reason": reason})
+    return _done(request, user_id, f"{downloads:,} more downloads allowed until {until.isoformat()}.")
 
 
 @router.post("/admin/users/{user_id}/bypass/remove", response_class=HTMLResponse, dependencies=ADMIN)

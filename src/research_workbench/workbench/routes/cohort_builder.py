@@ -355,4 +355,4 @@ async def create_dataset(request: Request, namespace: str, cohort: int | None = 
         except res.ResourceError as err:
             raise ProblemsError(err.problems, "the dataset could not be created") from None
         audit(request, session, AuditAction.RESOURCE_CREATED, membership, dataset, via="cohort builder")
-        return JSONResponse({"dataset": dataset.id, "url": f"/workspaces/{namespace}/resources/{dataset.id}"})
+        return JSONResponse({"dataset": dataset.id, "url": f"/workspaces/{namespace}/datasets/{dataset.id}/build"})

@@ -42,6 +42,7 @@ from ...web import SecureRouter
 from ...workspaces import resources as res
 from ...workspaces import reviews as rv
 from ...workspaces.roles import Membership, Role
+from .. import downloads
 from ..engines import EngineUnavailable
 from ..forms import FieldErrors, read_form
 from ..guards import Access, requires
@@ -621,7 +622,10 @@ def _export(request: Request, namespace: str, resource_id: int):
         review, content = _review(session, membership, resource_id)
         place = _place(membership)
         table = rv.export_table(session, review, content)
-    _audit(request, place, PURPOSE_EXPORT, rv.participants(content), content.get("cohort"))
+    refused = downloads.refusal(request)
+    if refused:
+        raise HTTPException(429, detail=refused)
+    _audit(request, place, downloads.purpose(request, PURPOSE_EXPORT), rv.participants(content), content.get("cohort"))
     return review, table
 
 

@@ -28,17 +28,7 @@
     });
   }
 
-  function el(tag, attrs, children) {
-    var node = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (k) {
-      if (k === "text") { node.textContent = attrs[k]; }
-      else if (k === "on") { Object.keys(attrs.on).forEach(function (e) { node.addEventListener(e, attrs.on[e]); }); }
-      else if (attrs[k] === true) { node.setAttribute(k, ""); }
-      else if (attrs[k] !== false && attrs[k] !== null && attrs[k] !== undefined) { node.setAttribute(k, attrs[k]); }
-    });
-    (children || []).forEach(function (c) { if (c) { node.appendChild(typeof c === "string" ? document.createTextNode(c) : c); } });
-    return node;
-  }
+  var el = window.RW.el;  // workbench.js: one element builder for the pages' scripts
 
   function uid(prefix) { return prefix + Math.random().toString(36).slice(2, 10); }
   function copy(x) { return JSON.parse(JSON.stringify(x)); }

@@ -2,6 +2,22 @@
 (function () {
   "use strict";
 
+  // An element with attributes ("text": its text, "on": its event listeners; true: present, false or null: absent)
+  // and children (elements or text): the Cohort and Dataset Builders' pages build their parts with it.
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) {
+      if (k === "text") { node.textContent = attrs[k]; }
+      else if (k === "on") { Object.keys(attrs.on).forEach(function (e) { node.addEventListener(e, attrs.on[e]); }); }
+      else if (attrs[k] === true) { node.setAttribute(k, ""); }
+      else if (attrs[k] !== false && attrs[k] !== null && attrs[k] !== undefined) { node.setAttribute(k, attrs[k]); }
+    });
+    (children || []).forEach(function (c) { if (c) { node.appendChild(typeof c === "string" ? document.createTextNode(c) : c); } });
+    return node;
+  }
+  window.RW = window.RW || {};
+  window.RW.el = el;
+
   function cookie(name) {
     var match = document.cookie.match(new RegExp("(?:^|; )" + name + "=([^;]*)"));
     return match ? decodeURIComponent(match[1]) : "";

@@ -1,0 +1,120 @@
+"""The Dataset Builder's column catalogue: for each domain a dataset can draw, the columns it may select, each with
+its data dictionary entry (what the Values box shows beside it, and ``workbench dataset columns`` prints).
+
+Columns are named for what they hold, the same in every event domain (``standard_concept_name`` for a condition as
+for a drug), so that code written against one domain's data frame reads another's. Which CDR column feeds each is
+not written here but in ``cdr.facts.event_tables`` (the tables' roles) and ``datasets.query``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..cdr.facts import Domain
+
+
+@dataclass(frozen=True)
+class DatasetColumn:
+    name: str
+    type: str  # the DuckDB type of the value in the exported data
+    description: str
+
+
+def _c(name: str, type_: str, description: str) -> DatasetColumn:
+    return DatasetColumn(name, type_, description)
+
+
+_CONCEPT_ROLES = (
+    ("standard", "the standard concept of the event (the one cohorts count)"),
+    ("source", "the concept of the code as the site recorded it (ICD10CM, CPT4, …)"),
+)
+
+
+def _concept_columns(role: str, what: str) -> list[DatasetColumn]:
+    return [_c(f"{role}_concept_id", "BIGINT", f"Concept id of {what}."),
+            _c(f"{role}_concept_name", "VARCHAR", f"Name of {what}."),
+            _c(f"{role}_concept_code", "VARCHAR", f"Code of {what} in its vocabulary."),
+            _c(f"{role}_vocabulary", "VARCHAR", f"Vocabulary of {what}.")]
+
+
+_EVENT_BASE = [
+    _c("person_id", "BIGINT", "The participant's research id (the same in every table of this data version)."),
+    _c("event_id", "BIGINT", "The row's id in its OMOP table (condition_occurrence_id, drug_exposure_id, …)."),
+    *[column for role, what in _CONCEPT_ROLES for column in _concept_columns(role, what)],
+    _c("source_value", "VARCHAR", "The code or text as the site recorded it."),
+    _c("start_date", "DATE", "The date of the event (its start, for spans). Shifted per participant in the Registered Tier."),
+    _c("start_datetime", "TIMESTAMP", "The date and time of the event, where recorded."),
+    _c("age_at_event", "INTEGER", "The participant's age in whole years on the event's date."),
+    _c("type_concept_name", "VARCHAR", "Where the record came from (EHR, claim, patient-reported, …)."),
+    _c("visit_occurrence_id", "BIGINT", "The visit during which the event was recorded, where known."),
+    _c("visit_concept_name", "VARCHAR", "The kind of that visit (inpatient, outpatient, emergency, …)."),
+]
+_END = [_c("end_date", "DATE", "The last date of the event's span, where recorded.")]
+_VALUES = [
+    _c("value_as_number", "DOUBLE", "The result as a number."),
+    _c("value_as_concept_name", "VARCHAR", "The result as a concept (positive, high, …)."),
+    _c("unit_concept_name", "VARCHAR", "The unit of the number (UCUM)."),
+]
+_SURVEY = [
+    _c("person_id", "BIGINT", "The participant's research id."),
+    _c("survey_datetime", "DATE", "The date the answer was given. Shifted per participant in the Registered Tier."),
+    _c("survey", "VARCHAR", "The survey (module) the question belongs to, e.g. The Basics."),
+    _c("question_concept_id", "BIGINT", "Concept id of the question (PPI vocabulary)."),
+    _c("question", "VARCHAR", "The question's text."),
+    _c("answer_concept_id", "BIGINT", "Concept id of the answer chosen, for a multiple-choice question."),
+    _c("answer", "VARCHAR", "The answer: the choice's text, or the text or number entered."),
+    _c("questionnaire_response_id", "BIGINT", "The completed survey the answer belongs to."),
+]
+_PERSON = [
+    _c("person_id", "BIGINT", "The participant's research id."),
+    _c("date_of_birth", "DATE", "Date of birth (the year only, as 1 January, in the Registered Tier)."),
+    _c("age_at_cdr", "INTEGER", "Age in whole years at the data version's cut-off date."),
+    _c("gender_concept_id", "BIGINT", "Concept id of the gender identity given in The Basics."),
+    _c("gender", "VARCHAR", "The gender identity given in The Basics (generalised in the Registered Tier)."),
+    _c("sex_at_birth_concept_id", "BIGINT", "Concept id of the sex assigned at birth."),
+    _c("sex_at_birth", "VARCHAR", "The sex assigned at birth."),
+    _c("race_concept_id", "BIGINT", "Concept id of the race given."),
+    _c("race", "VARCHAR", "The race given (generalised in the Registered Tier)."),
+    _c("ethnicity_concept_id", "BIGINT", "Concept id of the ethnicity given."),
+    _c("ethnicity", "VARCHAR", "The ethnicity given."),
+    _c("is_deceased", "BOOLEAN", "Whether a death is recorded."),
+]
+
+# The event domains (their rows come from ``cdr.facts.event_table_of``): base columns, then what the table adds.
+EVENT_COLUMNS: dict[Domain, list[DatasetColumn]] = {
+    Domain.CONDITION: _EVENT_BASE + _END,
+    Domain.PROCEDURE: _EVENT_BASE + _END,
+    Domain.DRUG: _EVENT_BASE + _END,
+    Domain.DEVICE: _EVENT_BASE + _END,
+    Domain.VISIT: _EVENT_BASE + _END,
+    Domain.MEASUREMENT: _EVENT_BASE + _VALUES,
+    Domain.PHYSICAL_MEASUREMENT: _EVENT_BASE + _VALUES,
+    Domain.OBSERVATION: _EVENT_BASE + _VALUES,
+}
+CATALOGUE: dict[Domain, list[DatasetColumn]] = {Domain.PERSON: _PERSON, **EVENT_COLUMNS, Domain.SURVEY: _SURVEY}
+# What "Select all" is not needed for: the columns a domain starts with when it is added.
+DEFAULT_COLUMNS: dict[Domain, tuple[str, ...]] = {
+    Domain.PERSON: ("person_id", "date_of_birth", "gender", "sex_at_birth", "race", "ethnicity"),
+    Domain.SURVEY: ("person_id", "survey_datetime", "survey", "question", "answer"),
+    **{d: ("person_id", "standard_concept_name", "standard_concept_code", "start_date") for d in EVENT_COLUMNS},
+}
+for _domain in (Domain.MEASUREMENT, Domain.PHYSICAL_MEASUREMENT, Domain.OBSERVATION):
+    DEFAULT_COLUMNS[_domain] += ("value_as_number", "unit_concept_name")
+
+
+def columns_of(domain: Domain) -> list[DatasetColumn]:
+    """The columns a dataset may select in ``domain``; KeyError naming the domains that have a catalogue."""
+    try:
+        return CATALOGUE[domain]
+    except KeyError:
+        raise KeyError(f"{domain.value} has no dataset columns (domains with columns: "
+                       f"{', '.join(d.value for d in CATALOGUE)})") from None
+
+
+def column_problems(domain: Domain, names: list[str]) -> list[str]:
+    """What is wrong with selecting ``names`` in ``domain`` (empty: nothing), each naming the column."""
+    if domain not in CATALOGUE:
+        return [f"{domain.value}: no dataset columns in this domain (one of {', '.join(d.value for d in CATALOGUE)})"]
+    known = {c.name for c in CATALOGUE[domain]}
+    return [f"{domain.value}[{i}]: no column {name!r} in {domain.value} (see the column catalogue)"
+            for i, name in enumerate(names) if name not in known]

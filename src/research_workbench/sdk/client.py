@@ -1,0 +1,154 @@
+"""The SDK's client: one HTTP client per ``Workbench``, answers as Arrow (and pandas or polars on request)."""
+
+from __future__ import annotations
+
+import io
+import os
+import platform
+from importlib import metadata
+from typing import Any
+
+import httpx2
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+ENV_URL, ENV_TOKEN, ENV_WORKSPACE = "RW_WORKBENCH_URL", "RW_WORKBENCH_TOKEN", "RW_WORKSPACE"
+PACKAGES = ("research-workbench", "pyarrow", "pandas", "polars", "duckdb")
+
+
+class WorkbenchError(RuntimeError):
+    """The Workbench refused: ``status``, its message, and ``problems`` (each ``{"where", "message"}``)."""
+
+    def __init__(self, status: int, message: str, problems: list[dict] | None = None):
+        self.status, self.problems = status, problems or []
+        located = "; ".join(f"{p.get('where')}: {p.get('message')}" if p.get("where") else str(p.get("message"))
+                            for p in self.problems)
+        super().__init__(f"{status}: {message}" + (f" ({located})" if located else ""))
+
+
+class Workbench:
+    """A workspace of a Workbench, as its API shows it to the token's owner."""
+
+    def __init__(self, workspace: str | None = None, *, url: str | None = None, token: str | None = None,
+                 client: httpx2.Client | None = None, timeout: float = 600):
+        self.workspace = workspace or os.environ.get(ENV_WORKSPACE)
+        if not self.workspace:
+            raise ValueError(f"name the workspace: Workbench(workspace=...) or set {ENV_WORKSPACE}")
+        if client is None:
+            url, token = url or os.environ.get(ENV_URL), token or os.environ.get(ENV_TOKEN)
+            if not url or not token:
+                raise ValueError(f"say where the Workbench is and who you are: url= and token= (a personal API "
+                                 f"token), or set {ENV_URL} and {ENV_TOKEN}")
+            client = httpx2.Client(base_url=url.rstrip("/"), headers={"authorization": f"Bearer {token}"},
+                                   timeout=timeout)
+        self._client = client
+
+    # -- the API ---------------------------------------------------------------------------------------------
+    def _get(self, path: str, **params: Any) -> httpx2.Response:
+        response = self._client.get(path, params={k: v for k, v in params.items() if v is not None})
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+                raise WorkbenchError(response.status_code, body.get("error", response.reason_phrase),
+                                     body.get("problems"))
+            except ValueError:
+                raise WorkbenchError(response.status_code, response.text[:500] or response.reason_phrase) from None
+        return response
+
+    def _ws(self, rest: str = "") -> str:
+        return f"/api/workspaces/{self.workspace}{rest}"
+
+    def info(self) -> dict[str, Any]:
+        """The workspace as the API lists it (name, tier, data version, your role, …)."""
+        for workspace in self._get("/api/workspaces").json():
+            if workspace["namespace"] == self.workspace:
+                return workspace
+        raise WorkbenchError(404, f"no workspace {self.workspace!r} that you are a member of")
+
+    def resources(self, kind: str | None = None) -> list[dict[str, Any]]:
+        """The workspace's live resources (of ``kind``: cohort, concept_set, dataset, review_set, notebook)."""
+        return [r for r in self._get(self._ws("/resources")).json() if kind is None or r["kind"] == kind]
+
+    def dataset(self, ref: int | str, version: int | None = None) -> Dataset:
+        """A dataset by id or name, at ``version`` (default: its current version)."""
+        if isinstance(ref, str):
+            named = [r for r in self.resources("dataset") if r["name"] == ref]
+            if not named:
+                raise WorkbenchError(404, f"no dataset named {ref!r} in workspace {self.workspace!r}")
+            ref = named[0]["id"]
+        return Dataset(self, self._get(self._ws(f"/datasets/{int(ref)}"), version=version).json())
+
+    def session_info(self) -> dict[str, Any]:
+        """What a methods section needs: the workspace's data version and tier, and the versions of Python and of
+        the packages that produced the results."""
+        workspace = self.info()
+        versions = {}
+        for package in PACKAGES:
+            try:
+                versions[package] = metadata.version(package)
+            except metadata.PackageNotFoundError:
+                versions[package] = None
+        return {"workspace": self.workspace, "data_version": workspace.get("data_version"),
+                "tier": workspace.get("tier"), "python": platform.python_version(), "packages": versions}
+
+    def close(self) -> None:
+        self._client.close()
+
+
+class Dataset:
+    """A saved dataset at one version: its tables (domains such as ``CONDITION``, then ``review_<id>``)."""
+
+    def __init__(self, workbench: Workbench, info: dict[str, Any]):
+        self._wb, self.info = workbench, info
+        self.id, self.name, self.version = info["id"], info["name"], info["version"]
+        self.tables: list[str] = list(info["tables"])
+        self.data_version: str = info["data_version"]
+
+    def __repr__(self) -> str:
+        return f"<Dataset {self.id} {self.name!r} v{self.version} on {self.data_version}: {', '.join(self.tables)}>"
+
+    def to_arrow(self, table: str) -> pa.Table:
+        response = self._wb._get(self._wb._ws(f"/datasets/{self.id}/data/{table}"), version=self.version)
+        return pq.read_table(io.BytesIO(response.content))
+
+    def to_pandas(self, table: str):
+        """The table as a pandas DataFrame (dates as ``datetime64``-compatible objects, nulls as NA)."""
+        return self.to_arrow(table).to_pandas()
+
+    def to_polars(self, table: str):
+        import polars as pl
+
+        return pl.from_arrow(self.to_arrow(table))
+
+    def to_csv(self, table: str, path: str | None = None) -> str:
+        """The table written as CSV (header; ISO dates; empty for null) to ``path`` (default: a new temporary file);
+        the path. R reads it with ``data.table::fread`` (what the generated R code does: reticulate cannot convert
+        pandas 3 data frames)."""
+        import tempfile
+
+        from pyarrow import csv
+
+        if path is None:
+            handle, path = tempfile.mkstemp(prefix=f"dataset-{self.id}-{table.lower()}-", suffix=".csv")
+            os.close(handle)
+        csv.write_csv(self.to_arrow(table), path)
+        return path
+
+
+def publication_check(results: Any, *, threshold: int | None = None, counts: str = "named"):
+    """Check results before they leave the Workbench (the program's dissemination policy: no participant count from
+    1 to 19, shown or recoverable by subtraction). ``results``: a pandas or polars DataFrame, an Arrow table, rows
+    (dicts), a notebook (its path or JSON as a dict), or a CSV/TSV/Parquet/.ipynb file's path. Returns the
+    ``publication.Report``: ``.ok``, ``.findings`` (each with its place and what to do), ``.summary()``."""
+    from pathlib import Path
+
+    from .. import publication
+
+    options = {"counts": counts, "threshold": threshold or publication.DEFAULT_THRESHOLD}
+    if isinstance(results, (str, Path)):
+        return publication.check_file(results, **options)
+    if isinstance(results, dict) and "cells" in results:
+        return publication.check_notebook(results, **options)
+    if type(results).__module__.startswith("polars"):
+        results = results.to_arrow()
+    return publication.check_table(results, **options)
