@@ -22,3 +22,15 @@ def engine(dataset_cdr):
     engine = CohortEngine(dataset_cdr.parent / "cdr.index", cdr_dir=dataset_cdr)
     yield engine
     engine.close()
+
+
+@pytest.fixture(scope="session")
+def synth_program(tmp_path_factory) -> Path:
+    """A small synthetic program (wearables included) with its index beside it (``cdr.index``)."""
+    from research_workbench.index import build_index
+    from research_workbench.synth import generate
+
+    cdr = tmp_path_factory.mktemp("dataset-synth") / "cdr"
+    generate(150, 11, cdr, workers=1)
+    build_index(cdr, cdr.parent / "cdr.index")
+    return cdr

@@ -142,3 +142,48 @@ def test_a_cancelled_export_leaves_nothing(engine, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         dx.export(engine, plan, tmp_path / "out" / "snapshot", about={}, progress=cancel)
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_a_wearable_table_is_taken_whole_and_a_missing_one_is_named(engine, dataset_cdr):
+    from research_workbench.cdr.store import Cdr
+    from research_workbench.datasets.columns import WEARABLE_TABLES
+
+    held = Cdr(dataset_cdr).manifest.tables
+    present = [d for d, t in WEARABLE_TABLES.items() if t in held]
+    absent = [d for d, t in WEARABLE_TABLES.items() if t not in held]
+    for domain in present:  # the fixture's wearable tables, if it has any, read like the CDR's own rows
+        plan = dx.plan(engine, dx.DatasetRequest(all_participants=True, whole_domains=[domain],
+                                                 values={domain: [c.name for c in CATALOGUE[domain]]}))
+        assert dx.read(engine, plan, domain).num_rows == held[WEARABLE_TABLES[domain]].rows
+    for domain in absent:
+        with pytest.raises(dx.DatasetError) as refused:
+            dx.plan(engine, dx.DatasetRequest(all_participants=True, whole_domains=[domain],
+                                              values={domain: ["person_id"]}))
+        assert [(p.where, p.message) for p in refused.value.problems] == [
+            (f"values.{domain.value}", f"this data version has no {WEARABLE_TABLES[domain]} table: {domain.value} "
+                                       "cannot be read from it")]
+    assert present or absent
+    with pytest.raises(dx.DatasetError, match="no concept set of the FITBIT_ACTIVITY domain"):
+        dx.plan(engine, dx.DatasetRequest(all_participants=True, values={Domain.FITBIT_ACTIVITY: ["person_id"]}))
+
+
+def test_a_fitbit_table_of_a_synthetic_program_is_read_whole_for_the_cohorts_participants(synth_program):
+    import duckdb
+
+    from research_workbench.cdr.store import Cdr
+    from research_workbench.cohorts.builder.engine import CohortEngine
+
+    engine = CohortEngine(synth_program.parent / "cdr.index", cdr_dir=synth_program)
+    try:
+        women = {"includes": [{"id": "g", "items": [{"id": "i", "type": "PERSON", "searchParameters": [
+            {"parameterId": "p", "domain": "PERSON", "type": "GENDER", "conceptId": 8532}]}]}]}
+        plan = dx.plan(engine, dx.DatasetRequest(cohorts=[women], whole_domains=[Domain.FITBIT_ACTIVITY],
+                                                 values={Domain.FITBIT_ACTIVITY: ["person_id", "date", "steps"]}))
+        rows = dx.read(engine, plan, Domain.FITBIT_ACTIVITY)
+        expected = duckdb.connect().execute(
+            "SELECT person_id, date, steps FROM read_parquet(?) WHERE list_contains(?, person_id) ORDER BY person_id, date",
+            [str(Cdr(synth_program).table_file("activity_summary")), sorted(plan.persons)]).fetchall()
+    finally:
+        engine.close()
+    assert expected and [tuple(r.values()) for r in rows.to_pylist()] == expected
+    assert rows.schema.names == ["person_id", "date", "steps"]

@@ -216,3 +216,44 @@ def test_the_generated_sql_run_on_duckdb_gives_the_same_rows(cohort_ws, dataset)
     con.register("dataset_persons", pa.table({"person_id": [1, 2, 3, 4, 6, 7]}))
     rows = con.execute(statement.rstrip(";\n"), {k: json.loads(v) for k, v in bound.items()}).fetchall()
     assert [tuple(r[:5]) for r in rows] == EXPECTED_CONDITIONS
+
+
+def test_a_notebooks_kernels_token_reaches_its_own_workspace_only(cohort_ws, dataset):
+    from research_workbench.accounts import api_tokens
+    from research_workbench.state.models import User, Workspace
+
+    from .cohort_data import add_workspace
+
+    _, dataset_id = dataset
+    wb = cohort_ws.wb
+    with wb.db.session() as session:
+        version = session.scalar(select(Workspace.data_version_id).where(Workspace.namespace == "study"))
+    add_workspace(wb, "other", version, {"owner@state.edu": "OWNER"})
+    with wb.db.session() as session:
+        user = session.scalar(select(User).where(User.email == "owner@state.edu"))
+        study = session.scalar(select(Workspace.id).where(Workspace.namespace == "study"))
+        plain, _ = api_tokens.create_token(session, user, name="notebook kernels in study", scopes=[
+            "workspaces:read", "data:read"], days=1, now=wb.clock.now, pepper=wb.app.state.services.keys.tokens,
+            for_kernels=True, workspace_id=study)
+    kernels = wb.client()
+    kernels.headers["authorization"] = f"Bearer {plain}"
+    assert kernels.get(f"/api/workspaces/study/datasets/{dataset_id}/data/PERSON").status_code == 200
+    refused = kernels.get("/api/workspaces/other/resources")
+    assert (refused.status_code, refused.json()["error"]) == (404, "no workspace 'other' that this token reaches")
+    assert writer(cohort_ws).get("/api/workspaces/other/resources").status_code == 200  # a personal token: all of them
+
+
+def test_the_sdk_runs_a_cohort_definition_or_a_saved_cohort(cohort_ws, dataset, monkeypatch):
+    cohort, _ = dataset
+    sdk(cohort_ws, monkeypatch)
+    wb = Workbench(workspace="study")
+    assert wb.cohort_count(DM_OR_HTN) == wb.cohort_count(cohort) == wb.cohort_count("DM or HTN") == 6
+    assert wb.cohort_participants(cohort).column("person_id").to_pylist() == [1, 2, 3, 4, 6, 7]
+    with pytest.raises(WorkbenchError) as refused:
+        wb.cohort_count({"includes": [{"id": "g1", "items": [{"id": "i1", "type": "CONDITION",
+                                                              "searchParameters": []}]}]})
+    assert refused.value.status == 422
+    assert refused.value.problems[0]["where"].startswith("body.definition.includes[0].items[0]")
+    with pytest.raises(WorkbenchError, match="404: no cohort 'nope'"):
+        wb.cohort_count("nope")
+    assert accesses(cohort_ws) == [("cohort_participants", 6)]

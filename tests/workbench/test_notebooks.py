@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import delete, select
 
-from research_workbench.state.models import ApiToken, AuditEvent, WorkspaceMember
+from research_workbench.state.models import ApiToken, AuditEvent, Workspace, WorkspaceMember
 from research_workbench.workspaces import notebooks as nb
 
 from .cohort_data import add_workspace, register_data_version
@@ -388,6 +388,8 @@ def test_open_in_jupyterlab_through_the_proxy(nbws):
     with wb.db.session() as session:
         row = session.get(ApiToken, server.api_token_id)
         assert (row.user_id, row.scopes, row.revoked_at) == (owner_id, ["data:read", "workspaces:read"], None)
+        study_id = session.scalar(select(Workspace.id).where(Workspace.namespace == "study"))
+        assert row.workspace_id == study_id  # the kernels reach this workspace only
     assert books.spawner.stop(owner_id, "study")
     with wb.db.session() as session:
         assert session.get(ApiToken, server.api_token_id).revoked_at is not None

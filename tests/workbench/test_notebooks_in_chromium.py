@@ -75,7 +75,8 @@ def test_open_a_notebook_in_jupyterlab_through_the_proxy(served_notebooks, tmp_p
         assert "rw_session" not in cookies and "csrftoken" not in cookies
         assert (cookies["rw_notebooks"]["httpOnly"], cookies["rw_notebooks"]["sameSite"],
                 cookies["rw_notebooks"]["path"]) == (True, "Strict", "/notebooks/")
-        # The kernel answers over the proxied WebSocket.
+        # The kernel answers over the proxied WebSocket (once it is up: a cell run before is not sent).
+        pg.wait_for_selector(".jp-StatusBar-TextItem:has-text('| Idle')", timeout=60_000)
         pg.locator(".jp-Cell .cm-content").first.click()
         pg.keyboard.type("print(6 * 7)")
         pg.keyboard.press("Shift+Enter")

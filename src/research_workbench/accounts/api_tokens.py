@@ -39,9 +39,9 @@ def _prefix() -> str:
 
 
 def create_token(session: Session, user: User, *, name: str, scopes: list[str], days: int, now: datetime,
-                 pepper: bytes, for_kernels: bool = False) -> tuple[str, ApiToken]:
+                 pepper: bytes, for_kernels: bool = False, workspace_id: int | None = None) -> tuple[str, ApiToken]:
     """A new token; ``for_kernels``: a notebook server's (named ``KERNEL_TOKEN_PREFIX …``, a name no one else may
-    give a token)."""
+    give a token); ``workspace_id``: the one workspace it reaches (None: every workspace of its owner)."""
     problems = []
     name = name.strip()
     if not 1 <= len(name) <= 80:
@@ -64,7 +64,8 @@ def create_token(session: Session, user: User, *, name: str, scopes: list[str], 
     secret = new_token(32)
     plain = f"rwpat_{prefix}_{secret}"
     row = ApiToken(user_id=user.id, name=name, prefix=prefix, token_hash=token_hash(pepper, plain),
-                   scopes=sorted(set(scopes)), created_at=now, expires_at=now + timedelta(days=days))
+                   scopes=sorted(set(scopes)), created_at=now, expires_at=now + timedelta(days=days),
+                   workspace_id=workspace_id)
     session.add(row)
     session.flush()
     return plain, row

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..cdr.facts import Domain
+from ..cdr.model import cdm
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,28 @@ EVENT_COLUMNS: dict[Domain, list[DatasetColumn]] = {
     Domain.PHYSICAL_MEASUREMENT: _EVENT_BASE + _VALUES,
     Domain.OBSERVATION: _EVENT_BASE + _VALUES,
 }
-CATALOGUE: dict[Domain, list[DatasetColumn]] = {Domain.PERSON: _PERSON, **EVENT_COLUMNS, Domain.SURVEY: _SURVEY}
+# The wearable domains: one program table each, taken whole (a prepackaged set), with every column the CDR model
+# gives the table.
+WEARABLE_TABLES: dict[Domain, str] = {
+    Domain.FITBIT_ACTIVITY: "activity_summary", Domain.FITBIT_HEART_RATE_SUMMARY: "heart_rate_summary",
+    Domain.FITBIT_HEART_RATE_LEVEL: "heart_rate_intraday", Domain.FITBIT_INTRADAY_STEPS: "steps_intraday",
+    Domain.FITBIT_SLEEP_DAILY_SUMMARY: "sleep_daily_summary", Domain.FITBIT_SLEEP_LEVEL: "sleep_level",
+    Domain.FITBIT_DEVICE: "device",
+}
+
+
+def _wearable_columns(table_name: str) -> list[DatasetColumn]:
+    table = cdm().table(table_name)
+    day = table.event_date_column
+    return [_c(c.name, c.sql_type, "The participant's research id." if c.name == "person_id" else
+               f"{table.description} Column {c.name} as the program stores it"
+               + (" (the day; shifted per participant in the Registered Tier)." if c.name == day else "."))
+            for c in table.columns]
+
+
+WEARABLE_COLUMNS: dict[Domain, list[DatasetColumn]] = {d: _wearable_columns(t) for d, t in WEARABLE_TABLES.items()}
+CATALOGUE: dict[Domain, list[DatasetColumn]] = {Domain.PERSON: _PERSON, **EVENT_COLUMNS, Domain.SURVEY: _SURVEY,
+                                               **WEARABLE_COLUMNS}
 # What "Select all" is not needed for: the columns a domain starts with when it is added.
 DEFAULT_COLUMNS: dict[Domain, tuple[str, ...]] = {
     Domain.PERSON: ("person_id", "date_of_birth", "gender", "sex_at_birth", "race", "ethnicity"),
@@ -100,6 +122,8 @@ DEFAULT_COLUMNS: dict[Domain, tuple[str, ...]] = {
 }
 for _domain in (Domain.MEASUREMENT, Domain.PHYSICAL_MEASUREMENT, Domain.OBSERVATION):
     DEFAULT_COLUMNS[_domain] += ("value_as_number", "unit_concept_name")
+for _domain, _columns in WEARABLE_COLUMNS.items():  # a wearable table is narrow: every column by default
+    DEFAULT_COLUMNS[_domain] = tuple(c.name for c in _columns)
 
 
 def columns_of(domain: Domain) -> list[DatasetColumn]:

@@ -90,6 +90,7 @@ def plan(engine: CohortEngine, request: DatasetRequest) -> DatasetPlan:
                 source.add(int(ref["conceptId"]))
     filters: dict[Domain, ConceptFilter | None] = {}
     queries: dict[Domain, DomainQuery] = {}
+    held = Cdr(engine.cdr_dir).manifest.tables
     for domain, names in request.values.items():
         where = f"values.{domain.value}"
         if domain not in CATALOGUE:
@@ -108,6 +109,11 @@ def plan(engine: CohortEngine, request: DatasetRequest) -> DatasetPlan:
                                            concepts=filters[domain])
         except KeyError as err:
             problems.append(Problem(str(err.args[0]), where))
+            continue
+        missing = [t for t in queries[domain].tables if t not in held]
+        if missing:
+            problems.append(Problem(f"this data version has no {', '.join(missing)} table: {domain.value} cannot be "
+                                    "read from it", where))
     if problems:
         raise DatasetError(problems)
     persons = None

@@ -1,9 +1,9 @@
 """Prepackaged concept sets: what a dataset may take without building a concept set, as All of Us researchers know
-them (Demographics, All Surveys, one survey, Physical Measurements). Each names a domain taken whole, or one survey
-(its module concept): ``survey:<concept id>``.
+them (Demographics, All Surveys, one survey, Physical Measurements, each Fitbit table). Each names a domain taken
+whole, or one survey (its module concept): ``survey:<concept id>``.
 
-Wearables, whole genomes and the zip-code socioeconomic table are not offered yet: they have no dataset columns
-(``datasets.columns``) in this version.
+Whole genomes (issue 16's genomics) and the zip-code socioeconomic table (no such table in the CDR model yet) are
+not offered in this version.
 """
 
 from __future__ import annotations
@@ -15,6 +15,13 @@ WHOLE_DOMAINS: dict[str, tuple[Domain, str]] = {
     "all_surveys": (Domain.SURVEY, "Every answer to every survey"),
     "physical_measurements": (Domain.PHYSICAL_MEASUREMENT, "The program's physical measurements (height, weight, "
                                                            "blood pressure, …)"),
+    "fitbit_activity": (Domain.FITBIT_ACTIVITY, "Fitbit: daily activity (steps, active minutes, calories)"),
+    "fitbit_heart_rate_summary": (Domain.FITBIT_HEART_RATE_SUMMARY, "Fitbit: daily minutes per heart-rate zone"),
+    "fitbit_heart_rate_level": (Domain.FITBIT_HEART_RATE_LEVEL, "Fitbit: heart rate minute by minute"),
+    "fitbit_intraday_steps": (Domain.FITBIT_INTRADAY_STEPS, "Fitbit: steps minute by minute"),
+    "fitbit_sleep_daily_summary": (Domain.FITBIT_SLEEP_DAILY_SUMMARY, "Fitbit: nightly sleep totals"),
+    "fitbit_sleep_level": (Domain.FITBIT_SLEEP_LEVEL, "Fitbit: sleep stages as intervals"),
+    "fitbit_device": (Domain.FITBIT_DEVICE, "Fitbit: devices and their sync state"),
 }
 SURVEY_PREFIX = "survey:"
 

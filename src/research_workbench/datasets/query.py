@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 from sqlglot import exp
 
 from ..cdr.facts import PPI_VOCABULARY, Domain, EventTable, age_at, event_table_of
+from ..cdr.model import cdm
 from ..cdr.sql import alias, col, lit
-from .columns import EVENT_COLUMNS, columns_of
+from .columns import EVENT_COLUMNS, WEARABLE_TABLES, columns_of
 
 PERSON_TABLE = "search_person"  # the index's person table, a view on the engine's connection
 PERSONS_TABLE = "dataset_persons"  # the dataset's participants (``person_id``), registered by the runner
@@ -251,6 +252,16 @@ def _person_query(names: list[str], persons: bool) -> DomainQuery:
                        ["person_id"], tables)
 
 
+def _wearable_query(domain: Domain, names: list[str], persons: bool) -> DomainQuery:
+    """A wearable table's rows, whole (its domain is only ever a prepackaged set), in person and day order."""
+    table = cdm().table(WEARABLE_TABLES[domain])
+    tables = [table.name]
+    rows = _rows(table.name, tables)
+    order = ["person_id"] + ([table.event_date_column] if table.event_date_column else [])
+    return DomainQuery(domain, names, _narrowed(rows, [_of_persons()] if persons else [], order),
+                       lambda joins: [alias(col(n, table="e"), n) for n in names], order, tables)
+
+
 def domain_query(domain: Domain, names: list[str], *, persons: bool, concepts: ConceptFilter | None) -> DomainQuery:
     """The statement for ``domain``'s rows with the columns ``names`` (catalogue names, in that order).
 
@@ -266,4 +277,6 @@ def domain_query(domain: Domain, names: list[str], *, persons: bool, concepts: C
         return _survey_query(names, persons, concepts)
     if domain in EVENT_COLUMNS:
         return _event_query(domain, names, persons, concepts)
+    if domain in WEARABLE_TABLES:
+        return _wearable_query(domain, names, persons)
     raise KeyError(f"{domain.value} has no dataset rows")

@@ -44,16 +44,22 @@ class Workbench:
         self._client = client
 
     # -- the API ---------------------------------------------------------------------------------------------
+    @staticmethod
+    def _checked(response: httpx2.Response) -> httpx2.Response:
+        """The response, or WorkbenchError with the API's message and located problems."""
+        if response.status_code < 400:
+            return response
+        try:
+            body = response.json()
+        except ValueError:
+            raise WorkbenchError(response.status_code, response.text[:500] or response.reason_phrase) from None
+        raise WorkbenchError(response.status_code, body.get("error", response.reason_phrase), body.get("problems"))
+
     def _get(self, path: str, **params: Any) -> httpx2.Response:
-        response = self._client.get(path, params={k: v for k, v in params.items() if v is not None})
-        if response.status_code >= 400:
-            try:
-                body = response.json()
-                raise WorkbenchError(response.status_code, body.get("error", response.reason_phrase),
-                                     body.get("problems"))
-            except ValueError:
-                raise WorkbenchError(response.status_code, response.text[:500] or response.reason_phrase) from None
-        return response
+        return self._checked(self._client.get(path, params={k: v for k, v in params.items() if v is not None}))
+
+    def _post(self, path: str, body: dict[str, Any]) -> httpx2.Response:
+        return self._checked(self._client.post(path, json=body))
 
     def _ws(self, rest: str = "") -> str:
         return f"/api/workspaces/{self.workspace}{rest}"
@@ -77,6 +83,19 @@ class Workbench:
                 raise WorkbenchError(404, f"no dataset named {ref!r} in workspace {self.workspace!r}")
             ref = named[0]["id"]
         return Dataset(self, self._get(self._ws(f"/datasets/{int(ref)}"), version=version).json())
+
+    def _cohort_body(self, cohort: dict | int | str) -> dict[str, Any]:
+        return {"definition": cohort} if isinstance(cohort, dict) else {"cohort": cohort}
+
+    def cohort_count(self, cohort: dict | int | str) -> int:
+        """How many participants of the workspace's data version a cohort holds: a definition (the Cohort Builder's,
+        or ``{"circe": …}``) or a saved cohort's id or name."""
+        return self._post(self._ws("/cohorts/count"), self._cohort_body(cohort)).json()["count"]
+
+    def cohort_participants(self, cohort: dict | int | str) -> pa.Table:
+        """The cohort's participants (``person_id``) as Arrow. Participant-level data: audited, and counted as a
+        download outside the workspace's notebooks."""
+        return pq.read_table(io.BytesIO(self._post(self._ws("/cohorts/participants"), self._cohort_body(cohort)).content))
 
     def session_info(self) -> dict[str, Any]:
         """What a methods section needs: the workspace's data version and tier, and the versions of Python and of

@@ -236,6 +236,9 @@ class ApiToken(Base):
     expires_at: Mapped[datetime]
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    # A notebook server's kernels' token reaches one workspace only (its id; no foreign key, like the audit log's
+    # ids: the column was added to a table that SQLite cannot alter in place). None: all of its owner's workspaces.
+    workspace_id: Mapped[int | None] = mapped_column(Integer, index=True)
 
 
 class EmailToken(Base):

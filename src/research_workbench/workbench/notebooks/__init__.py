@@ -99,14 +99,20 @@ class Notebooks:
 
     # -- the spawner's callbacks ----------------------------------------------------------------------------------
     def _mint(self, user_id: int, namespace: str) -> tuple[str, int]:
-        """A personal API token for the server's kernels (``workspaces:read``, one day)."""
+        """A personal API token for the server's kernels (``workspaces:read`` and ``data:read``, one day), bound to
+        the workspace: its kernels read this workspace's data version and no other."""
+        from sqlalchemy import select
+
+        from ...state.models import Workspace
+
         s = self.services
         with s.db.session() as session:
             user = session.get(User, user_id)
+            workspace_id = session.scalar(select(Workspace.id).where(Workspace.namespace == namespace))
             plain, row = api_tokens.create_token(session, user,
                                                  name=f"{api_tokens.KERNEL_TOKEN_PREFIX} in {namespace}"[:80],
                                                  scopes=API_TOKEN_SCOPES, days=API_TOKEN_DAYS, now=s.now(),
-                                                 pepper=s.keys.tokens, for_kernels=True)
+                                                 pepper=s.keys.tokens, for_kernels=True, workspace_id=workspace_id)
             return plain, row.id
 
     def _stopped(self, server: NotebookServer) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import (
-    access, account, admin, api, cohort_builder, cohort_compare, concept_sets, data_versions, dataset_api, dataset_builder, dataset_exports, ducc, hub, hub_directory, identity, notebooks, ohdsi_cohorts, oidc_signin, public, publication, renewal,
+    access, account, admin, api, cohort_api, cohort_builder, cohort_compare, concept_sets, data_versions, dataset_api, dataset_builder, dataset_exports, ducc, hub, hub_directory, identity, notebooks, ohdsi_cohorts, oidc_signin, public, publication, renewal,
     resource_api, resources, reviews, signin, signup, training, workspace_api, workspaces,
 )
 
@@ -32,6 +32,7 @@ ROUTERS = [
     ohdsi_cohorts.router,
     concept_sets.router, concept_sets.api_router,
     dataset_api.router,
+    cohort_api.router,
     dataset_builder.router,
     dataset_exports.router, dataset_exports.page_router,
     publication.router,

@@ -37,7 +37,7 @@ from ...cdr.problems import Problem, ProblemsError
 from ...cdr.store import Cdr, CdrFileError
 from ...datasets import codegen
 from ...datasets import extract as dx
-from ...datasets.columns import CATALOGUE, DEFAULT_COLUMNS
+from ...datasets.columns import CATALOGUE, DEFAULT_COLUMNS, WEARABLE_TABLES
 from ...datasets.prepackaged import SURVEY_PREFIX, WHOLE_DOMAINS
 from ...index.browse import children
 from ...index.layout import PERSONS_FILE
@@ -115,15 +115,18 @@ def survey_modules(engine) -> list[dict]:
 
 def prepackaged_sets(engine) -> list[dict]:
     """The prepackaged concept sets as All of Us lists them: demographics, all surveys, each survey the data version
-    has (``survey:<module concept id>``), physical measurements."""
+    has (``survey:<module concept id>``), physical measurements, each Fitbit table the data version has."""
     def entry(name: str) -> dict:
         domain, what = WHOLE_DOMAINS[name]
-        return {"name": name, "label": PREPACKAGED_LABELS.get(name, name), "domain": domain.value, "description": what}
+        return {"name": name, "label": PREPACKAGED_LABELS.get(name, what), "domain": domain.value, "description": what}
 
     surveys = [{"name": f"{SURVEY_PREFIX}{m['conceptId']}", "label": f"Survey: {m['name']}",
                 "domain": Domain.SURVEY.value, "description": f"Every answer to {m['name']}"}
                for m in (survey_modules(engine) if engine is not None else [])]
-    return [entry("demographics"), entry("all_surveys"), *surveys, entry("physical_measurements")]
+    held = Cdr(engine.cdr_dir).manifest.tables if engine is not None else {}
+    fitbit = [entry(name) for name, (domain, _) in WHOLE_DOMAINS.items()
+              if domain in WEARABLE_TABLES and WEARABLE_TABLES[domain] in held]
+    return [entry("demographics"), entry("all_surveys"), *surveys, entry("physical_measurements"), *fitbit]
 
 
 def _workspace_options(session, membership: Membership) -> dict[str, list[dict]]:

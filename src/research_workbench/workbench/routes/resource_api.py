@@ -130,11 +130,15 @@ class VersionContentOut(VersionOut):
 def _member(session: Session, request: Request, namespace: str, minimum: Role) -> Membership:
     viewer = request.state.viewer
     try:
-        return roles.require(session, namespace, viewer.user, viewer.access, minimum)
+        membership = roles.require(session, namespace, viewer.user, viewer.access, minimum)
     except roles.WorkspaceNotFound:
         raise Refusal(404, f"no workspace {namespace!r} that you are a member of") from None
     except (roles.WorkspaceLocked, roles.WorkspaceForbidden) as exc:
         raise Refusal(403, str(exc)) from None
+    bound = viewer.token.workspace_id if viewer.token is not None else None
+    if bound is not None and bound != membership.workspace.id:  # a notebook's kernels: their own workspace only
+        raise Refusal(404, f"no workspace {namespace!r} that this token reaches")
+    return membership
 
 
 def workspace_engine(request: Request, membership: Membership):

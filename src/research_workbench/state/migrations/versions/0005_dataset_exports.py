@@ -1,4 +1,4 @@
-"""dataset exports and egress allowances
+"""dataset exports, egress allowances, workspace-bound API tokens
 
 Revision ID: 0005
 Revises: 0004
@@ -53,9 +53,14 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     op.create_index(op.f('ix_egress_allowances_user_id'), 'egress_allowances', ['user_id'], unique=False)
+    op.add_column('api_tokens', sa.Column('workspace_id', sa.Integer(), nullable=True))
+    op.create_index(op.f('ix_api_tokens_workspace_id'), 'api_tokens', ['workspace_id'], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index(op.f('ix_api_tokens_workspace_id'), table_name='api_tokens')
+    with op.batch_alter_table('api_tokens') as batch:
+        batch.drop_column('workspace_id')
     op.drop_index(op.f('ix_egress_allowances_user_id'), table_name='egress_allowances')
     op.drop_table('egress_allowances')
     op.drop_index(op.f('ix_dataset_exports_workspace_id'), table_name='dataset_exports')
