@@ -187,3 +187,15 @@ def test_a_fitbit_table_of_a_synthetic_program_is_read_whole_for_the_cohorts_par
         engine.close()
     assert expected and [tuple(r.values()) for r in rows.to_pylist()] == expected
     assert rows.schema.names == ["person_id", "date", "steps"]
+
+
+def test_a_concept_set_of_another_domain_does_not_choose_a_domains_rows(engine):
+    drugs = {"domain": "DRUG", "concepts": [{"conceptId": 1503297, "standard": True}]}
+    with pytest.raises(dx.DatasetError) as refused:
+        dx.plan(engine, dx.DatasetRequest(cohorts=[DM_OR_HTN], concept_sets=[drugs],
+                                          values={Domain.CONDITION: ["person_id"]}))
+    assert [p.where for p in refused.value.problems] == ["values.CONDITION"]
+    plan = dx.plan(engine, dx.DatasetRequest(cohorts=[DM_OR_HTN], concept_sets=[drugs],
+                                             values={Domain.DRUG: ["person_id", "standard_concept_name"]}))
+    assert rows(dx.read(engine, plan, Domain.DRUG), "person_id", "standard_concept_name") == [
+        (1, "metformin 500 MG Oral Tablet"), (2, "metformin 500 MG Oral Tablet")]  # metformin and its descendants

@@ -77,7 +77,9 @@ def test_the_catalogue_lists_every_domains_columns_with_their_dictionary_entry(c
     assert condition["age_at_event"] == {"name": "age_at_event", "type": "INTEGER", "default": False,
                                          "description": "The participant's age in whole years on the event's date."}
     assert condition["standard_concept_name"]["default"] is True
-    assert set(body["prepackaged"]) == {"demographics", "all_surveys", "physical_measurements"}
+    assert set(body["prepackaged"]) == {"demographics", "all_surveys", "physical_measurements", "fitbit_activity",
+                                        "fitbit_heart_rate_summary", "fitbit_heart_rate_level", "fitbit_intraday_steps",
+                                        "fitbit_sleep_daily_summary", "fitbit_sleep_level", "fitbit_device"}
 
 
 def test_a_dataset_is_described_previewed_and_read_whole_and_every_read_is_audited(cohort_ws, dataset):
@@ -120,7 +122,9 @@ def test_bad_datasets_are_refused_naming_the_place(cohort_ws, dataset):
     assert refused.status_code == 422
     assert sorted((p["where"], p["message"]) for p in refused.json()["problems"]) == [
         ("body.content.prepackaged", "[0]: 'everything' is not a prepackaged concept set (one of demographics, "
-                                     "all_surveys, physical_measurements, or survey:<concept id>)"),
+                                     "all_surveys, physical_measurements, fitbit_activity, fitbit_heart_rate_summary, "
+                                     "fitbit_heart_rate_level, fitbit_intraday_steps, fitbit_sleep_daily_summary, "
+                                     "fitbit_sleep_level, fitbit_device, or survey:<concept id>)"),
         ("body.content.values.DRUG[0]", "no column 'nonsense' in DRUG (see the column catalogue)"),
     ]
     refused = api.post("/api/workspaces/study/resources", json={"kind": "dataset", "name": "Bad", "content": {

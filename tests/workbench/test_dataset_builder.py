@@ -15,6 +15,7 @@ import re
 import pytest
 from sqlalchemy import select
 
+from research_workbench.datasets.prepackaged import WHOLE_DOMAINS
 from research_workbench.state.models import AuditEvent, Resource
 
 from ..cohort_builder import fixture as f
@@ -85,7 +86,9 @@ def test_a_writer_gets_the_three_columns_a_reader_a_read_only_page_and_a_strange
     assert [(p["name"], p["label"], p["domain"]) for p in config["prepackaged"]] == [
         ("demographics", "Demographics", "PERSON"), ("all_surveys", "All surveys", "SURVEY"),
         (f"survey:{f.BASICS}", "Survey: The Basics", "SURVEY"),
-        ("physical_measurements", "Physical measurements", "PHYSICAL_MEASUREMENT")]
+        ("physical_measurements", "Physical measurements", "PHYSICAL_MEASUREMENT"),
+        *[(name, what, domain.value) for name, (domain, what) in WHOLE_DOMAINS.items() if name.startswith("fitbit_")]]
+    assert len(config["prepackaged"]) == 11  # the fixture's CDR has every wearable table (empty)
     condition = {c["name"]: c for c in config["catalogue"]["CONDITION"]["columns"]}
     assert condition["age_at_event"] == {"name": "age_at_event", "type": "INTEGER", "default": False,
                                          "description": "The participant's age in whole years on the event's date."}
