@@ -155,12 +155,20 @@ def test_exporting_needs_a_writer_and_a_live_dataset(cohort_ws, dataset, held):
     assert api.get("/api/workspaces/study/exports/999").status_code == 404
 
 
-def test_exports_left_running_by_a_stopped_server_are_marked_failed(cohort_ws, dataset, held):
+def test_exports_left_by_a_stopped_server_process_are_marked_failed_and_a_live_ones_are_not(cohort_ws, dataset, held):
+    import os
+    import socket
+
     _, dataset_id = dataset
     api = writer(cohort_ws)
-    export_id = api.post(f"/api/workspaces/study/datasets/{dataset_id}/exports").json()["id"]
+    orphan = api.post(f"/api/workspaces/study/datasets/{dataset_id}/exports").json()["id"]
+    live = api.post(f"/api/workspaces/study/datasets/{dataset_id}/exports").json()["id"]
+    with cohort_ws.wb.db.session() as session:
+        session.get(DatasetExport, orphan).runner = f"{socket.gethostname()}:{2**22 + 12345}"  # no such process
+        session.get(DatasetExport, live).runner = f"{socket.gethostname()}:{os.getppid()}"  # a live process
     assert held.exports.fail_orphans() == 1
-    body = api.get(f"/api/workspaces/study/exports/{export_id}").json()
+    body = api.get(f"/api/workspaces/study/exports/{orphan}").json()
     assert (body["status"], body["message"]) == ("failed", "the server stopped during the export")
-    held.exports.run(export_id)  # an ended export is not run again
-    assert api.get(f"/api/workspaces/study/exports/{export_id}").json()["status"] == "failed"
+    assert api.get(f"/api/workspaces/study/exports/{live}").json()["status"] == "queued"
+    held.exports.run(orphan)  # an ended export is not run again
+    assert api.get(f"/api/workspaces/study/exports/{orphan}").json()["status"] == "failed"

@@ -525,6 +525,7 @@ class DatasetExport(Base):
     path: Mapped[str | None] = mapped_column(String(1000))
     manifest: Mapped[dict[str, Any] | None] = mapped_column()
     cancel_requested: Mapped[bool] = mapped_column(default=False)
+    runner: Mapped[str | None] = mapped_column(String(120))  # "host:pid" of the server process that runs it
     created_at: Mapped[datetime]
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]

@@ -7,13 +7,16 @@ token that started it still live (a sign-out, a timeout or a revoked token stops
 access that asked for it); the user still a WRITER of the workspace with its tier. When it stops, nothing is kept
 (``datasets.extract.export`` writes into a hidden directory and renames it only when complete) and the record
 says why. A finished export is a ``participant_access`` event (purpose ``dataset_export``) in the audit log.
-An export queued by a process that then stopped is marked failed at the next start ("the server stopped").
+An export queued by a server process that then stopped is marked failed when a process starts ("the server
+stopped"); each export records the process that runs it ("host:pid"), so a live process's exports are left alone.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
+import socket
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -47,10 +50,28 @@ def export_dir(root: Path, namespace: str, export: DatasetExport, name: str) -> 
     return Path(root) / namespace / f"{export.id}-{slug}-v{export.version}"
 
 
+def _alive(runner: str | None) -> bool:
+    """Whether the server process ``runner`` ("host:pid") may still be running an export. A process of another host
+    cannot be checked from here, so it is taken to be alive."""
+    host, _, pid = (runner or "").rpartition(":")
+    if not host or not pid.isdigit():
+        return False  # no process recorded: none can be running it
+    if host != socket.gethostname():
+        return True
+    try:
+        os.kill(int(pid), 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, as another user's
+        return True
+    return True
+
+
 class ExportJobs:
     def __init__(self, services, root: Path):
         self.services, self.root = services, Path(root)
         self._executor: ThreadPoolExecutor | None = None
+        self.runner = f"{socket.gethostname()}:{os.getpid()}"  # this process, named on the exports it runs
 
     def submit(self, export_id: int) -> None:
         if self._executor is None:
@@ -63,11 +84,13 @@ class ExportJobs:
             self._executor = None
 
     def fail_orphans(self) -> int:
-        """Exports left queued or running by a process that stopped: marked failed (their files were never
-        renamed into place). Called once when the server starts."""
+        """Exports left queued or running by a server process of this host that has stopped: marked failed (their
+        files were never renamed into place). Called when a server process starts; another process's live exports
+        are left alone."""
         s = self.services
         with s.db.session() as session:
-            stale = list(session.scalars(select(DatasetExport).where(DatasetExport.status.in_(("queued", "running")))))
+            stale = [e for e in session.scalars(select(DatasetExport).where(DatasetExport.status.in_(("queued", "running"))))
+                     if e.runner != self.runner and not _alive(e.runner)]
             for export in stale:
                 export.status, export.message, export.finished_at = "failed", "the server stopped during the export", s.now()
             return len(stale)

@@ -32,15 +32,16 @@ def _need_writer(membership: Membership) -> None:
 
 
 def start(session: Session, membership: Membership, dataset: Resource, *, version: int | None, user: User,
-          now: datetime, session_id: str | None, token_id: int | None) -> DatasetExport:
-    """A queued export of ``dataset`` at ``version`` (default: its current one). WRITER."""
+          now: datetime, session_id: str | None, token_id: int | None, runner: str | None = None) -> DatasetExport:
+    """A queued export of ``dataset`` at ``version`` (default: its current one), to be run by ``runner`` (the server
+    process's "host:pid"). WRITER."""
     _need_writer(membership)
     if dataset.kind != "dataset" or dataset.workspace_id != membership.workspace.id:
         raise ResourceError([Problem(f"resource {dataset.id} is not a dataset of this workspace", "resource_id")])
     stored = version_of(session, dataset, version)
     export = DatasetExport(workspace_id=membership.workspace.id, resource_id=dataset.id, version=stored.version,
                            user_id=user.id, session_id=session_id, token_id=token_id, status="queued", done_steps=0,
-                           total_steps=0, cancel_requested=False, created_at=now)
+                           total_steps=0, cancel_requested=False, runner=runner, created_at=now)
     session.add(export)
     session.flush()
     return export

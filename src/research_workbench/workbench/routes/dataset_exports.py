@@ -43,7 +43,8 @@ def start_export(request: Request, namespace: str, resource_id: int, version: in
                 dataset = res.get(session, membership, resource_id)
                 export = ex.start(session, membership, dataset, version=version, user=viewer.user, now=services.now(),
                                   session_id=viewer.session_id if viewer.token is None else None,
-                                  token_id=viewer.token.id if viewer.token is not None else None)
+                                  token_id=viewer.token.id if viewer.token is not None else None,
+                                  runner=services.exports.runner)
             except res.ResourceNotFound as err:
                 raise Refusal(404, str(err)) from None
             except res.ResourceError as err:
@@ -133,7 +134,7 @@ async def export_form(request: Request, namespace: str, resource_id: int):
         if dataset.kind != "dataset":
             raise HTTPException(404)
         export = ex.start(session, membership, dataset, version=None, user=viewer.user, now=services.now(),
-                          session_id=viewer.session_id, token_id=None)
+                          session_id=viewer.session_id, token_id=None, runner=services.exports.runner)
         export_id = export.id
     services.exports.submit(export_id)
     viewer.flash(f"Export {export_id} of “{dataset.name}” started: it runs in the background.")

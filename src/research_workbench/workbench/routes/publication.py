@@ -54,7 +54,8 @@ def publication_form(request: Request, namespace: str):
 @router.post("/workspaces/{namespace}/publication-check", response_class=HTMLResponse, dependencies=REGISTERED)
 async def publication_check(request: Request, namespace: str):
     """The findings, each with its place (row and column, or cell, output and line) and what to do."""
-    _page(request, namespace)  # the role first: a non-member's body is never read
+    with request.app.state.services.db.reading() as session:
+        member(session, request, namespace, Role.READER)  # the role first: a non-member's body is never read
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > 3 * MAX_BYTES:
         raise FormTooLarge(f"what you sent is larger than {MAX_BYTES:,} bytes")

@@ -31,6 +31,7 @@ def upgrade() -> None:
     sa.Column('path', sa.String(length=1000), nullable=True),
     sa.Column('manifest', sa.JSON(), nullable=True),
     sa.Column('cancel_requested', sa.Boolean(), nullable=False),
+    sa.Column('runner', sa.String(length=120), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('started_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
