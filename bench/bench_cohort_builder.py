@@ -37,7 +37,7 @@ from pathlib import Path
 
 from bench_cohorts import SEARCH_TERMS, SUITE  # bench/: run as `python bench/…`
 from bench_workbench import PASSWORD, prepare, wait_up
-from loadtest import free_port, summary
+from loadtest import Timings, free_port
 
 TARGETS_MS = {"count_update": 250, "search": 100, "participant_page": 300}
 
@@ -118,20 +118,11 @@ async def run_clients(port: int, clients: int, rounds: int, config_path: Path, t
     import pyotp
 
     base = f"http://127.0.0.1:{port}"
-    times: dict[str, list[float]] = {"home": [], "count_update": [], "search": [], "participant_page": []}
-    errors = {k: 0 for k in times}
+    timings = Timings(["home", "count_update", "search", "participant_page"])
+    times = timings.times
 
-    async def timed(kind: str, call, ok=lambda r: r.status_code == 200):
-        started = time.perf_counter()
-        try:
-            response = await call
-        except httpx.HTTPError:
-            errors[kind] += 1
-            return None
-        times[kind].append((time.perf_counter() - started) * 1000)
-        if not ok(response):
-            errors[kind] += 1
-        return response
+    def timed(kind: str, call):
+        return timings.timed(kind, call, ok=lambda r: r.status_code == 200)
 
     limits = httpx.Limits(max_connections=1)
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=120) as c:
@@ -171,7 +162,7 @@ async def run_clients(port: int, clients: int, rounds: int, config_path: Path, t
         participant_pages = await review_pages(sessions, timed, rounds, config_path, review_think)
     finally:
         await asyncio.gather(*(c.aclose() for c in sessions))
-    out = {k: summary(v, errors[k], digits=1) for k, v in times.items()}
+    out = timings.summaries()
     out["count_update"]["requests_per_second"] = round(len(times["count_update"]) / editing_seconds, 1)
     out["participant_page"]["note"] = participant_pages
     return out

@@ -30,7 +30,7 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
-from loadtest import free_port, summary  # bench/loadtest.py: run as `python bench/…`
+from loadtest import Timings, free_port  # bench/loadtest.py: run as `python bench/…`
 
 PASSWORD = "benchmark passphrase for everyone"
 
@@ -123,18 +123,8 @@ async def run_clients(port: int, clients: int, rounds: int, views: int) -> dict:
     import httpx
 
     base = f"http://127.0.0.1:{port}"
-    times: dict[str, list[float]] = {"home": [], "signin": [], "access": []}
-    errors = {k: 0 for k in times}
-
-    async def timed(kind: str, call) -> httpx.Response | None:
-        started = time.perf_counter()
-        try:
-            response = await call
-        except httpx.HTTPError:
-            errors[kind] += 1
-            return None
-        times[kind].append((time.perf_counter() - started) * 1000)
-        return response
+    timings = Timings(["home", "signin", "access"])
+    times, errors, timed = timings.times, timings.errors, timings.timed
 
     async def home(limits) -> None:
         async with httpx.AsyncClient(base_url=base, limits=limits, timeout=120) as client:
@@ -178,7 +168,7 @@ async def run_clients(port: int, clients: int, rounds: int, views: int) -> dict:
                                    for c in clients_))
     finally:
         await asyncio.gather(*(c.aclose() for c in clients_))
-    out = {k: summary(v, errors[k], digits=1) for k, v in times.items()}
+    out = timings.summaries()
     out["home"]["requests_per_second"] = round(len(times["home"]) / baseline_seconds, 1)
     out["signin"]["per_second"] = round(len(times["signin"]) / signin_seconds, 1)
     out["access"]["requests_per_second"] = round(len(times["access"]) / access_seconds, 1)

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from research_workbench.cdr.facts import Domain
+from research_workbench.cdr.store import sha256_file
 from research_workbench.datasets import extract as dx
 from research_workbench.datasets.columns import CATALOGUE, DEFAULT_COLUMNS, column_problems
 
@@ -126,7 +127,7 @@ def test_an_export_writes_every_domain_with_a_manifest_that_pins_rows_and_hashes
     assert on_disk["tables"]["review_3"]["rows"] == 2
     condition = pq.read_table(tmp_path / "snapshot" / "condition.parquet")
     assert condition.to_pylist() == dx.read(engine, plan, Domain.CONDITION).to_pylist()
-    assert on_disk["domains"]["CONDITION"]["sha256"] == dx._sha256(tmp_path / "snapshot" / "condition.parquet")
+    assert on_disk["domains"]["CONDITION"]["sha256"] == sha256_file(tmp_path / "snapshot" / "condition.parquet")
     with pytest.raises(FileExistsError):
         dx.export(engine, plan, tmp_path / "snapshot", about={})
 

@@ -35,7 +35,7 @@ import numpy as np
 from sqlglot import exp
 
 from ..cdr.facts import PPI_VOCABULARY, VITAL_SIGNS, EventTable, age_at, age_band, event_tables
-from ..cdr.sql import alias, col, lit, num, table
+from ..cdr.sql import alias, col, lit, num, table, union_all
 from ..cdr.store import Cdr
 from .builder.compile import Compiler
 from .builder.model import CohortDefinition, SearchGroupItem
@@ -244,17 +244,10 @@ def _survey_rows(one_person: bool) -> exp.Select:
     return _of_person(exp.select(*columns).from_(exp.func("read_parquet", _param("survey_conduct"))), one_person)
 
 
-def _union(selects: list[exp.Expression]) -> exp.Expression:
-    union = selects[0]
-    for select in selects[1:]:
-        union = exp.Union(this=union, expression=select, distinct=False)
-    return union
-
-
 def event_rows(names: list[str], surveyed: bool, one_person: bool) -> exp.Expression:
     """The rows of the event tables ``names`` (and the survey responses when ``surveyed``), one statement."""
     tables = event_tables()
-    return _union([_event_rows(n, tables[n], one_person) for n in names] + ([_survey_rows(one_person)] if surveyed else []))
+    return union_all([_event_rows(n, tables[n], one_person) for n in names] + ([_survey_rows(one_person)] if surveyed else []))
 
 
 def _page_events(source: exp.Expression) -> str:
@@ -287,7 +280,7 @@ def wearable_rows(present: tuple, one_person: bool) -> exp.Expression:
                        alias(exp.cast(exp.func("MIN", col(date_column)), "DATE"), "first"),
                        alias(exp.cast(exp.func("MAX", col(date_column)), "DATE"), "last"), alias(mean, "mean"))
             .from_(exp.func("read_parquet", _param(name))), one_person).group_by(col("person_id")))
-    return _union(selects)
+    return union_all(selects)
 
 
 def _page_wearables(source: exp.Expression) -> str:
@@ -564,10 +557,7 @@ class ParticipantReader:
                                .where(exp.EQ(this=col("person_id", table="q"), expression=person.copy())))
         keys: set[tuple[str, dt.date, bool, int]] = set()
         if selects:
-            union: exp.Expression = selects[0]
-            for select in selects[1:]:
-                union = exp.Union(this=union, expression=select, distinct=False)
-            rows = self.con.execute(union.sql(dialect="duckdb"), compiler.params).fetchall()
+            rows = self.con.execute(union_all(selects).sql(dialect="duckdb"), compiler.params).fetchall()
             keys = {(domain, date, bool(standard), concept) for domain, date, standard, concept in rows}
         events = [replace(e, qualifying=_matches(e, keys)) for e in data.events]
         return ParticipantData(data.person, events, data.wearables, person_level)

@@ -12,7 +12,6 @@ demographics, all surveys, …). The person table needs no concept set.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import uuid
@@ -29,7 +28,7 @@ from pyroaring import BitMap
 from .. import __version__
 from ..cdr.facts import Domain
 from ..cdr.problems import Problem, ProblemsError
-from ..cdr.store import Cdr
+from ..cdr.store import Cdr, sha256_file
 from ..cohorts.builder.engine import CohortEngine
 from ..cohorts.members import members
 from .columns import CATALOGUE
@@ -148,17 +147,9 @@ def read(engine: CohortEngine, dataset: DatasetPlan, domain: Domain) -> pa.Table
     return _arrow(engine, dataset, domain, None)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _write(table: pa.Table, path: Path) -> dict[str, Any]:
     pq.write_table(table, path, compression="zstd")
-    return {"file": path.name, "rows": table.num_rows, "columns": table.schema.names, "sha256": _sha256(path)}
+    return {"file": path.name, "rows": table.num_rows, "columns": table.schema.names, "sha256": sha256_file(path)}
 
 
 def export(engine: CohortEngine, dataset: DatasetPlan, target: Path, *, about: dict[str, Any],
