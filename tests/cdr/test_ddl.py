@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import duckdb
 import pytest
 import sqlglot
@@ -57,18 +59,23 @@ def test_spark_runs_the_ddl(tmp_path):
         from pyspark.sql import SparkSession
     except ImportError:
         need(False, "pyspark is not installed")
-    spark = (
+    # A session the engines' tests share may already run in this worker: use it, and never stop what it owns.
+    active = SparkSession.getActiveSession()
+    spark = active or (
         SparkSession.builder.master("local[1]").appName("rw-ddl-test")
         .config("spark.sql.warehouse.dir", str(tmp_path / "warehouse"))
         .config("spark.ui.enabled", "false")
         .getOrCreate()
     )
+    schema = f"cdm_ddl_{uuid.uuid4().hex[:8]}"
     try:
-        spark.sql("CREATE DATABASE cdm")
-        for statement in ddl("spark", schema="cdm"):
+        spark.sql(f"CREATE DATABASE {schema}")
+        for statement in ddl("spark", schema=schema):
             spark.sql(statement)
-        tables = {row.tableName for row in spark.sql("SHOW TABLES IN cdm").collect()}
+        tables = {row.tableName for row in spark.sql(f"SHOW TABLES IN {schema}").collect()}
         assert tables == set(cdm().tables)
-        assert [f.name for f in spark.table("cdm.sleep_level").schema.fields] == cdm().table("sleep_level").column_names
+        assert [f.name for f in spark.table(f"{schema}.sleep_level").schema.fields] == cdm().table("sleep_level").column_names
     finally:
-        spark.stop()
+        spark.sql(f"DROP DATABASE IF EXISTS {schema} CASCADE")
+        if active is None:
+            spark.stop()

@@ -34,6 +34,8 @@ def test_domain_slugs_round_trip():
     assert facts.Domain.PHYSICAL_MEASUREMENT.slug == "physical_measurement"
     assert all(facts.Domain(d.slug.upper()) is d for d in facts.Domain)
     assert facts.Domain.CONDITION.label == "Conditions"
+    assert facts.Domain("ZIP_CODE_SOCIOECONOMIC").label == "Zip code socioeconomic status"
+    assert facts.Domain.ZIP_CODE_SOCIOECONOMIC not in facts.EVENT_DOMAINS  # a dataset domain, not an event one
 
 
 AGES = [  # (birth, on, whole years)

@@ -70,3 +70,16 @@ def test_arrow_schema_follows_the_model_types():
     schema = cdm().table("sleep_level").arrow_schema()
     assert [str(f.type) for f in schema] == ["int64", "date32[day]", "string", "string", "timestamp[us]", "double", "string"]
     assert not schema.field("person_id").nullable and schema.field("src_id").nullable
+
+
+def test_the_zip3_socioeconomic_map_is_an_area_level_table_keyed_by_the_three_digit_zip():
+    table = cdm().table("zip3_ses_map")
+    assert (table.category, table.origin, table.primary_key) == ("program", "aou", ("zip3",))
+    assert table.person_column is None and table.event_date_column is None  # areas, not participants
+    assert [(c.name, c.type, c.required) for c in table.columns] == [
+        ("zip3", "string", True), ("fraction_assisted_income", "float", False),
+        ("fraction_high_school_edu", "float", False), ("median_income", "float", False),
+        ("fraction_no_health_ins", "float", False), ("fraction_poverty", "float", False),
+        ("fraction_vacant_housing", "float", False), ("deprivation_index", "float", False),
+        ("acs_year", "int", True)]
+    assert not [i for i in cdm().identifiers() if i.table == "zip3_ses_map"]  # identifies no one

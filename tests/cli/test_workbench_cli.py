@@ -122,9 +122,9 @@ def test_migrate_prints_the_revision_it_went_from_and_to(config, tmp_path):
     first = run("admin", "migrate", "--config", str(config))
     assert first.exit_code == 0, first.output
     url = f"sqlite:///{tmp_path / 'state' / 'wb.sqlite'}"
-    assert first.stderr == f"Database schema migrated from nothing to 0005: {url}\n"
+    assert first.stderr == f"Database schema migrated from nothing to 0006: {url}\n"
     again = run("admin", "migrate", "--config", str(config), "--json")
-    assert json.loads(again.stdout) == {"database": url, "from": "0005", "to": "0005", "changed": False}
+    assert json.loads(again.stdout) == {"database": url, "from": "0006", "to": "0006", "changed": False}
 
 
 def test_the_config_can_come_from_rw_workbench_config(config, monkeypatch):
@@ -136,7 +136,7 @@ def test_the_config_can_come_from_rw_workbench_config(config, monkeypatch):
 def test_commands_refuse_a_database_whose_schema_is_behind_naming_the_migration(config):
     result = run("admin", "institution", "list", "--config", str(config))
     assert result.exit_code == 1
-    assert result.stderr.endswith(" the database schema is at nothing, this version needs 0005: "
+    assert result.stderr.endswith(" the database schema is at nothing, this version needs 0006: "
                                   "run `workbench admin migrate`\n") and result.stderr.count("\n") == 1
 
 
@@ -673,7 +673,7 @@ def test_serve_refuses_a_database_whose_schema_is_behind(config, monkeypatch):
     monkeypatch.setattr("uvicorn.run", lambda *a, **k: pytest.fail("the server must not start"))
     result = run("serve", "--config", str(config))
     assert result.exit_code == 1
-    assert "the database schema is at nothing, this version needs 0005: run `workbench admin migrate`" in result.stderr
+    assert "the database schema is at nothing, this version needs 0006: run `workbench admin migrate`" in result.stderr
 
 
 def test_serve_refuses_several_processes_when_it_serves_notebooks(migrated, monkeypatch):

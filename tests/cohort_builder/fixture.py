@@ -4,6 +4,10 @@ Persons (gender, birth date): 1 M 1950-04-12 · 2 F 1960-01-01 · 3 F 1970-06-15
 6 M 2000-12-31 (deceased) · 7 F 1945-05-05 · 8 M 1985-07-07 (no EHR).
 Hierarchy: 441840 → 201820 diabetes → 201826 type 2 diabetes → {443732, 4193704}; metformin 1503297 → 40163924;
 lisinopril 1308216 → 1308251.
+
+With ``genomes=True`` (``build(folder, genomes=True)``): whole genomes of persons 1–6 and genotyping arrays of 4 and 7
+(their genomic_sample rows), and the index gets the two genotype stores of ``WGS`` and ``ARRAY`` (each variant's
+genotypes by person: 0, 1 or 2 ALT alleles, -9 missing; absent persons 0), written after the index is built.
 """
 
 from __future__ import annotations
@@ -60,9 +64,46 @@ SURVEYS = [(500, 5, BASICS, "2018-06-01"), (501, 7, BASICS, "2018-07-01")]
 ANSWERS = [(1, 5, SMOKING, "2018-06-01", YES, 500), (2, 7, SMOKING, "2018-07-01", NO, 501)]
 CONSENT = [(1, "2018-01-01"), (5, "2018-06-01"), (8, "2019-01-01")]
 
+WGS_SAMPLES = [4, 1, 6, 2, 5, 3]  # store order, not person order: criteria must map by person id
+ARRAY_SAMPLES = [7, 4]
 
-def build(folder: Path) -> Path:
-    """Write the source CSVs, load them, and build the index; returns the CDR directory."""
+
+def _variant(rsid, vid, gene, consequence):
+    chrom, pos, ref, alt = vid.split("-")
+    return {"variant_id": vid, "chrom": f"chr{chrom}", "pos": int(pos), "ref": ref, "alt": alt, "rsid": rsid, "gene": gene,
+            "consequence": consequence}
+
+
+# (variant, genotypes by person). Allele frequencies over the store's called samples are in the comments.
+WGS = [
+    (_variant("rs7903146", "10-114758349-C-T", "TCF7L2", "intron_variant"), {1: 1, 2: 2, 4: 1, 6: -9}),  # AF 4/10
+    (_variant("rs34872471", "10-114800000-G-A", "TCF7L2", "missense_variant"), {3: 1}),  # 1/12
+    (_variant("rs9939609", "16-53786615-T-A", "FTO", "intron_variant"), {2: 1, 5: 2, 6: 2}),  # 5/12
+    (_variant("rs429358", "19-44908684-T-C", "APOE", "missense_variant"), {1: 2, 2: 2, 3: 2, 4: 2, 5: 1, 6: 2}),  # 11/12
+    (_variant("rs7412", "19-44908822-C-T", "APOE", "missense_variant"), {}),  # 0
+    (_variant(None, "22-36265860-A-G", "APOL1", "missense_variant"), {6: 1}),  # 1/12
+]
+ARRAY = [
+    (_variant("rs7903146", "10-114758349-C-T", "TCF7L2", "intron_variant"), {4: 1, 7: 2}),  # 3/4
+    (_variant("rs9939609", "16-53786615-T-A", "FTO", "intron_variant"), {}),  # 0
+]
+
+
+def add_genomes(index_dir: Path) -> None:
+    """Write the genotype stores of ``WGS`` and ``ARRAY`` into a built index."""
+    import numpy as np
+
+    from research_workbench.index.genotype_store import GenotypeStoreWriter
+
+    for kind, samples, variants in (("wgs", WGS_SAMPLES, WGS), ("array", ARRAY_SAMPLES, ARRAY)):
+        writer = GenotypeStoreWriter(index_dir, kind, np.array(samples))
+        writer.add([v for v, _ in variants], np.array([[g.get(p, 0) for p in samples] for _, g in variants], dtype=np.int8))
+        writer.close()
+
+
+def build(folder: Path, *, genomes: bool = False) -> Path:
+    """Write the source CSVs, load them, and build the index (with genotype stores if ``genomes``); returns the CDR
+    directory."""
     from research_workbench.index import build_index
     from research_workbench.ingest import load_omop_folder
 
@@ -92,8 +133,12 @@ def build(folder: Path) -> Path:
               [list(a) + [a[2], a[4], 45905771] for a in ANSWERS])
     write_csv(src, "participant_status.csv", ["person_id", "primary_consent_date", "enrollment_status"], [[p, d, "participant"] for p, d in CONSENT])
     write_csv(src, "steps_intraday.csv", ["person_id", "datetime", "steps"], [[5, "2018-07-01 10:00:00", 40]])
-    write_csv(src, "genomic_sample.csv", ["sample_id", "person_id", "data_type"], [["S3", 3, "wgs"], ["S4", 4, "array"]])
+    samples = ([[f"W{p}", p, "wgs"] for p in sorted(WGS_SAMPLES)] + [[f"A{p}", p, "array"] for p in sorted(ARRAY_SAMPLES)]
+               if genomes else [["S3", 3, "wgs"], ["S4", 4, "array"]])
+    write_csv(src, "genomic_sample.csv", ["sample_id", "person_id", "data_type"], samples)
     cdr = folder / "cdr"
     load_omop_folder(src, cdr)
-    build_index(cdr)
+    index = build_index(cdr).path
+    if genomes:
+        add_genomes(index)
     return cdr

@@ -8,6 +8,8 @@ In the style of SQLGlot's own fixture files: plain SQL-comment markers, one smal
     {"includes": [...]}                (the cohort definition, JSON, one or more lines)
     -- params
     {"p0": true, "p1": [201826, 2018261], "p2": "CONDITION"}
+    -- tables                          (only when the query registers tables: variant criteria's carriers)
+    {"variant_carriers_0": [11, 12]}
     -- duckdb
     SELECT ...;                        (pretty-printed, ends with ";")
     -- postgres
@@ -16,8 +18,8 @@ In the style of SQLGlot's own fixture files: plain SQL-comment markers, one smal
     SELECT ...;
 
 Lines before the first case are the file's header, kept as written. The parameters are JSON in binding order, a
-date written as ``{"$date": "YYYY-MM-DD"}``. Concepts are expanded by ``fake_expand``, so the SQL and parameters do
-not depend on any vocabulary.
+date written as ``{"$date": "YYYY-MM-DD"}``. Concepts are expanded by ``fake_expand`` and variant criteria carried
+by ``fake_carriers``, so the SQL, parameters and tables depend on no vocabulary and no genotype store.
 """
 
 from __future__ import annotations
@@ -28,19 +30,33 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyarrow as pa
+
 from research_workbench.cohorts.builder.compile import compile_definition
 from research_workbench.cohorts.builder.model import parse_definition
 
 FIXTURE = Path(__file__).parent / "fixtures" / "compile.sql"
 DIALECTS = ("duckdb", "postgres", "spark")
-SECTIONS = ("params", *DIALECTS)
-MARKER = re.compile(r"^-- (?:case: (?P<case>[A-Za-z0-9_-]+)|(?P<section>params|duckdb|postgres|spark))\s*$")
+SECTIONS = ("params", "tables", *DIALECTS)
+OPTIONAL = {"tables"}  # written only when a case has it
+MARKER = re.compile(r"^-- (?:case: (?P<case>[A-Za-z0-9_-]+)|(?P<section>params|tables|duckdb|postgres|spark))\s*$")
 SELECT = re.compile(r"^-- select: (?P<select>count|persons)\s*$")
 
 
 def fake_expand(concept_id: int, standard: bool) -> list[int]:
     """A fixed stand-in for the index's descendants: every concept has two, ``10c + 1`` and ``10c + 2``."""
     return [concept_id, concept_id * 10 + 1, concept_id * 10 + 2]
+
+
+def fake_carriers(kind: str, criterion) -> pa.Table:
+    """A fixed stand-in for a genotype store: the n-th identifier of a criterion (its rsids, genes, regions, then
+    variant ids; n from 1) is carried by person 10n + 1 heterozygous and 10n + 2 homozygous; on arrays, 1000 more.
+    Allele-frequency bounds select nothing away."""
+    identifiers = [*criterion.rsids, *criterion.genes, *criterion.regions, *criterion.variant_ids]
+    offsets = {"any": (1, 2), "heterozygous": (1,), "homozygous": (2,)}[criterion.zygosity]
+    base = 1000 if kind == "array" else 0
+    ids = sorted(base + 10 * n + o for n in range(1, len(identifiers) + 1) for o in offsets)
+    return pa.table({"person_id": pa.array(ids, pa.int64())})
 
 
 @dataclass
@@ -109,9 +125,12 @@ def params_text(params: dict) -> str:
 
 
 def compiled(case: Case) -> dict[str, str]:
-    """The sections a case should have: its parameters and its SQL in each dialect."""
-    query = compile_definition(parse_definition(case.definition), fake_expand, case.select)
-    return {"params": params_text(query.params), **{d: query.sql(d, pretty=True) for d in DIALECTS}}
+    """The sections a case should have: its parameters, its tables (if any) and its SQL in each dialect."""
+    query = compile_definition(parse_definition(case.definition), fake_expand, case.select, fake_carriers)
+    sections = {"params": params_text(query.params), **{d: query.sql(d, pretty=True) for d in DIALECTS}}
+    if query.tables:
+        sections["tables"] = json.dumps({name: t["person_id"].to_pylist() for name, t in query.tables.items()})
+    return sections
 
 
 def render(header: list[str], cases: list[Case]) -> str:
@@ -121,6 +140,8 @@ def render(header: list[str], cases: list[Case]) -> str:
     for case in cases:
         lines += ["", f"-- case: {case.name}", *case.definition_lines]
         for section in SECTIONS:
+            if section in OPTIONAL and section not in case.sections:
+                continue
             text = case.sections.get(section, "")
             lines += [f"-- {section}", text + (";" if section in DIALECTS else "")]
     return "\n".join(lines) + "\n"

@@ -1,6 +1,8 @@
 """A slow, obviously-correct cohort evaluator: plain Python over the raw CDR tables, no index, no SQL cleverness.
 
-It restates the semantics independently of the compiler so the two can be compared on random definitions.
+It restates the semantics independently of the compiler so the two can be compared on random definitions. Variant
+criteria are answered from the genotypes themselves (``genomes``: kind → samples, variant dicts, genotype rows), with
+allele frequencies computed here, not read from the store.
 """
 
 from __future__ import annotations
@@ -23,8 +25,23 @@ def _age(birth: dt.date, on: dt.date) -> int:
     return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
 
 
+GENOME_KINDS = {"WHOLE_GENOME_VARIANT": "wgs", "ARRAY_DATA": "array"}
+
+
+def _in_region(variant: dict, region: str) -> bool:
+    """``chrN`` or ``chrN:start-end`` (the only spellings the random definitions use), 1-based, inclusive."""
+    chrom, _, span = region.partition(":")
+    if variant["chrom"].lower() != chrom.lower():
+        return False
+    if not span:
+        return True
+    start, end = (int(x) for x in span.split("-"))
+    return start <= variant["pos"] <= end
+
+
 class Reference:
-    def __init__(self, cdr: Path):
+    def __init__(self, cdr: Path, genomes: dict | None = None):
+        self.genomes = genomes or {}
         self.persons = {}
         for p in _rows(cdr, "person"):
             birth = p["birth_datetime"].date() if p["birth_datetime"] else dt.date(p["year_of_birth"], p["month_of_birth"] or 1, p["day_of_birth"] or 1)
@@ -104,7 +121,30 @@ class Reference:
             matched = [e for e in matched if self.compare(counts[(e["person"], e["concept"])], m["operator"], m["operands"], int)]
         return matched
 
+    def variant_carriers(self, kind: str, criterion: dict) -> set[int]:
+        samples, variants, genotypes = self.genomes[kind]
+        zygosities = {"any": (1, 2), "heterozygous": (1,), "homozygous": (2,)}[criterion.get("zygosity", "any")]
+        found = set()
+        for variant, row in zip(variants, genotypes):
+            named = ((variant["rsid"] or "").lower() in [r.lower() for r in criterion.get("rsids", [])]
+                     or (variant["gene"] or "").upper() in [g.upper() for g in criterion.get("genes", [])]
+                     or variant["variant_id"] in criterion.get("variant_ids", [])
+                     or any(_in_region(variant, r) for r in criterion.get("regions", [])))
+            called = [int(g) for g in row if g >= 0]
+            if not named or not called:
+                continue
+            frequency = sum(called) / (2 * len(called))
+            if criterion.get("min_af") is not None and frequency < criterion["min_af"]:
+                continue
+            if criterion.get("max_af") is not None and frequency > criterion["max_af"]:
+                continue
+            found |= {person for person, g in zip(samples, row) if g in zygosities}
+        return found
+
     def item_persons(self, item: dict) -> set[int]:
+        if item["type"] in GENOME_KINDS:
+            kind = GENOME_KINDS[item["type"]]
+            return set().union(*[self.variant_carriers(kind, p["variant"]) for p in item["searchParameters"]])
         if item["type"] == "PERSON":
             return {pid for pid, p in self.persons.items() for q in item["searchParameters"] if p["gender"] == q["conceptId"]}
         return {e["person"] for e in self.item_events(item)}

@@ -1,10 +1,15 @@
-"""Property: on random definitions over a random CDR, the compiled query agrees with the reference evaluator."""
+"""Property: on random definitions over a random CDR, the compiled query agrees with the reference evaluator.
+
+The index gets two random genotype stores (whole genomes of persons 1–100, arrays of 60–120), so variant criteria
+(rsIDs, genes, regions, variant ids, allele-frequency ranges, zygosity) are among the random items; the reference
+answers them from the genotypes."""
 
 from __future__ import annotations
 
 import datetime as dt
 import random
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -25,6 +30,36 @@ INGREDIENTS = {3000: [3001, 3002], 3100: [3101]}
 EDGES = [(1000, 1001), (1000, 1002), (1000, 1003), (1000, 1004), (1000, 1005), (1001, 1003), (1001, 1004), (1002, 1005),
          (3000, 3001), (3000, 3002), (3100, 3101)]
 VISIT_TYPES = [9201, 9202]
+# Genotype stores: 24 variants on three chromosomes, every 5th without an rsID, genes A–C or none.
+CHROMS = ["chr1", "chr2", "chr10"]
+GENES = ["GENEA", "GENEB", "GENEC"]
+VARIANTS = [{"chrom": CHROMS[i % 3], "pos": 1000 * (i + 1), "ref": "C", "alt": "T", "rsid": f"rs{100 + i}" if i % 5 != 4 else None,
+             "gene": (GENES + [None])[i % 4], "consequence": "intron_variant"} for i in range(24)]
+for _v in VARIANTS:
+    _v["variant_id"] = f"{_v['chrom'][3:]}-{_v['pos']}-C-T"
+STORES = {"wgs": list(range(1, 101)), "array": list(range(120, 59, -1))}  # the array's samples in reverse order
+
+
+def random_genomes(rng: random.Random) -> dict:
+    """kind → (samples, variants, genotypes): each variant with an ALT frequency of 2–60 %, 5 % of calls missing."""
+    genomes = {}
+    for kind, samples in STORES.items():
+        variants = VARIANTS if kind == "wgs" else VARIANTS[::2]
+        rows = []
+        for _ in variants:
+            p = rng.choice([0.02, 0.1, 0.3, 0.6])
+            rows.append([-9 if rng.random() < 0.05 else (rng.random() < p) + (rng.random() < p) for _ in samples])
+        genomes[kind] = (samples, variants, np.array(rows, dtype=np.int8))
+    return genomes
+
+
+def write_genomes(index_dir, genomes: dict) -> None:
+    from research_workbench.index.genotype_store import GenotypeStoreWriter
+
+    for kind, (samples, variants, genotypes) in genomes.items():
+        writer = GenotypeStoreWriter(index_dir, kind, np.array(samples))
+        writer.add(variants, genotypes)
+        writer.close()
 
 
 @pytest.fixture(scope="module")
@@ -71,9 +106,11 @@ def world(tmp_path_factory):
     cdr = src.parent / "cdr"
     load_omop_folder(src, cdr)
     build_index(cdr)
+    genomes = random_genomes(rng)
+    write_genomes(default_index_path(cdr), genomes)
     fast, plain = CohortEngine(default_index_path(cdr)), CohortEngine(default_index_path(cdr), accelerate=False)
     assert fast.accelerate and not plain.accelerate
-    yield (fast, plain), Reference(cdr)
+    yield (fast, plain), Reference(cdr, genomes)
     fast.close()
     plain.close()
 
@@ -90,10 +127,37 @@ def random_operands(rng, op, low, high, kind=int):
     return [str(v) for v in (values if op == "BETWEEN" else values[:1])]
 
 
+def random_variant(rng) -> dict:
+    """A variant criterion: one or two kinds of identifier (some naming nothing in the store), sometimes an
+    allele-frequency range (bounds on the frequencies the stores hold, where off-by-one errors show), a zygosity."""
+    variant: dict = {}
+    for key in rng.sample(["rsids", "genes", "regions", "variant_ids"], rng.randint(1, 2)):
+        if key == "rsids":
+            variant[key] = rng.sample([v["rsid"] for v in VARIANTS if v["rsid"]] + ["rs999999"], rng.randint(1, 2))
+        elif key == "genes":
+            variant[key] = rng.sample(GENES + ["NOGENE"], 1)
+        elif key == "regions":
+            chrom = rng.choice(CHROMS)
+            start = rng.randint(1, 24_000)
+            variant[key] = [chrom if rng.random() < 0.2 else f"{chrom}:{start}-{start + rng.randint(0, 9000)}"]
+        else:
+            variant[key] = [rng.choice(VARIANTS)["variant_id"]]
+    if rng.random() < 0.4:
+        low, high = sorted(rng.sample([0.0, 0.05, 0.1, 0.25, 0.3, 0.5, 1.0], 2))
+        variant.update(rng.choice([{"min_af": low, "max_af": high}, {"min_af": low}, {"max_af": high}]))
+    variant["zygosity"] = rng.choice(["any", "heterozygous", "homozygous"])
+    return variant
+
+
 def random_item(rng, temporal_group=None):
-    kind = rng.choice(["condition", "condition", "source", "drug", "lab", "person"] if temporal_group is None else ["condition", "source", "drug", "lab"])
+    kind = rng.choice(["condition", "condition", "source", "drug", "lab", "person", "variant"] if temporal_group is None else ["condition", "source", "drug", "lab"])
     modifiers = []
-    if kind == "person":
+    if kind == "variant":
+        domain = rng.choice(["WHOLE_GENOME_VARIANT", "WHOLE_GENOME_VARIANT", "ARRAY_DATA"])
+        params = [{"parameterId": f"p{n}", "domain": domain, "type": "VARIANT", "variant": random_variant(rng)}
+                  for n in range(rng.choice([1, 1, 2]))]
+        item = {"type": domain, "searchParameters": params}
+    elif kind == "person":
         item = {"type": "PERSON", "searchParameters": [{"parameterId": "p", "domain": "PERSON", "type": "GENDER", "conceptId": rng.choice([8507, 8532])}]}
     else:
         if kind == "condition":
@@ -163,6 +227,21 @@ def test_random_definitions_are_not_all_empty_or_everyone(world):
     _, reference = world
     sizes = {len(reference.evaluate(random_definition(seed))) for seed in range(60)}
     assert 0 in sizes and max(sizes) > 20 and len(sizes) > 10
+
+
+def test_random_variant_criteria_are_not_all_empty_or_everyone(world):
+    """Guards the variant items of the property test against vacuity: their carriers are of many sizes, from none
+    to most of a store, and each zygosity and both stores occur."""
+    _, reference = world
+    sizes, seen = set(), set()
+    for seed in range(200):
+        rng = random.Random(seed)
+        domain = rng.choice(["WHOLE_GENOME_VARIANT", "ARRAY_DATA"])
+        variant = random_variant(rng)
+        seen.add((domain, variant["zygosity"]))
+        sizes.add(len(reference.item_persons({"type": domain, "searchParameters": [{"variant": variant}]})))
+    assert 0 in sizes and max(sizes) > 50 and len(sizes) > 15
+    assert len(seen) == 6
 
 
 def random_temporal_definition(seed: int) -> dict:

@@ -66,3 +66,16 @@ def test_missing_index_says_how_to_build_it(tmp_path, definition):
     result = runner.invoke(app, ["cohort", "count", str(definition), "--cdr", str(tmp_path / "nowhere")])
     assert result.exit_code == 1
     assert "workbench index" in result.output
+
+
+def test_sql_of_a_variant_item_names_the_carriers_table_the_engine_registers(tmp_path_factory, tmp_path):
+    cdr = f.build(tmp_path_factory.mktemp("cli-genomes"), genomes=True)
+    path = tmp_path / "variant.json"
+    path.write_text(json.dumps({"includes": [{"id": "g", "items": [{"id": "v", "type": "WHOLE_GENOME_VARIANT", "searchParameters": [
+        {"parameterId": "p", "domain": "WHOLE_GENOME_VARIANT", "type": "VARIANT", "variant": {"rsids": ["rs7903146"]}}]}]}]}))
+    document = json.loads(runner.invoke(app, ["cohort", "sql", str(path), "--cdr", str(cdr), "--json"]).stdout)
+    (name,) = document["tables"]
+    assert document["tables"][name] == {"columns": ["person_id"], "rows": 3}  # persons 1, 2 and 4 carry it
+    assert name in document["sql"]
+    text = runner.invoke(app, ["cohort", "sql", str(path), "--cdr", str(cdr)]).stdout
+    assert f"-- table {name}: registered by the engine (person_id; 3 rows: a variant item's carriers)" in text

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from research_workbench.curation.rule import Stage, Tier
-from research_workbench.curation.rules import rule_named
+from research_workbench.curation.rules import rule_named, rules_for
 
 from .fixtures import answer, cond, obs, person, run_rules
 
@@ -128,6 +128,18 @@ def test_birth_month_and_day_are_removed_and_identifying_tables_emptied(tmp_path
     assert run.rows("person", "person_id", "year_of_birth", "month_of_birth", "day_of_birth") == [(1, 1980, None, None), (2, 1981, None, None)]
     assert run.sandboxed("identifying_tables", "note") == {1}
     assert run.sandboxed("identifying_tables", "location") == {5}
+
+
+def test_the_zip3_socioeconomic_map_is_emptied_in_the_registered_tier_and_only_there(tmp_path):
+    area = lambda z, income: {"zip3": z, "median_income": income, "fraction_poverty": 0.1, "acs_year": 2017}  # noqa: E731
+    run = run_rules(tmp_path, {"person": [person(1)], "zip3_ses_map": [area("070", 71250.0), area("100", 86500.0)]},
+                    rules("controlled_tier_tables"), tier=Tier.REGISTERED)
+    assert run.sandboxed("controlled_tier_tables", "zip3_ses_map") == {"070", "100"}
+    assert run.rows("zip3_ses_map", "zip3") == []
+    assert run.effect("controlled_tier_tables").tables["zip3_ses_map"].removed == 2
+    rule = rule_named("controlled_tier_tables", Stage.DEID)
+    assert rule.tiers == {Tier.REGISTERED} and rule.tables == ("zip3_ses_map",)
+    assert not any("zip3_ses_map" in r.tables for r in rules_for(Stage.DEID, Tier.CONTROLLED))  # kept whole there
 
 
 def test_site_device_and_response_ids_are_replaced_through_the_private_maps_consistently(tmp_path):

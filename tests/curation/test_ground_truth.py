@@ -111,3 +111,24 @@ def test_registered_tier_carries_no_genomes(synthetic_release):
 
     _, result = synthetic_release
     assert not [f for f in Manifest.read(result.release_dir / "registered").files if f.endswith(".vcf.gz")]
+
+
+def test_the_zip3_socioeconomic_map_is_released_whole_in_the_controlled_tier_and_empty_in_the_registered(synthetic_release):
+    from research_workbench.cdr.store import Cdr
+
+    root, result = synthetic_release
+    raw, controlled, registered = Cdr(root / "raw"), Cdr(result.release_dir / "controlled"), Cdr(result.release_dir / "registered")
+    assert raw.manifest.tables["zip3_ses_map"].rows == 528  # every area of the synthetic states
+    kept = controlled.manifest.tables["zip3_ses_map"]
+    assert (kept.rows, kept.content_hash) == (528, raw.manifest.tables["zip3_ses_map"].content_hash)
+    assert registered.manifest.tables["zip3_ses_map"].rows == 0
+    # Each Controlled Tier zip answer is 'NNN**' and names an area of the map, unless merged into '000**'.
+    con = duckdb.connect()
+    areas = con.execute("""
+        SELECT DISTINCT o.value_as_string, z.zip3 IS NOT NULL FROM read_parquet(?) o
+        LEFT JOIN read_parquet(?) z ON z.zip3 = left(o.value_as_string, 3)
+        WHERE o.observation_source_concept_id = 1585250 AND o.value_as_string IS NOT NULL""",
+                        [str(controlled.table_file("observation")), str(controlled.table_file("zip3_ses_map"))]).fetchall()
+    assert areas and all(len(z) == 5 and z.endswith("**") and (mapped or z == "000**") for z, mapped in areas)
+    assert not con.execute("SELECT count(*) FROM read_parquet(?) WHERE observation_source_concept_id = 1585250",
+                           [str(registered.table_file("observation"))]).fetchone()[0]

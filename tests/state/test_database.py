@@ -17,7 +17,7 @@ TABLES = {"alembic_version", "api_tokens", "audit_events", "ducc_signatures", "e
           "support_articles", "hub_events",
           "cohort_drafts",
           "review_statuses", "review_annotation_fields", "review_annotation_values",
-          "dataset_exports", "egress_allowances"}
+          "dataset_exports", "egress_allowances", "genomics_jobs"}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -33,7 +33,7 @@ def test_migrations_create_every_table_and_go_back_down(db):
     with pytest.raises(DatabaseError, match="run `workbench admin migrate`"):
         db.check_current()
     db.upgrade()
-    assert db.current_revision() == db.head_revision() == "0005"
+    assert db.current_revision() == db.head_revision() == "0006"
     assert db.table_names() == TABLES
     db.check_current()
     db.downgrade("base")

@@ -19,7 +19,7 @@ PATH_SAMPLES = {"tier": "registered", "step": "terms", "kind": "terms", "short_n
                 "namespace": "ws-sample", "resource_id": "1", "version": "1",
                 "version_id": "1",
                 "person_id": "1", "field_id": "1", "table": "PERSON", "export_id": "1",
-                "notebook": "Sample.ipynb"}
+                "notebook": "Sample.ipynb", "job_id": "1", "file_name": "results.tsv"}
 
 
 def routes(app) -> list[APIRoute]:

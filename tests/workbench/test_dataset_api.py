@@ -79,7 +79,15 @@ def test_the_catalogue_lists_every_domains_columns_with_their_dictionary_entry(c
     assert condition["standard_concept_name"]["default"] is True
     assert set(body["prepackaged"]) == {"demographics", "all_surveys", "physical_measurements", "fitbit_activity",
                                         "fitbit_heart_rate_summary", "fitbit_heart_rate_level", "fitbit_intraday_steps",
-                                        "fitbit_sleep_daily_summary", "fitbit_sleep_level", "fitbit_device"}
+                                        "fitbit_sleep_daily_summary", "fitbit_sleep_level", "fitbit_device",
+                                        "zip_code_socioeconomic", "whole_genome"}
+    assert "Controlled Tier only" in body["prepackaged"]["zip_code_socioeconomic"]
+    assert [c["name"] for c in body["domains"]["ZIP_CODE_SOCIOECONOMIC"]][:3] == [
+        "person_id", "observation_datetime", "zip3_as_string"]
+    assert "Controlled Tier only" in body["prepackaged"]["whole_genome"]
+    genotype = body["domains"]["WHOLE_GENOME_VARIANT"][-1]
+    assert (genotype["name"], genotype["type"], genotype["default"]) == ("genotype", "TINYINT", True)
+    assert "empty for a missing call" in genotype["description"]
 
 
 def test_a_dataset_is_described_previewed_and_read_whole_and_every_read_is_audited(cohort_ws, dataset):
@@ -124,7 +132,8 @@ def test_bad_datasets_are_refused_naming_the_place(cohort_ws, dataset):
         ("body.content.prepackaged", "[0]: 'everything' is not a prepackaged concept set (one of demographics, "
                                      "all_surveys, physical_measurements, fitbit_activity, fitbit_heart_rate_summary, "
                                      "fitbit_heart_rate_level, fitbit_intraday_steps, fitbit_sleep_daily_summary, "
-                                     "fitbit_sleep_level, fitbit_device, or survey:<concept id>)"),
+                                     "fitbit_sleep_level, fitbit_device, zip_code_socioeconomic, whole_genome, or "
+                                     "survey:<concept id>)"),
         ("body.content.values.DRUG[0]", "no column 'nonsense' in DRUG (see the column catalogue)"),
     ]
     refused = api.post("/api/workspaces/study/resources", json={"kind": "dataset", "name": "Bad", "content": {

@@ -32,7 +32,7 @@ RANK = {"none": 0, "READER": 1, "WRITER": 2, "OWNER": 3}
 WORKSPACES = {"registered": ("rt-matrix", "Matrix RT secret name"),
               "controlled": ("ct-matrix", "Matrix CT secret name")}
 OTHER_SAMPLES = {"resource_id": "1", "version": "1", "person_id": "1", "field_id": "1", "table": "PERSON", "export_id": "1",
-                 "notebook": "Sample.ipynb"}
+                 "notebook": "Sample.ipynb", "job_id": "1", "file_name": "results.tsv"}
 
 # (method, path) → (the least role it needs: None when it is not about one workspace; the probe; its status when
 # allowed). Form probes are posted with the CSRF field; API probes as JSON with the CSRF header.

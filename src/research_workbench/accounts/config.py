@@ -193,6 +193,9 @@ class WorkbenchConfig(_Section):
         "downloads of participant-level data one user may make per UTC day (administrators may allow more)"))
     exports_dir: str = Field("workbench-state/exports", description=(
         "where dataset exports (Parquet snapshots with their manifests) are written, a folder per workspace"))
+    genomics_dir: str | None = Field(None, description=(
+        "where genomics jobs (extracts, GWAS, PCA, PheWAS, allele frequencies) write their files, a folder per "
+        "workspace; unset: a folder genomics beside exports_dir"))
     access: AccessSettings = AccessSettings()
     sessions: SessionSettings = SessionSettings()
     passwords: PasswordSettings = PasswordSettings()
@@ -215,6 +218,14 @@ class WorkbenchConfig(_Section):
     def resolve(self, value: str) -> Path:
         path = Path(value)
         return path if path.is_absolute() else self.base_dir / path
+
+    @property
+    def resolved_genomics_dir(self) -> Path:
+        """``genomics_dir``, or ``genomics`` beside ``exports_dir`` (so a test or a deployment that moves its exports
+        moves its genomics files with them)."""
+        if self.genomics_dir is not None:
+            return self.resolve(self.genomics_dir)
+        return self.resolve(self.exports_dir).parent / "genomics"
 
     @property
     def resolved_database_url(self) -> str:

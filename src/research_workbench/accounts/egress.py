@@ -1,8 +1,8 @@
 """The daily limit on downloads of participant-level data, and the allowances an administrator grants beyond it.
 
 A download is a ``participant_access`` event of a download purpose (``DOWNLOAD_PURPOSES``: a dataset table read
-through the API or the SDK from outside the Workbench, a review set's export, a cohort's participant ids) in the audit log, so the count is
-the log's own and cannot drift from it. Reads by a workspace's notebook kernels stay inside the Workbench and are
+through the API or the SDK from outside the Workbench, a review set's export, a cohort's participant ids, a genomics
+job's participant-level file) in the audit log, so the count is the log's own and cannot drift from it. Reads by a workspace's notebook kernels stay inside the Workbench and are
 not downloads (their tokens are named ``KERNEL_TOKEN_PREFIX…``, see ``is_kernel_token``). The day is the UTC day.
 An administrator may allow a user more downloads until a time, with a reason (``EgressAllowance``, audited as
 ``egress_allowed``).
@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from ..state.models import ApiToken, AuditEvent, EgressAllowance
 from .api_tokens import KERNEL_TOKEN_PREFIX
 
-DOWNLOAD_PURPOSES = frozenset({"dataset_read", "cohort_review_export", "cohort_participants"})
+DOWNLOAD_PURPOSES = frozenset({"dataset_read", "cohort_review_export", "cohort_participants", "genomics_download"})
 MAX_ALLOWANCE_DAYS = 31
 
 

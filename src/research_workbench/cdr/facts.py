@@ -49,6 +49,7 @@ class Domain(str, Enum):
     FITBIT_DEVICE = "FITBIT_DEVICE"
     WHOLE_GENOME_VARIANT = "WHOLE_GENOME_VARIANT"
     ARRAY_DATA = "ARRAY_DATA"
+    ZIP_CODE_SOCIOECONOMIC = "ZIP_CODE_SOCIOECONOMIC"
 
     @property
     def slug(self) -> str:
@@ -70,6 +71,7 @@ DOMAIN_LABELS: dict[Domain, str] = {
     Domain.PHYSICAL_MEASUREMENT: "Physical measurements",
     Domain.VISIT: "Visits",
     Domain.DEVICE: "Devices",
+    Domain.ZIP_CODE_SOCIOECONOMIC: "Zip code socioeconomic status",
 }
 
 # Domains of the event index: an event row per concept, matched by concept id. Surveys are observation rows with a

@@ -121,11 +121,16 @@ def sql(
     with user_errors(json_output):
         query = engine.compile(definition)
     text = query.sql(dialect=dialect, pretty=True)
+    # Variant items name small tables of their carriers, which the engine registers before running the statement.
+    tables = {name: {"columns": table.schema.names, "rows": table.num_rows} for name, table in query.tables.items()}
     if json_output:
-        emit_json({"dialect": dialect, "sql": text, "params": query.params})
+        emit_json({"dialect": dialect, "sql": text, "params": query.params, "tables": tables})
     else:
         print(text + ";")
         print("-- parameters: " + json.dumps(query.params, default=str))
+        for name, about in tables.items():
+            print(f"-- table {name}: registered by the engine ({', '.join(about['columns'])}; {about['rows']:,} rows: "
+                  "a variant item's carriers)")
 
 
 LIBRARY_OPTION = typer.Option(..., "--library", help="Library directory of saved cohorts and concept sets.")

@@ -8,6 +8,9 @@ from .. import __version__
 from . import cdr, cohort, index, load
 from .browser import browser_app
 from .curate import curate, release_app
+from .genomics import genomics_app
+from .genomics_gwas import gwas
+from .genomics_pca import frequencies, pca, phewas
 from .publication import publication_app
 from . import data_versions  # noqa: F401  (adds publish, versions, set-default, archive to release_app)
 from .synth import synth
@@ -34,6 +37,11 @@ app.command("serve")(serve)
 app.add_typer(admin_app, name="admin")
 app.add_typer(audit_app, name="audit")
 app.add_typer(publication_app, name="publication")
+genomics_app.command("gwas")(gwas)
+genomics_app.command("pca")(pca)
+genomics_app.command("phewas")(phewas)
+genomics_app.command("frequencies")(frequencies)
+app.add_typer(genomics_app, name="genomics")
 
 
 def _version(value: bool) -> None:

@@ -43,8 +43,7 @@ from typing import Literal
 
 import numpy as np
 import pyarrow as pa
-from pyroaring import BitMap
-from sqlglot import exp
+from pyroaring import AbstractBitMap64, BitMap
 
 from ..cdr.facts import AGE_BANDS, UNKNOWN_AGE, Domain, age_band
 from ..cdr.problems import Problem, ProblemsError
@@ -179,12 +178,11 @@ def cohort_ids(engine: CohortEngine, cohort: Cohort) -> BitMap:
     else the definition's SQL)."""
     if isinstance(cohort, BitMap):
         return cohort
+    if isinstance(cohort, AbstractBitMap64):  # members of an index whose person ids may pass 32 bits
+        return ids_bitmap(np.asarray(cohort.to_array(), dtype=np.int64))
     if engine.accelerate:
         return engine.cohort_persons(cohort)
-    query = engine.compile(cohort, "persons")
-    persons = exp.select(col("person_id", table="c")).from_(query.expression.subquery("c"))
-    ids = engine.con.execute(persons.sql(dialect="duckdb"), query.params).fetchnumpy()["person_id"]
-    return ids_bitmap(np.asarray(ids))
+    return ids_bitmap(engine.person_ids(cohort))  # the one statement (with a variant item's carriers registered)
 
 
 def ids_bitmap(ids: np.ndarray) -> BitMap:

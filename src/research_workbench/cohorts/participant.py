@@ -547,7 +547,7 @@ class ParticipantReader:
             for item in group.items:
                 if item.suppressed:
                     continue
-                if item_source(item) is ItemSource.PERSON:
+                if item_source(item) in (ItemSource.PERSON, ItemSource.VARIANTS):  # no events: facts of the person
                     person_level.append(_item_label(g, group.name, item))
                     continue
                 events = compiler.item_events(item, ["person_id", "entry_date", "is_standard", "concept_id", "domain"])
@@ -564,7 +564,8 @@ class ParticipantReader:
 
 
 def _item_label(g: int, name: str | None, item: SearchGroupItem) -> str:
-    params = ", ".join(p.name or f"{p.type} {p.conceptId if p.conceptId is not None else ''}".strip()
+    params = ", ".join(p.name or (p.variant.describe() if p.variant is not None else
+                                  f"{p.type} {p.conceptId if p.conceptId is not None else ''}".strip())
                        for p in item.searchParameters)
     return f"Include {name or f'group {g + 1}'}: {item.name or item.type.label} ({params})"
 

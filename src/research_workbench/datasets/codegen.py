@@ -5,7 +5,9 @@ rows are the ones the Workbench previews and exports, from the same ``DatasetPla
 version for a methods section (``session_info``). R reaches the same SDK through reticulate (Debian's
 ``r-cran-reticulate``; there is no CRAN here) and reads each table as CSV with ``data.table::fread``
 (``r-cran-data.table``): reticulate 1.28 does not convert pandas 3 data frames. SQL is the DuckDB statement the
-Workbench itself runs per table, with what it binds listed above it.
+Workbench itself runs per table, with what it binds listed above it; whole genome variants have no statement (the
+rows are read from the genotype store, ``datasets.genotypes``), so the SQL says so and shows the SDK call that reads
+them.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 from sqlglot import exp
 
 from .. import __version__
+from .genotypes import DOMAIN as GENOME_DOMAIN
 from .query import PERSON_TABLE, PERSONS_TABLE
 
 LANGUAGES: dict[str, str] = {"python-pandas": "Python (pandas)", "python-polars": "Python (polars)", "r": "R",
@@ -37,6 +40,7 @@ class CodeTarget:
     statements: dict[str, exp.Expression] = field(default_factory=dict)  # per domain, for SQL
     bound: dict[str, dict[str, object]] = field(default_factory=dict)  # per domain: parameter → file or concept ids
     persons_file: str = ""  # the search index's person table (``search_person``), for SQL
+    genome_selection: str = ""  # the whole genome variants' selection in words, for SQL
 
 
 def frame_name(table: str) -> str:
@@ -90,7 +94,26 @@ def _sql(target: CodeTarget) -> str:
         lines += ["", f"-- {table}"]
         lines += [f"--   ${name} = {json.dumps(value)}" for name, value in sorted(target.bound.get(table, {}).items())]
         lines.append(statement.sql(dialect="duckdb", pretty=True) + ";")
+    if GENOME_DOMAIN.value in target.tables:
+        lines += ["", f"-- {GENOME_DOMAIN.value}"] + _genome_comment(target)
     return "\n".join(lines) + "\n"
+
+
+def _genome_comment(target: CodeTarget) -> list[str]:
+    """Where the whole genome variants come from, and the SDK call that reads them (there is no SQL for them)."""
+    table = GENOME_DOMAIN.value
+    lines = [
+        "-- These rows come from the data version's genotype store (the PLINK files of its index), not from SQL:",
+        "-- read them with the SDK, in Python:",
+        "--   from research_workbench.sdk import Workbench",
+        f"--   Workbench(workspace={json.dumps(target.workspace)}).dataset({target.dataset_id}, "
+        f"version={target.version}).to_pandas({json.dumps(table)})",
+        "-- One row per participant and variant whose call is not homozygous reference (genotype: the ALT allele",
+        "-- count, 1 or 2; null for a missing call), ordered by person_id, then genome position.",
+    ]
+    if target.genome_selection:
+        lines.append(f"-- Variants: {target.genome_selection}.")
+    return lines
 
 
 def code(language: str, target: CodeTarget) -> str:

@@ -81,6 +81,48 @@ _PERSON = [
     _c("is_deceased", "BOOLEAN", "Whether a death is recorded."),
 ]
 
+# Zip code socioeconomic status: a participant's answer to The Basics' zip question, cut to its three-digit area,
+# joined to the area's American Community Survey measures (``zip3_ses_map``). Controlled Tier only.
+_ZIP_SES = [
+    _c("person_id", "BIGINT", "The participant's research id."),
+    _c("observation_datetime", "TIMESTAMP", "When the participant gave the zip code (The Basics survey), the date "
+                                           "at midnight where no time is recorded."),
+    _c("zip3_as_string", "VARCHAR", "The three-digit zip code area of the participant's residence, as '070**' (areas "
+                                    "with few participants are merged into a neighbouring area in curation)."),
+    _c("fraction_assisted_income", "DOUBLE", "Fraction of the area's households receiving public assistance income "
+                                             "(American Community Survey)."),
+    _c("fraction_high_school_edu", "DOUBLE", "Fraction of the area's adults (25 and over) with at least a high school "
+                                             "education."),
+    _c("median_income", "DOUBLE", "Median household income of the area, in US dollars."),
+    _c("fraction_no_health_ins", "DOUBLE", "Fraction of the area's population without health insurance."),
+    _c("fraction_poverty", "DOUBLE", "Fraction of the area's population with an income below the poverty level in the "
+                                     "past 12 months."),
+    _c("fraction_vacant_housing", "DOUBLE", "Fraction of the area's housing units that are vacant."),
+    _c("deprivation_index", "DOUBLE", "The area's community deprivation index (0 least to 1 most deprived; Brokamp et "
+                                      "al.), from the six measures above."),
+    _c("american_community_survey_year", "BIGINT", "The year of the American Community Survey 5-year estimates the "
+                                                   "measures come from."),
+]
+# The map's column behind each measure column (the others are the answer's).
+ZIP_SES_MEASURES: dict[str, str] = {c.name: c.name for c in _ZIP_SES[3:-1]} | {
+    "american_community_survey_year": "acs_year"}
+
+# Whole genome variants: genotype calls in long form at the dataset's chosen variants (``datasets.genotypes``),
+# read from the index's genotype store. Controlled Tier only.
+_WHOLE_GENOME = [
+    _c("person_id", "BIGINT", "The participant's research id (participants with a whole genome only)."),
+    _c("variant_id", "VARCHAR", "The variant as CHROM-POS-REF-ALT, the chromosome without 'chr' (10-114758349-C-T)."),
+    _c("chrom", "VARCHAR", "The chromosome, as the genome's VCF names it (chr10)."),
+    _c("pos", "BIGINT", "The variant's position on the chromosome (GRCh38, 1-based)."),
+    _c("ref", "VARCHAR", "The reference allele."),
+    _c("alt", "VARCHAR", "The alternate allele, the one the genotype counts."),
+    _c("rsid", "VARCHAR", "The variant's dbSNP id (rs7903146), where it has one."),
+    _c("gene", "VARCHAR", "The gene the variant is annotated to (HGNC symbol), where annotated."),
+    _c("genotype", "TINYINT", "How many copies of the alternate allele the participant carries: 1 (heterozygous) or "
+                              "2 (homozygous); empty for a missing call. A participant with a genome and no row for "
+                              "a variant carries two reference alleles there."),
+]
+
 # The event domains (their rows come from ``cdr.facts.event_table_of``): base columns, then what the table adds.
 EVENT_COLUMNS: dict[Domain, list[DatasetColumn]] = {
     Domain.CONDITION: _EVENT_BASE + _END,
@@ -113,7 +155,8 @@ def _wearable_columns(table_name: str) -> list[DatasetColumn]:
 
 WEARABLE_COLUMNS: dict[Domain, list[DatasetColumn]] = {d: _wearable_columns(t) for d, t in WEARABLE_TABLES.items()}
 CATALOGUE: dict[Domain, list[DatasetColumn]] = {Domain.PERSON: _PERSON, **EVENT_COLUMNS, Domain.SURVEY: _SURVEY,
-                                               **WEARABLE_COLUMNS}
+                                               **WEARABLE_COLUMNS, Domain.ZIP_CODE_SOCIOECONOMIC: _ZIP_SES,
+                                               Domain.WHOLE_GENOME_VARIANT: _WHOLE_GENOME}
 # What "Select all" is not needed for: the columns a domain starts with when it is added.
 DEFAULT_COLUMNS: dict[Domain, tuple[str, ...]] = {
     Domain.PERSON: ("person_id", "date_of_birth", "gender", "sex_at_birth", "race", "ethnicity"),
@@ -124,6 +167,8 @@ for _domain in (Domain.MEASUREMENT, Domain.PHYSICAL_MEASUREMENT, Domain.OBSERVAT
     DEFAULT_COLUMNS[_domain] += ("value_as_number", "unit_concept_name")
 for _domain, _columns in WEARABLE_COLUMNS.items():  # a wearable table is narrow: every column by default
     DEFAULT_COLUMNS[_domain] = tuple(c.name for c in _columns)
+DEFAULT_COLUMNS[Domain.ZIP_CODE_SOCIOECONOMIC] = tuple(c.name for c in _ZIP_SES)  # narrow too: all of it
+DEFAULT_COLUMNS[Domain.WHOLE_GENOME_VARIANT] = tuple(c.name for c in _WHOLE_GENOME)  # and this
 
 
 def columns_of(domain: Domain) -> list[DatasetColumn]:

@@ -8,6 +8,15 @@ Which participants: the union of the cohorts' members (either cohort shape, ``co
 ``all_participants``. Which rows of a domain: those of the concepts of the dataset's concept sets of that domain
 (standard concepts with their descendants), or every row of a domain taken whole (a prepackaged concept set:
 demographics, all surveys, …). The person table needs no concept set.
+
+A domain of the Controlled Tier only (zip code socioeconomic status, whole genome variants) is refused on a data
+version whose manifest says it is a Registered Tier release, whatever the workspace layer let through.
+
+Whole genome variants are the one domain not read with SQL: its rows are genotype calls read from the index's
+genotype store (``datasets.genotypes``), at the variants of the request's ``genome_selection``. The plan opens the
+store and counts the variants (refusing a selection of none, or of more than ``MAX_DATASET_VARIANTS``); preview,
+read and export then take that domain through the same calls as every other, so the callers' audit of
+participant-level reads covers it unchanged.
 """
 
 from __future__ import annotations
@@ -31,7 +40,10 @@ from ..cdr.problems import Problem, ProblemsError
 from ..cdr.store import Cdr, sha256_file
 from ..cohorts.builder.engine import CohortEngine
 from ..cohorts.members import members
+from ..index.variant_query import VariantSelection
+from . import genotypes
 from .columns import CATALOGUE
+from .prepackaged import tier_problem
 from .query import PERSONS_TABLE, ConceptFilter, DomainQuery, domain_query
 
 PREVIEW_ROWS = 20
@@ -55,6 +67,7 @@ class DatasetRequest:
     concept_sets: list[dict[str, Any]] = field(default_factory=list)  # {"domain", "concepts": [{conceptId, standard}]}
     whole_domains: list[Domain] = field(default_factory=list)  # prepackaged concept sets: the domain taken whole
     values: dict[Domain, list[str]] = field(default_factory=dict)
+    genome_selection: VariantSelection | None = None  # the variants of the whole genome variants domain
 
 
 @dataclass
@@ -62,6 +75,12 @@ class DatasetPlan:
     persons: BitMap | None  # None: every participant of the data version
     queries: dict[Domain, DomainQuery]
     filters: dict[Domain, ConceptFilter | None]
+    genomes: genotypes.GenotypePlan | None = None  # the whole genome variants domain (read from the genotype store)
+
+    @property
+    def domains(self) -> list[Domain]:
+        """Every domain the dataset reads: the SQL ones, then whole genome variants."""
+        return [*self.queries, *([genotypes.DOMAIN] if self.genomes is not None else [])]
 
     def params(self, domain: Domain, cdr: Cdr) -> dict[str, Any]:
         query, concepts = self.queries[domain], self.filters[domain]
@@ -89,11 +108,17 @@ def plan(engine: CohortEngine, request: DatasetRequest) -> DatasetPlan:
                 source.add(int(ref["conceptId"]))
     filters: dict[Domain, ConceptFilter | None] = {}
     queries: dict[Domain, DomainQuery] = {}
-    held = Cdr(engine.cdr_dir).manifest.tables
+    genomes: genotypes.GenotypePlan | None = None
+    manifest = Cdr(engine.cdr_dir).manifest
+    held, tier = manifest.tables, manifest.extra.get("tier")
     for domain, names in request.values.items():
         where = f"values.{domain.value}"
         if domain not in CATALOGUE:
             problems.append(Problem(f"{domain.value} has no dataset columns", where))
+            continue
+        refused = tier_problem(domain, tier, what=domain.value, holder="data version")
+        if refused:
+            problems.append(Problem(refused, where))
             continue
         if domain is Domain.PERSON or domain in request.whole_domains:
             filters[domain] = None
@@ -102,6 +127,10 @@ def plan(engine: CohortEngine, request: DatasetRequest) -> DatasetPlan:
         else:
             problems.append(Problem(f"no concept set of the {domain.value} domain is chosen: choose one (or the "
                                     f"domain's prepackaged set) or leave its columns out", where))
+            continue
+        if domain is genotypes.DOMAIN:  # read from the genotype store, not SQL
+            genomes, refused_genomes = genotypes.plan(engine.index_dir, request.genome_selection, names)
+            problems += refused_genomes
             continue
         try:
             queries[domain] = domain_query(domain, names, persons=not request.all_participants,
@@ -117,13 +146,15 @@ def plan(engine: CohortEngine, request: DatasetRequest) -> DatasetPlan:
         raise DatasetError(problems)
     persons = None
     if not request.all_participants:
-        persons = BitMap()
+        persons = engine.bitmap()  # of the index's width: 64-bit where person ids pass 32 bits
         for content in request.cohorts:
             persons |= members(engine, content)
-    return DatasetPlan(persons, queries, filters)
+    return DatasetPlan(persons, queries, filters, genomes)
 
 
 def _arrow(engine: CohortEngine, dataset: DatasetPlan, domain: Domain, limit: int | None) -> pa.Table:
+    if domain is genotypes.DOMAIN and dataset.genomes is not None:
+        return genotypes.rows(dataset.genomes, dataset.persons, limit)
     query = dataset.queries[domain].statement(limit)
     cdr = Cdr(engine.cdr_dir)
     con = engine.con
@@ -138,7 +169,8 @@ def _arrow(engine: CohortEngine, dataset: DatasetPlan, domain: Domain, limit: in
 
 
 def preview(engine: CohortEngine, dataset: DatasetPlan, domain: Domain, rows: int = PREVIEW_ROWS) -> pa.Table:
-    """The domain's first ``rows`` rows, in the export's order (person, then event id)."""
+    """The domain's first ``rows`` rows, in the export's order (person, then event id; for whole genome variants
+    person, then genome position)."""
     return _arrow(engine, dataset, domain, rows)
 
 
@@ -164,7 +196,7 @@ def export(engine: CohortEngine, dataset: DatasetPlan, target: Path, *, about: d
     if target.exists():
         raise FileExistsError(f"{target} exists: an export writes a new directory")
     extra = extra or {}
-    total = len(dataset.queries) + len(extra)
+    total = len(dataset.domains) + len(extra)
     target.parent.mkdir(parents=True, exist_ok=True)
     building = target.parent / f".{target.name}.building-{uuid.uuid4().hex[:8]}"
     building.mkdir()
@@ -172,12 +204,12 @@ def export(engine: CohortEngine, dataset: DatasetPlan, target: Path, *, about: d
         if progress is not None:
             progress(0, total, None)
         domains: dict[str, Any] = {}
-        for n, domain in enumerate(dataset.queries, start=1):
+        for n, domain in enumerate(dataset.domains, start=1):
             domains[domain.value] = _write(read(engine, dataset, domain), building / f"{domain.slug}.parquet")
             if progress is not None:
                 progress(n, total, domain.value)
         tables: dict[str, Any] = {}
-        for n, (name, table) in enumerate(extra.items(), start=len(dataset.queries) + 1):
+        for n, (name, table) in enumerate(extra.items(), start=len(dataset.domains) + 1):
             tables[name] = _write(table, building / f"{name}.parquet")
             if progress is not None:
                 progress(n, total, name)

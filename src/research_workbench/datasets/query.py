@@ -14,6 +14,12 @@ event's standard concept; a source concept the event's source concept. A survey 
 whole surveys. Physical measurements are the measurement rows whose source concept is of the PPI vocabulary, and
 Measurements the others; surveys are the observation rows of a questionnaire response, and Observations the others
 (as the search index splits them, ``index.events``).
+
+Zip code socioeconomic status (Controlled Tier only; the tier is checked by the plan and the workspace layer): each
+participant's latest answer to The Basics' zip question, cut to its three digits (``070**``: the Controlled Tier
+holds nothing finer, and a raw five-digit answer is not passed on either), joined on those digits to the area
+measures of ``zip3_ses_map``. A participant whose area has no measures keeps the row, with empty measures; one
+who skipped the question or never answered it has no row.
 """
 
 from __future__ import annotations
@@ -26,10 +32,14 @@ from sqlglot import exp
 from ..cdr.facts import PPI_VOCABULARY, Domain, EventTable, age_at, event_table_of
 from ..cdr.model import cdm
 from ..cdr.sql import alias, col, lit
-from .columns import EVENT_COLUMNS, WEARABLE_TABLES, columns_of
+from .columns import EVENT_COLUMNS, WEARABLE_TABLES, ZIP_SES_MEASURES, columns_of
 
 PERSON_TABLE = "search_person"  # the index's person table, a view on the engine's connection
 PERSONS_TABLE = "dataset_persons"  # the dataset's participants (``person_id``), registered by the runner
+# The Basics: "What is your zip code?" (PPI StreetAddress_PIIZIP), the question curation generalises to three digits
+# (its config's ``demographics.zip_question``; a test checks the two agree).
+ZIP_QUESTION = 1585250
+ZIP_SES_TABLE = "zip3_ses_map"
 
 
 @dataclass(frozen=True)
@@ -262,6 +272,50 @@ def _wearable_query(domain: Domain, names: list[str], persons: bool) -> DomainQu
                        lambda joins: [alias(col(n, table="e"), n) for n in names], order, tables)
 
 
+def _zip3(e: str = "e") -> exp.Expression:
+    """The first three characters of the zip answer: the area (the answer is ``NNN**`` in the Controlled Tier)."""
+    return exp.func("left", col("value_as_string", table=e), exp.Literal.number(3))
+
+
+def _zip_column(name: str, t: EventTable, joins: _Joins) -> exp.Expression:
+    e = lambda c: col(c, table="e")  # noqa: E731  (the answer's observation row)
+    if name == "person_id":
+        return e("person_id")
+    if name == "observation_datetime":
+        return exp.func("COALESCE", e(t.start_datetime), exp.cast(e(t.start_date), "TIMESTAMP"))
+    if name == "zip3_as_string":
+        return exp.func("CONCAT", _zip3(), lit("**"))
+    if name in ZIP_SES_MEASURES:
+        z = joins.join("z", ZIP_SES_TABLE, exp.EQ(this=col("zip3", table="z"), expression=_zip3()))
+        return col(ZIP_SES_MEASURES[name], table=z)
+    raise KeyError(f"ZIP_CODE_SOCIOECONOMIC: no column {name!r}")
+
+
+def _zip_query(names: list[str], persons: bool) -> DomainQuery:
+    """Each participant's latest zip answer with three leading digits (a skipped or malformed answer has none)."""
+    t = event_table_of(Domain.OBSERVATION)
+    # The map is read only when a measure is asked for; named up front so the plan checks the data version has it.
+    tables = [t.table] + ([ZIP_SES_TABLE] if any(n in ZIP_SES_MEASURES for n in names) else [])
+    where: list[exp.Expression] = [
+        exp.EQ(this=col(t.source_concept, table="e"), expression=exp.Literal.number(ZIP_QUESTION)),
+        exp.func("regexp_full_match", _zip3(), lit("[0-9]{3}")),
+    ]
+    if persons:
+        where.append(_of_persons())
+    latest = exp.Window(this=exp.RowNumber(), partition_by=[col("person_id", table="e")], order=exp.Order(
+        expressions=[exp.Ordered(this=col(t.start_date, table="e"), desc=True),
+                     exp.Ordered(this=col(t.start_datetime, table="e"), desc=True, nulls_first=False),
+                     exp.Ordered(this=col(t.id, table="e"), desc=True)]))
+    answers = exp.select(exp.Column(this=exp.Star(), table=exp.to_identifier("e")), alias(latest, "answer_rank")) \
+        .from_(_read(t.table, "e"))
+    for condition in where:
+        answers = answers.where(condition)
+    rows = exp.select(exp.Column(this=exp.Star(), table=exp.to_identifier("e"))).from_(answers.subquery("e")).where(
+        exp.EQ(this=col("answer_rank", table="e"), expression=exp.Literal.number(1))).order_by(col("person_id", table="e"))
+    return DomainQuery(Domain.ZIP_CODE_SOCIOECONOMIC, names, rows,
+                       lambda joins: [alias(_zip_column(n, t, joins), n) for n in names], ["person_id"], tables)
+
+
 def domain_query(domain: Domain, names: list[str], *, persons: bool, concepts: ConceptFilter | None) -> DomainQuery:
     """The statement for ``domain``'s rows with the columns ``names`` (catalogue names, in that order).
 
@@ -279,4 +333,6 @@ def domain_query(domain: Domain, names: list[str], *, persons: bool, concepts: C
         return _event_query(domain, names, persons, concepts)
     if domain in WEARABLE_TABLES:
         return _wearable_query(domain, names, persons)
+    if domain is Domain.ZIP_CODE_SOCIOECONOMIC:
+        return _zip_query(names, persons)
     raise KeyError(f"{domain.value} has no dataset rows")

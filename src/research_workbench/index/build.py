@@ -32,10 +32,12 @@ from .layout import (
     SEARCH_DB,
     SURVEY_TREE_FILE,
     default_index_path,
+    genome_store_files,
     write_manifest,
 )
 from .persons import persons_query
 from .search import build_search_db, maps_to_rows, search_rows
+from .variants import build_genotype_store, genome_kinds
 
 ANCESTRY_SQL = """
 SELECT a.ancestor_concept_id, a.descendant_concept_id
@@ -44,7 +46,7 @@ WHERE a.descendant_concept_id IN (SELECT DISTINCT concept_id FROM events WHERE i
 ORDER BY a.ancestor_concept_id, a.descendant_concept_id
 """
 
-STEPS = ("events", "persons", "criteria", "bitmaps", "database", "search")
+STEPS = ("events", "persons", "criteria", "bitmaps", "database", "search", "genomes")
 
 
 @dataclass
@@ -75,6 +77,21 @@ def write_database(path: Path, tables: dict[str, Path]) -> None:
         db.execute("CHECKPOINT")
     finally:
         db.close()
+
+
+def _build_genomes(cdr: Cdr, con: duckdb.DuckDBPyConnection, work: Path, counts: dict[str, int]) -> tuple[str, ...]:
+    """The genotype store of each genome kind the CDR has (a Controlled Tier), over the index's persons; the
+    stores' files, for the manifest."""
+    kinds = genome_kinds(cdr.manifest.files)
+    if not kinds:
+        return ()
+    persons = set(con.execute("SELECT person_id FROM read_parquet(?)", [str(work / PERSONS_FILE)]).fetchnumpy()["person_id"].tolist())
+    files: list[str] = []
+    for kind, rel in kinds.items():
+        store = build_genotype_store(cdr.path / rel, work, kind, persons)
+        counts[f"{kind}_variants"], counts[f"{kind}_samples"] = store["variants"], store["samples"]
+        files += genome_store_files(kind).values()
+    return tuple(files)
 
 
 def build_index(cdr_dir: Path, out: Path | None = None, *, replace: bool = False, progress=None) -> IndexResult:
@@ -124,12 +141,15 @@ def build_index(cdr_dir: Path, out: Path | None = None, *, replace: bool = False
             rows = search_rows(con, work / SURVEY_TREE_FILE, work / CRITERIA_FILE)
             maps_to = maps_to_rows(con, work / SURVEY_TREE_FILE, work / CRITERIA_FILE)
             counts.update(build_search_db(work / SEARCH_DB, rows, maps_to))
+
+            step("genomes")
+            genome_files = _build_genomes(cdr, con, work, counts)
         con.close()
         shutil.rmtree(work / ".scratch", ignore_errors=True)
         if progress:
             progress("", len(STEPS), len(STEPS))
         write_manifest(work, cdr_dir=Path(cdr_dir), cdr_manifest_sha256=cdr_manifest_sha256,
-                       seconds=time.perf_counter() - started, counts=counts)
+                       seconds=time.perf_counter() - started, counts=counts, extra_files=genome_files)
         swap_into_place(work, out)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)

@@ -1,4 +1,5 @@
-"""The SDK's client: one HTTP client per ``Workbench``, answers as Arrow (and pandas or polars on request)."""
+"""The SDK's client: one HTTP client per ``Workbench``, answers as Arrow (and pandas or polars on request);
+genomics jobs (``Workbench.genomics``) run in the Workbench and are followed from here (``GenomicsJob``)."""
 
 from __future__ import annotations
 
@@ -97,6 +98,28 @@ class Workbench:
         download outside the workspace's notebooks."""
         return pq.read_table(io.BytesIO(self._post(self._ws("/cohorts/participants"), self._cohort_body(cohort)).content))
 
+    def genomics(self, kind: str, **request: Any) -> GenomicsJob:
+        """Start a genomics job in the workspace (a Controlled Tier one; the Writer role) and return it at once: it
+        runs in the Workbench, so the notebook stays free. ``kind`` is ``extract``, ``gwas``, ``pca``, ``phewas`` or
+        ``frequencies``; ``request`` its fields, with saved cohorts by id or name::
+
+            job = wb.genomics("gwas", cases="Type 2 diabetes", covariates=["age", "sex"],
+                              selection={"regions": ["chr10"]})
+            job.wait()                        # until it ends (WorkbenchError if it failed)
+            hits = job.results().to_pandas()  # one row per tested variant
+            extract = wb.genomics("extract", cohort="T2D", selection={"genes": ["TCF7L2"]}, formats=["vcf"])
+            extract.wait().download("out/")   # the files, written whole
+        """
+        return GenomicsJob(self, self._post(self._ws("/genomics/jobs"), {"kind": kind, "request": request}).json())
+
+    def genomics_job(self, job_id: int) -> GenomicsJob:
+        """A genomics job of the workspace by id (started here, from a page, or from another notebook)."""
+        return GenomicsJob(self, self._get(self._ws(f"/genomics/jobs/{int(job_id)}")).json())
+
+    def genomics_jobs(self, kind: str | None = None) -> list[GenomicsJob]:
+        """The workspace's genomics jobs (of ``kind``), newest first."""
+        return [GenomicsJob(self, info) for info in self._get(self._ws("/genomics/jobs"), kind=kind).json()]
+
     def session_info(self) -> dict[str, Any]:
         """What a methods section needs: the workspace's data version and tier, and the versions of Python and of
         the packages that produced the results."""
@@ -152,6 +175,101 @@ class Dataset:
             os.close(handle)
         csv.write_csv(self.to_arrow(table), path)
         return path
+
+
+class GenomicsJob:
+    """A genomics job of the workspace: ``id``, ``kind`` and ``info`` (its record as last read: status, progress
+    ``done`` of ``total``, ``message``, ``summary``)."""
+
+    ENDED = ("done", "failed", "cancelled")
+    RESULTS = {"gwas": "results.parquet", "frequencies": "frequencies.parquet", "pca": "pcs.parquet",
+               "phewas": "phewas.parquet"}
+
+    def __init__(self, workbench: Workbench, info: dict[str, Any]):
+        self._wb, self.info = workbench, info
+        self.id, self.kind = info["id"], info["kind"]
+
+    def __repr__(self) -> str:
+        return f"<GenomicsJob {self.id} {self.kind}: {self.info['status']}>"
+
+    def _path(self, rest: str = "") -> str:
+        return self._wb._ws(f"/genomics/jobs/{self.id}{rest}")
+
+    def refresh(self) -> dict[str, Any]:
+        """The job's record, read again."""
+        self.info = self._wb._get(self._path()).json()
+        return self.info
+
+    def status(self) -> str:
+        """``queued``, ``running``, ``done``, ``failed`` or ``cancelled`` (read now)."""
+        return self.refresh()["status"]
+
+    @property
+    def summary(self) -> dict[str, Any] | None:
+        """What the finished analysis reports (counts, λGC and top hits, file names), as last read."""
+        return self.info.get("summary")
+
+    def wait(self, timeout: float | None = None, poll: float = 1.0) -> GenomicsJob:
+        """Wait until the job ends; itself when done. WorkbenchError when it failed or was cancelled (its message
+        says why), TimeoutError after ``timeout`` seconds."""
+        import time
+
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.status() not in self.ENDED:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"genomics job {self.id} is still {self.info['status']} after {timeout} s "
+                                   f"({self.info['done']} of {self.info['total']} steps)")
+            time.sleep(poll)
+        if self.info["status"] != "done":
+            raise WorkbenchError(409, f"genomics job {self.id} {self.info['status']}: {self.info.get('message')}")
+        return self
+
+    def cancel(self) -> dict[str, Any]:
+        """Ask the job to stop (at its next step; it keeps nothing)."""
+        self.info = self._wb._checked(self._wb._client.post(self._path("/cancel"))).json()
+        return self.info
+
+    def files(self) -> list[dict[str, Any]]:
+        """The finished job's files: ``name``, ``bytes``, ``participant_level``."""
+        return self._wb._get(self._path("/files")).json()
+
+    def read(self, name: str) -> bytes:
+        """One file's bytes. A participant-level file (genotypes, principal components) is a download: audited,
+        and outside the workspace's notebooks counted against the daily limit."""
+        return self._wb._get(self._path(f"/files/{name}")).content
+
+    def results(self) -> pa.Table:
+        """The analysis's table as Arrow (``.to_pandas()`` for pandas): a GWAS's results (one row per tested
+        variant), frequencies by ancestry, a PCA's components, a PheWAS's phenotypes. An extract has files
+        instead (``download``)."""
+        if self.kind not in self.RESULTS:
+            raise ValueError(f"a {self.kind} job has files, not a results table: download them")
+        return pq.read_table(io.BytesIO(self.read(self.RESULTS[self.kind])))
+
+    def download(self, path: str, names: list[str] | None = None) -> list[str]:
+        """Write the job's files (or only ``names``) into the folder ``path`` (made if missing); their paths. Each
+        file is written whole (a temporary name, renamed when complete)."""
+        from pathlib import Path
+
+        folder = Path(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name in names or [f["name"] for f in self.files()]:
+            target = folder / Path(name).name
+            partial = target.with_name(f".{target.name}.partial")
+            try:
+                with self._wb._client.stream("GET", self._path(f"/files/{name}")) as response:
+                    if response.status_code >= 400:
+                        response.read()
+                        self._wb._checked(response)
+                    with open(partial, "wb") as out:
+                        for chunk in response.iter_bytes():  # streamed: an extract may be larger than memory
+                            out.write(chunk)
+                os.replace(partial, target)
+            finally:
+                partial.unlink(missing_ok=True)
+            written.append(str(target))
+        return written
 
 
 def publication_check(results: Any, *, threshold: int | None = None, counts: str = "named"):

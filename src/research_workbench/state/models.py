@@ -531,6 +531,39 @@ class DatasetExport(Base):
     finished_at: Mapped[datetime | None]
 
 
+class GenomicsJob(Base):
+    """A genomics analysis of a Controlled Tier workspace run in the background: an extract, a GWAS, a PCA, a PheWAS or
+    per-ancestry allele frequencies (``genomics.jobs``).
+
+    ``request`` is what was asked, with the workspace's saved cohorts named by id and pinned version (resolved to
+    person ids only when it runs). ``status``, ``done_steps`` of ``total_steps``, ``session_id`` / ``token_id``,
+    ``cancel_requested`` and ``runner`` mean what they mean on ``DatasetExport``. ``path`` (the job's folder of
+    result files) and ``summary`` (what the analysis reports: counts, lambda GC, top hits, file names) are set only
+    once every file is in place.
+    """
+
+    __tablename__ = "genomics_jobs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    session_id: Mapped[str | None] = mapped_column(String(128))
+    token_id: Mapped[int | None] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(20))
+    request: Mapped[dict[str, Any]] = mapped_column()
+    status: Mapped[str] = mapped_column(String(12), default="queued")
+    done_steps: Mapped[int] = mapped_column(Integer, default=0)
+    total_steps: Mapped[int] = mapped_column(Integer, default=0)
+    message: Mapped[str | None] = mapped_column(String(500))
+    path: Mapped[str | None] = mapped_column(String(1000))
+    summary: Mapped[dict[str, Any] | None] = mapped_column()
+    cancel_requested: Mapped[bool] = mapped_column(default=False)
+    runner: Mapped[str | None] = mapped_column(String(120))  # "host:pid" of the server process that runs it
+    created_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+
 class EgressAllowance(Base):
     """Downloads of participant-level data an administrator allows a user beyond the daily limit, until a time, with
     a reason (``accounts.egress``)."""

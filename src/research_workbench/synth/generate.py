@@ -5,7 +5,8 @@ Parquet writer per table, so peak memory depends on the chunk size, not on N (th
 across chunks is 14 bytes per genome - id, ancestry, causal genotypes - for the VCF pass: 7 MB at 1M).
 DuckDB, which hashes the table files, is capped at ``HASH_MEMORY_LIMIT``; the VCF is written in blocks of variants
 sized to a fixed byte budget. The writer turns each chunk's
-local row numbers into global ids. Then come the vocabulary tables, the genome VCFs and the defect ground truth
+local row numbers into global ids. Then come the vocabulary tables, the zip areas' socioeconomic measures
+(``areas.py``: every area participants can live in, whatever N), the genome VCFs and the defect ground truth
 (``ground_truth/defects.parquet``), and ``CdrBuilder.commit`` with a creation time derived from the seed: the same
 seed and N give byte-identical files.
 """
@@ -29,6 +30,7 @@ from ..cdr.model import cdm
 from ..cdr.store import CdrBuilder
 from ..cdr.workers import worker_pool
 from . import config as C
+from .areas import zip3_ses_map
 from .chunk import NUMBERED, REFERENCES, TABLE_ORDER, ChunkResult, chunk_bounds, generate_chunk
 from .defects import GROUND_TRUTH_SCHEMA, KINDS
 from .genomics import make_panel, write_vcfs
@@ -151,6 +153,8 @@ def generate(
         for name, table in vocab.tables().items():
             pq.write_table(table, builder.table_path(name), compression="zstd")
             written.append(name)
+        pq.write_table(zip3_ses_map(seed, vocab), builder.table_path("zip3_ses_map"), compression="zstd")
+        written.append("zip3_ses_map")
 
         # hash every table file (DuckDB, in a thread) while the genomes are written (numpy + zlib)
         written = sorted(set(written))

@@ -32,6 +32,7 @@ from .mailing import MailJobs
 from .guards import ACCESS_HEADER, Forbidden, NotSignedIn
 from .routes.signin import ENDED_REASONS
 from .export_jobs import ExportJobs
+from .genomics_jobs import GenomicsJobs
 from .middleware import ServerSessions
 from .notebooks import Notebooks, with_form_action
 from .ratelimit import RateLimited
@@ -93,6 +94,7 @@ def create_app(config: WorkbenchConfig, *, db: Database | None = None,
     jobs = MailJobs(services) if mail_jobs else None
     notebooks = Notebooks(services)
     services.exports = ExportJobs(services, config.resolve(config.exports_dir))
+    services.genomics = GenomicsJobs(services, config.resolved_genomics_dir)
 
     @asynccontextmanager
     async def lifespan(app):
@@ -103,6 +105,7 @@ def create_app(config: WorkbenchConfig, *, db: Database | None = None,
         if jobs is not None:
             jobs.start()
             services.exports.fail_orphans()  # a server (not a test client) starting: nothing of ours is running
+            services.genomics.fail_orphans()
         try:
             yield
         finally:
@@ -112,6 +115,7 @@ def create_app(config: WorkbenchConfig, *, db: Database | None = None,
                 services.extracts.close()
             await anyio.to_thread.run_sync(notebooks.close)  # every JupyterLab server stops with the Workbench
             services.exports.close()
+            services.genomics.close()
 
     # The identity providers' origins join form-action: a form that starts a sign-in or identity flow is answered
     # with a redirect to the provider, which Chromium and Safari check against the form's page's policy.

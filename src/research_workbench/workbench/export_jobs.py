@@ -9,40 +9,26 @@ access that asked for it); the user still a WRITER of the workspace with its tie
 says why. A finished export is a ``participant_access`` event (purpose ``dataset_export``) in the audit log.
 An export queued by a server process that then stopped is marked failed when a process starts ("the server
 stopped"); each export records the process that runs it ("host:pid"), so a live process's exports are left alone.
+The thread, these checks and the orphan handling are ``background.BackgroundJobs``', shared with genomics jobs.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import re
-import socket
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from sqlalchemy import select
-
-from ..accounts.modules import Tier
 from ..cdr.store import Cdr, CdrFileError, sha256_file
 from ..datasets import extract as dx
-from ..state.models import ApiToken, DatasetExport, Resource, User, Workspace
+from ..state.models import DatasetExport, Resource, Workspace
 from ..workspaces import datasets as wd
-from ..workspaces import roles
-from ..workspaces.exports import ENDED
 from ..workspaces.resources import ResourceError, version_of
-from ..workspaces.roles import Role
+from .background import BackgroundJobs, JobStopped, Words
 from .engines import EngineUnavailable
 
 log = logging.getLogger(__name__)
 PURPOSE_EXPORT = "dataset_export"
-
-
-class ExportStopped(Exception):
-    """The export may not go on: the message says why (shown on its record)."""
-
-    def __init__(self, message: str, status: str = "failed"):
-        self.status = status
-        super().__init__(message)
+ExportStopped = JobStopped  # the name this module's callers know
 
 
 def export_dir(root: Path, namespace: str, export: DatasetExport, name: str) -> Path:
@@ -50,84 +36,13 @@ def export_dir(root: Path, namespace: str, export: DatasetExport, name: str) -> 
     return Path(root) / namespace / f"{export.id}-{slug}-v{export.version}"
 
 
-def _alive(runner: str | None) -> bool:
-    """Whether the server process ``runner`` ("host:pid") may still be running an export. A process of another host
-    cannot be checked from here, so it is taken to be alive."""
-    host, _, pid = (runner or "").rpartition(":")
-    if not host or not pid.isdigit():
-        return False  # no process recorded: none can be running it
-    if host != socket.gethostname():
-        return True
-    try:
-        os.kill(int(pid), 0)  # signal 0: only asks whether the process exists
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # it exists, as another user's
-        return True
-    return True
+class ExportJobs(BackgroundJobs):
+    """Dataset exports; the thread, the checks before each table and orphan handling are ``BackgroundJobs``'."""
 
-
-class ExportJobs:
-    def __init__(self, services, root: Path):
-        self.services, self.root = services, Path(root)
-        self._executor: ThreadPoolExecutor | None = None
-        self.runner = f"{socket.gethostname()}:{os.getpid()}"  # this process, named on the exports it runs
-
-    def submit(self, export_id: int) -> None:
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dataset-export")
-        self._executor.submit(self.run, export_id)
-
-    def close(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = None
-
-    def fail_orphans(self) -> int:
-        """Exports left queued or running by a server process of this host that has stopped: marked failed (their
-        files were never renamed into place). Called when a server process starts; another process's live exports
-        are left alone."""
-        s = self.services
-        with s.db.session() as session:
-            stale = [e for e in session.scalars(select(DatasetExport).where(DatasetExport.status.in_(("queued", "running"))))
-                     if e.runner != self.runner and not _alive(e.runner)]
-            for export in stale:
-                export.status, export.message, export.finished_at = "failed", "the server stopped during the export", s.now()
-            return len(stale)
-
-    # -- the checks before each table -------------------------------------------------------------------------
-    def _may_go_on(self, export_id: int) -> None:
-        s = self.services
-        now = s.now()
-        with s.db.reading() as session:
-            export = session.get(DatasetExport, export_id)
-            if export.cancel_requested:
-                raise ExportStopped("cancelled: nothing was written", "cancelled")
-            if export.session_id is not None:
-                ended = s.sessions.ended_reason(session, export.session_id, now)
-                if ended:
-                    raise ExportStopped(f"{ended} during the export: nothing was written; sign in and start it again")
-            if export.token_id is not None:
-                token = session.get(ApiToken, export.token_id)
-                if token is None or token.revoked_at is not None or token.expires_at <= now:
-                    raise ExportStopped("the API token that started the export was revoked or expired: nothing was "
-                                        "written")
-            user = session.get(User, export.user_id)
-            workspace = session.get(Workspace, export.workspace_id)
-            state = s.evaluator.state(user, now)
-            if user.disabled_at is not None or not state.granted:
-                raise ExportStopped("your access ended during the export: nothing was written")
-            try:
-                roles.require(session, workspace.namespace, user, state, Role.WRITER)
-            except (roles.WorkspaceNotFound, roles.WorkspaceForbidden, roles.WorkspaceLocked) as err:
-                raise ExportStopped(f"you may no longer export from this workspace ({err}): nothing was written") from None
-            if Tier(workspace.tier) not in state.granted:
-                raise ExportStopped("your access to the workspace's tier ended: nothing was written")
-
-    def _progress(self, export_id: int, done: int, total: int) -> None:
-        with self.services.db.session() as session:
-            export = session.get(DatasetExport, export_id)
-            export.done_steps, export.total_steps = done, total
+    model = DatasetExport
+    words = Words("export", "export from this workspace")
+    thread_name = "dataset-export"
+    orphan_message = "the server stopped during the export"
 
     def _end(self, export_id: int, status: str, message: str | None, *, path: str | None = None,
              manifest: dict | None = None) -> None:
@@ -140,11 +55,8 @@ class ExportJobs:
     def run(self, export_id: int) -> None:
         s = self.services
         try:
-            with s.db.session() as session:
-                export = session.get(DatasetExport, export_id)
-                if export is None or export.status in ENDED:
-                    return
-                export.status, export.started_at = "running", s.now()
+            if not self._begin(export_id):
+                return
             self._may_go_on(export_id)
             with s.db.reading() as session:
                 export = session.get(DatasetExport, export_id)

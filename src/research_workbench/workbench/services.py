@@ -39,6 +39,7 @@ class Services:
     engines: EnginePool = field(default_factory=EnginePool)  # cohort engines per thread and data version
     extracts: ReviewExtracts | None = None  # review sets' participants' rows (None: pages read the CDR)
     exports: Any = None  # the background dataset exports (``export_jobs.ExportJobs``), set by ``create_app``
+    genomics: Any = None  # the background genomics jobs (``genomics_jobs.GenomicsJobs``), set by ``create_app``
 
     @classmethod
     def build(cls, config: WorkbenchConfig, *, db: Database | None = None,

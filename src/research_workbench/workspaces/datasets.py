@@ -4,7 +4,10 @@ sets' statuses and annotations as tables (``reviews.export_table``).
 
 A reference that no longer names a live resource (deleted since the dataset was saved) is a ``ResourceError``
 naming its place, e.g. ``content.cohorts[0]: the cohort 12 was deleted: …`` — never a dataset quietly missing a
-cohort.
+cohort. So is a prepackaged set or a domain of the Controlled Tier only (zip code socioeconomic status, whole
+genome variants) in a Registered Tier workspace (``tier_problems``; the Dataset Builder also asks it before saving).
+The whole genome variants set's ``genome_selection`` (validated with the content, ``datasets.genotypes``) becomes
+the request's ``VariantSelection``.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from ..cdr.facts import Domain
 from ..cdr.problems import Problem
-from ..datasets import prepackaged
+from ..datasets import genotypes, prepackaged
 from ..datasets.extract import DatasetRequest
 from ..state.models import Resource, Workspace
 from . import reviews
@@ -45,9 +48,32 @@ def _resolve(session: Session, workspace: Workspace, kind: str, refs: list[int |
     return found
 
 
-def resolve(session: Session, workspace: Workspace, content: dict[str, Any]) -> ResolvedDataset:
-    """The dataset's definition with everything it names read; ResourceError naming each missing reference."""
+def tier_problems(workspace: Workspace, content: dict[str, Any]) -> list[Problem]:
+    """The prepackaged sets and domains of ``content`` that ``workspace``'s tier may not read, each at its place
+    (``content.prepackaged[0]``, ``content.values.ZIP_CODE_SOCIOECONOMIC``)."""
     problems: list[Problem] = []
+    names, values = content.get("prepackaged"), content.get("values")  # malformed ones: validation names them
+    for i, name in enumerate(names if isinstance(names, list) else []):
+        if isinstance(name, str) and name in prepackaged.WHOLE_DOMAINS:
+            refused = prepackaged.tier_problem(prepackaged.domain_of(name), workspace.tier, what=repr(name),
+                                               holder="workspace")
+            if refused:
+                problems.append(Problem(refused, f"content.prepackaged[{i}]"))
+    for value in values if isinstance(values, dict) else {}:
+        try:
+            domain = Domain(value)
+        except ValueError:  # not a domain: the content's validation names it
+            continue
+        refused = prepackaged.tier_problem(domain, workspace.tier, what=domain.value, holder="workspace")
+        if refused:
+            problems.append(Problem(refused, f"content.values.{domain.value}"))
+    return problems
+
+
+def resolve(session: Session, workspace: Workspace, content: dict[str, Any]) -> ResolvedDataset:
+    """The dataset's definition with everything it names read; ResourceError naming each missing reference and each
+    set or domain the workspace's tier may not read."""
+    problems: list[Problem] = tier_problems(workspace, content)
     cohorts = _resolve(session, workspace, "cohort", content.get("cohorts", []), "cohorts", problems)
     concept_sets = _resolve(session, workspace, "concept_set", content.get("concept_sets", []), "concept_sets",
                             problems)
@@ -64,7 +90,8 @@ def resolve(session: Session, workspace: Workspace, content: dict[str, Any]) -> 
             whole.append(prepackaged.domain_of(name))
     request = DatasetRequest(cohorts=[c for _, c in cohorts], all_participants=bool(content.get("all_participants")),
                              concept_sets=sets, whole_domains=whole,
-                             values={Domain(d): list(cols) for d, cols in content.get("values", {}).items()})
+                             values={Domain(d): list(cols) for d, cols in content.get("values", {}).items()},
+                             genome_selection=genotypes.selection_of(content.get("genome_selection")))
     return ResolvedDataset(request, [r for r, _ in cohorts], [r for r, _ in concept_sets], [r for r, _ in review_sets])
 
 

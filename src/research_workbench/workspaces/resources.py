@@ -20,9 +20,10 @@ e.g. ``content.includes[0].items[0].searchParameters[0].conceptId``):
 - ``concept_set``: ``cohorts.builder.library.ConceptSet`` without its name and description (the resource's own):
   ``{"domain", "concepts": [{"conceptId", "standard"}]}``.
 - ``dataset``: ``{"cohorts": [cohort ids or names], "all_participants": bool, "concept_sets": [concept set ids or
-  names], "prepackaged": [names], "reviews": [review set ids or names], "values": {DOMAIN: [column, …]}}``
-  (``datasets``: the column catalogue and the prepackaged sets); every reference names a live resource of that kind
-  in the workspace, and a dataset has a cohort or all participants.
+  names], "prepackaged": [names], "reviews": [review set ids or names], "values": {DOMAIN: [column, …]},
+  "genome_selection": {"rsids", "genes", "regions", "variant_ids", "min_af", "max_af"}}`` (``datasets``: the column
+  catalogue, the prepackaged sets, and ``genotypes``: the whole genome variants set's variants, named by identifier);
+  every reference names a live resource of that kind in the workspace, and a dataset has a cohort or all participants.
 - ``review_set``: ``{"cohort": a cohort's id or name, "size": 1…REVIEW_SET_MAX_SIZE, "participants": [person
   ids, at most size, no repeats]}``.
 - ``notebook``: ``{"language": "python" | "r", "source": text of at most NOTEBOOK_MAX_SOURCE_BYTES}``.
@@ -52,6 +53,7 @@ from ..cohorts.circe import CirceError, parse_expression
 from ..cohorts.members import CIRCE_KEY, is_circe
 from ..cohorts.limits import MAX_DEFINITION_BYTES, MAX_JSON_DEPTH
 from ..datasets.columns import column_problems
+from ..datasets.genotypes import GenomeSelection, content_problems as genome_problems
 from ..datasets.prepackaged import prepackaged_problem
 from ..state.models import Resource, ResourceVersion, User, Workspace
 from .roles import Membership, Role, WorkspaceForbidden
@@ -137,6 +139,8 @@ class DatasetContent(_Strict):
     reviews: list[Reference] = Field(default_factory=list, max_length=DATASET_MAX_REVIEWS, description=(
         "review sets whose statuses and annotations become columns (a table per review set)"))
     values: dict[Domain, list[str]] = Field(default_factory=dict)
+    genome_selection: GenomeSelection | None = Field(None, description=(
+        "the variants of the whole genome variants set (``datasets.genotypes``)"))
 
     @field_validator("values")
     @classmethod
@@ -350,7 +354,7 @@ def validate_content(kind: str, content: Any, *, name: str = "", session: Sessio
             dataset = DatasetContent.model_validate(content)
         except ValidationError as err:
             raise ResourceError(_pydantic_problems("dataset", err)) from None
-        problems = []
+        problems = genome_problems(dataset.prepackaged, dataset.genome_selection)
         for field, ref_kind, refs in (("cohorts", "cohort", dataset.cohorts),
                                       ("concept_sets", "concept_set", dataset.concept_sets),
                                       ("reviews", "review_set", dataset.reviews)):
@@ -365,7 +369,8 @@ def validate_content(kind: str, content: Any, *, name: str = "", session: Sessio
             raise ResourceError(problems)
         stored = dataset.model_dump(mode="json")
         # The later additions are stored only when used: a dataset's content reads as it was written.
-        return {k: v for k, v in stored.items() if v or k not in ("all_participants", "prepackaged", "reviews")}
+        return {k: v for k, v in stored.items()
+                if v or k not in ("all_participants", "prepackaged", "reviews", "genome_selection")}
     # review_set
     try:
         review = ReviewSetContent.model_validate(content)

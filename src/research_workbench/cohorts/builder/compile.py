@@ -5,6 +5,12 @@ rendered for DuckDB here and transpilable to Spark SQL and PostgreSQL. Values (c
 flags) are never formatted into the text: each is a named placeholder (p0, p1, …) with its value in
 ``CompiledQuery.params``. Concept lists are bound as arrays and tested with ARRAY_CONTAINS.
 
+A variant criterion's carriers are read from the genotype store when compiling (``semantics.item_carriers``) and
+travel beside the SQL as an Arrow table (``CompiledQuery.tables``: ``variant_carriers_0``, ``_1``… with one column,
+person_id), which the engine registers before running the statement (DuckDB ``register``; Spark
+``createDataFrame``): the SQL only names it, so it stays small and engine-neutral however many variants a gene or
+region holds.
+
 Semantics (All of Us Workbench, see shared/reference/aou-workbench-model.md §1.3; concept expansion and where
 each item is answered are stated once in ``semantics.py``, which the accelerated engine reads too):
 - parameters in an item OR; items in a group OR (distinct persons); groups AND (includes) / AND NOT (excludes);
@@ -19,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+import pyarrow as pa
 from sqlglot import exp
 
 from ...cdr.facts import DIASTOLIC, SYSTOLIC, Domain, age_at
@@ -26,6 +33,7 @@ from ...cdr.sql import alias, col, table, union
 from .model import (
     AttrName,
     CohortDefinition,
+    DefinitionError,
     ModifierType,
     Operator,
     SearchGroup,
@@ -33,17 +41,37 @@ from .model import (
     SearchParameter,
     TemporalMention,
     TemporalTime,
+    VariantCriterion,
 )
-from .semantics import PERSON_COLUMNS, Expander, ItemSource, age_attribute, counted_groups, item_source, parameter_concepts, person_flag
+from .semantics import (
+    PERSON_COLUMNS,
+    Carriers,
+    Expander,
+    ItemSource,
+    age_attribute,
+    counted_groups,
+    item_carriers,
+    item_source,
+    parameter_concepts,
+    person_flag,
+)
 
 PERSON_TABLE = "search_person"
 EVENTS_TABLE = "search_all_events"
+CARRIERS_TABLE = "variant_carriers_{}"  # a variant item's carriers, numbered in the order the compiler meets them
+
+
+def no_genotypes(kind: str, criterion: VariantCriterion) -> pa.Table:
+    """The carriers of a compiler given no genotype store: a variant criterion is refused."""
+    raise DefinitionError([f"{criterion.describe()}: variant criteria need the index of a Controlled Tier release with "
+                           f"genomes (no {kind} genotypes were given)"])
 
 
 @dataclass
 class CompiledQuery:
     expression: exp.Expression
     params: dict[str, object] = field(default_factory=dict)
+    tables: dict[str, pa.Table] = field(default_factory=dict)  # to register under these names before running it
 
     def sql(self, dialect: str = "duckdb", pretty: bool = False) -> str:
         return self.expression.sql(dialect=dialect, pretty=pretty)
@@ -60,9 +88,11 @@ def _select(*columns: exp.Expression) -> exp.Select:
 
 
 class Compiler:
-    def __init__(self, expand: Expander):
+    def __init__(self, expand: Expander, carriers: Carriers = no_genotypes):
         self.expand = expand
+        self.carriers = carriers
         self.params: dict[str, object] = {}
+        self.tables: dict[str, pa.Table] = {}
 
     # -- values -------------------------------------------------------------------------------------------
     def bind(self, value: object) -> exp.Placeholder:
@@ -188,9 +218,18 @@ class Compiler:
             return exp.and_(alive(), self.compare(age, attribute.operator, attribute.operands, "integer"), copy=False)
         return exp.EQ(this=col(PERSON_COLUMNS[kind], table="p"), expression=self.bind(param.conceptId))
 
+    def variant_item(self, item: SearchGroupItem) -> exp.Select:
+        """The item's carriers, from a table registered beside the statement (see the module's docstring)."""
+        name = CARRIERS_TABLE.format(len(self.tables))
+        self.tables[name] = item_carriers(item, self.carriers)
+        return _select(col("person_id", table="c")).from_(table(name, alias="c"), copy=False)
+
     def item_persons(self, item: SearchGroupItem) -> exp.Select:
-        if item_source(item) is ItemSource.PERSON:
+        source = item_source(item)
+        if source is ItemSource.PERSON:
             return self.person_item(item)
+        if source is ItemSource.VARIANTS:
+            return self.variant_item(item)
         return self.item_events(item, ["person_id"])
 
     # -- groups -------------------------------------------------------------------------------------------
@@ -256,9 +295,11 @@ class Compiler:
         return exp.and_(*conditions, copy=False) if conditions else exp.true()
 
 
-def compile_definition(definition: CohortDefinition, expand: Expander, select: str = "count") -> CompiledQuery:
-    """``select``: "count" (one row, the count) or "ids" (person ids in order; binds page limit and offset later)."""
-    compiler = Compiler(expand)
+def compile_definition(definition: CohortDefinition, expand: Expander, select: str = "count",
+                       carriers: Carriers = no_genotypes) -> CompiledQuery:
+    """``select``: "count" (one row, the count) or "persons" (the cohort's rows of the person table).
+    ``carriers``: the variant criteria's carriers (``semantics.Carriers``), from the index's genotype stores."""
+    compiler = Compiler(expand, carriers)
     where = compiler.cohort_filter(definition)
     if select == "count":
         query = _select(alias(exp.func("COUNT", exp.Star()), "count")).from_(table(PERSON_TABLE, alias="p"), copy=False).where(where, copy=False)
@@ -266,4 +307,4 @@ def compile_definition(definition: CohortDefinition, expand: Expander, select: s
         query = _select(exp.Star()).from_(table(PERSON_TABLE, alias="p"), copy=False).where(where, copy=False)
     else:
         raise ValueError(f"unknown select {select!r}")
-    return CompiledQuery(query, compiler.params)
+    return CompiledQuery(query, compiler.params, compiler.tables)

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from ...cdr.facts import Domain
 from .model import (
     AGE_ATTRIBUTES, Attribute, AttrName, CohortDefinition, DataFilter, Modifier, ModifierType, Operator, SearchGroup,
-    SearchGroupItem, SearchParameter, TemporalMention, TemporalTime,
+    SearchGroupItem, SearchParameter, TemporalMention, TemporalTime, VariantCriterion,
 )
 from .semantics import counted_groups, includes_descendants
 
@@ -58,7 +58,39 @@ def _attribute(attribute: Attribute, names: Mapping[int, str]) -> str:
     return f"with {reading}a value {_comparison(attribute.operator, attribute.operands)}"  # type: ignore[arg-type]
 
 
+_ZYGOSITY = {"any": "heterozygous or homozygous", "heterozygous": "heterozygous", "homozygous": "homozygous"}
+
+
+def _percent(fraction: float) -> str:
+    return f"{fraction * 100:g}"
+
+
+def _variant(item: SearchGroupItem, criterion: VariantCriterion) -> str:
+    """"variant rs7903146 (heterozygous)", "a variant in gene TCF7L2 with allele frequency 1–50 % (heterozygous or
+    homozygous)": what is carried, then how (zygosity; array data named, whole genomes being the default)."""
+    parts = []
+    named = [*criterion.rsids, *criterion.variant_ids]
+    if named:
+        parts.append(f"variant{'s' if len(named) > 1 else ''} {' or '.join(named)}")
+    if criterion.genes:
+        parts.append(f"a variant in gene{'s' if len(criterion.genes) > 1 else ''} {' or '.join(criterion.genes)}")
+    if criterion.regions:
+        parts.append(f"a variant in {' or '.join(criterion.regions)}")
+    text = " or ".join(parts)
+    low, high = criterion.min_af, criterion.max_af
+    if low is not None and high is not None:
+        text += f" with allele frequency {_percent(low)}–{_percent(high)} %"
+    elif low is not None:
+        text += f" with allele frequency at least {_percent(low)} %"
+    elif high is not None:
+        text += f" with allele frequency at most {_percent(high)} %"
+    how = _ZYGOSITY[criterion.zygosity] + (", genotyping array" if item.type is Domain.ARRAY_DATA else "")
+    return f"{text} ({how})"
+
+
 def _parameter(item: SearchGroupItem, param: SearchParameter, names: Mapping[int, str]) -> str:
+    if param.variant is not None:
+        return _variant(item, param.variant)
     kind = param.type.upper()
     if item.type is Domain.PERSON:
         if kind == "AGE":

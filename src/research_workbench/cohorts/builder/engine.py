@@ -13,7 +13,8 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
-from pyroaring import BitMap, FrozenBitMap
+import pyarrow as pa
+from pyroaring import AbstractBitMap64, BitMap, BitMap64, FrozenBitMap, FrozenBitMap64
 from sqlglot import exp
 
 from ...cdr.engine import connect
@@ -23,15 +24,17 @@ from ...cdr.store import CdrFileError
 from ...index.bitmaps import ConceptBitmaps
 from ...index.layout import ANCESTRY_FILE, BITMAPS_FILE, DATABASE_FILE, EVENTS_FILE, PERSONS_FILE
 from ...index.freshness import check_index, rebuild_command
+from ...index.variant_carriers import carriers_table, has_genotypes
 from .compile import PERSON_TABLE, CompiledQuery, Compiler, compile_definition
-from .model import CohortDefinition, SearchGroup, SearchGroupItem
-from .semantics import ItemSource, counted_groups, item_source, parameter_concepts
+from .model import CohortDefinition, DefinitionError, SearchGroup, SearchGroupItem, VariantCriterion
+from .semantics import ItemSource, counted_groups, item_carriers, item_source, parameter_concepts
 
 # The demographics a breakdown is by: the person table's column for each (the age band is computed from age_at_cdr).
 PERSON_GROUPINGS = {"sex_at_birth": "sex_at_birth_concept_id", "gender": "gender_concept_id", "race": "race_concept_id",
                     "ethnicity": "ethnicity_concept_id", "age_band": "age_at_cdr"}
 MAX_PAGE = 10**9  # pages of ids: far past any program, and page × page size stays within 64 bits
 MAX_PAGE_SIZE = 10_000
+MAX_32_BIT_ID = 2**32 - 1
 
 
 class SharedAnswers:
@@ -45,6 +48,7 @@ class SharedAnswers:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
+        self.wide: bool | None = None  # person ids past 32 bits (a Controlled Tier's research ids): 64-bit bitmaps
         self.all: FrozenBitMap | None = None
         self.flags: dict[str, FrozenBitMap] = {}
         self.groups: dict[str, dict] = {}
@@ -58,7 +62,7 @@ class SharedAnswers:
             if found is not None:
                 self._items.move_to_end(key)
                 return found
-        found = FrozenBitMap(compute())  # outside the lock: two threads may compute the same item once each
+        found = _frozen(compute())  # outside the lock: two threads may compute the same item once each
         size = _bytes(found)
         with self.lock:
             if key not in self._items and size <= self.ITEM_CACHE_BYTES:
@@ -68,6 +72,10 @@ class SharedAnswers:
                     _, dropped = self._items.popitem(last=False)
                     self._bytes -= _bytes(dropped)
         return found
+
+
+def _frozen(bitmap):
+    return FrozenBitMap64(bitmap) if isinstance(bitmap, AbstractBitMap64) else FrozenBitMap(bitmap)
 
 
 def _bytes(bitmap: FrozenBitMap) -> int:
@@ -108,9 +116,12 @@ class CohortEngine:
     its Parquet files, with the small person and ancestry tables copied into memory.)
 
     Counts and ids run accelerated (``accelerate=True``): a criterion that needs no event detail (no values,
-    modifiers or temporal relation) is a union of precomputed per-concept participant bitmaps, every other
-    item or temporal group runs as its own compiled SQL, and the cohort is set algebra over the results. The
-    one-statement SQL of ``compile`` has the same semantics (tests check the two paths and a reference agree).
+    modifiers or temporal relation) is a union of precomputed per-concept participant bitmaps, a variant criterion
+    the carriers read from the index's genotype store (``index.variant_carriers``), every other item or temporal
+    group runs as its own compiled SQL, and the cohort is set algebra over the results. The one-statement SQL of
+    ``compile`` has the same semantics (tests check the two paths and a reference agree); it names a variant item's
+    carriers as a table, registered on the connection while the statement runs. An index whose person ids pass 32
+    bits (a Controlled Tier's research ids) has no concept bitmaps: its sets are 64-bit and its items run as SQL.
     """
 
     def __init__(self, index_dir: Path, accelerate: bool = True, cdr_dir: Path | None = None):
@@ -141,6 +152,15 @@ class CohortEngine:
             self.bitmaps = ConceptBitmaps(self.index_dir / BITMAPS_FILE)
         self.accelerate = accelerate and self.bitmaps.available
         self.shared = shared_answers(self.index_dir, self.manifest)
+        if self.shared.wide is None:
+            with self._file_errors(self.index_dir / PERSONS_FILE):
+                highest_id = exp.Select(expressions=[exp.func("MAX", col("person_id"))]).from_(table(PERSON_TABLE), copy=False)
+                # fetchall, not fetchone: a result left unfinished keeps the connection from registering tables
+                (highest,) = self.con.execute(highest_id.sql(dialect="duckdb")).fetchall()[0]
+            self.shared.wide = highest is not None and highest > MAX_32_BIT_ID
+        # The sets of counts, breakdowns and results: 32-bit bitmaps where every person id fits (as the concept
+        # bitmaps), else 64-bit ones; never a 32-bit bitmap of wrapped ids.
+        self.bitmap_type = BitMap64 if self.shared.wide else BitMap
 
     def close(self) -> None:
         self.bitmaps.close()
@@ -157,24 +177,51 @@ class CohortEngine:
                                self._hint) from None
 
     # -- the accelerated path -------------------------------------------------------------------------------
+    def bitmap(self, ids=()) -> BitMap | BitMap64:
+        """A new (changeable) set of person ids of this index's width (see ``bitmap_type``): from ids, or a copy."""
+        if isinstance(ids, np.ndarray):
+            return self.bitmap_type(ids.astype(np.uint64 if self.shared.wide else np.uint32))
+        return self.bitmap_type(ids)
+
     def _ids(self, select: exp.Expression, params: dict) -> BitMap:
         distinct = exp.Select(expressions=[col("person_id", table="x")]).distinct(copy=False).from_(select.subquery("x", copy=False), copy=False)
         ids = self.con.execute(distinct.sql(dialect="duckdb"), params).fetchnumpy()["person_id"]
-        return BitMap(np.asarray(ids, dtype=np.uint32))
+        return self.bitmap(np.asarray(ids, dtype=np.int64))
 
     def _compiled_ids(self, build) -> BitMap:
-        compiler = Compiler(self.expand)
-        return self._ids(build(compiler), compiler.params)
+        compiler = Compiler(self.expand, self.carriers)
+        expression = build(compiler)
+        with self._registered(compiler.tables):
+            return self._ids(expression, compiler.params)
+
+    @contextmanager
+    def _registered(self, tables: dict[str, pa.Table]) -> Iterator[None]:
+        """A compiled statement's tables (variant carriers) registered on the connection while it runs."""
+        for name, data in tables.items():
+            self.con.register(name, data)
+        try:
+            yield
+        finally:
+            for name in tables:
+                self.con.unregister(name)
+
+    def carriers(self, kind: str, criterion: VariantCriterion) -> pa.Table:
+        """Who carries a variant criterion's variants in this index's store of ``kind`` (``semantics.Carriers``)."""
+        if not has_genotypes(self.index_dir, kind):
+            raise DefinitionError([f"{criterion.describe()}: variant criteria need a Controlled Tier index with genomes, "
+                                   f"and this index has no {kind} genotypes"])
+        with self._file_errors():
+            return carriers_table(self.index_dir, kind, criterion.selection(), criterion.zygosity)
 
     def all_persons(self) -> FrozenBitMap:
         if self.shared.all is None:
-            self.shared.all = FrozenBitMap(self._ids(exp.Select(expressions=[col("person_id")]).from_(table(PERSON_TABLE), copy=False), {}))
+            self.shared.all = _frozen(self._ids(exp.Select(expressions=[col("person_id")]).from_(table(PERSON_TABLE), copy=False), {}))
         return self.shared.all
 
     def flag(self, column: str) -> FrozenBitMap:
         if column not in self.shared.flags:
             select = exp.Select(expressions=[col("person_id")]).from_(table(PERSON_TABLE), copy=False).where(col(column), copy=False)
-            self.shared.flags[column] = FrozenBitMap(self._ids(select, {}))
+            self.shared.flags[column] = _frozen(self._ids(select, {}))
         return self.shared.flags[column]
 
     def person_groups(self, key: str) -> dict:
@@ -186,7 +233,7 @@ class CohortEngine:
                       .from_(table(PERSON_TABLE), copy=False).group_by(num(1), copy=False))
             with self._file_errors():
                 rows = self.con.execute(select.sql(dialect="duckdb")).fetchall()
-            self.shared.groups[key] = {k: FrozenBitMap(np.asarray(ids, dtype=np.uint32)) for k, ids in rows}
+            self.shared.groups[key] = {k: _frozen(self.bitmap(np.asarray(ids, dtype=np.int64))) for k, ids in rows}
         return self.shared.groups[key]
 
     def concept_names(self, ids, *, fallback: bool = True) -> dict[int, str]:
@@ -212,7 +259,11 @@ class CohortEngine:
         return self.shared.item(_criterion_key(item), lambda: self._item_persons(item))
 
     def _item_persons(self, item: SearchGroupItem) -> BitMap:
-        if item_source(item) is not ItemSource.CONCEPTS:  # event detail or the person table: compiled SQL
+        source = item_source(item)
+        if source is ItemSource.VARIANTS:  # the genotype store's carriers, no SQL
+            return self.bitmap(item_carriers(item, self.carriers)["person_id"].to_numpy())
+        if source is not ItemSource.CONCEPTS or not self.bitmaps.available:  # compiled SQL
+            # (event detail, the person table, or an index without concept bitmaps: person ids past 32 bits)
             return self._compiled_ids(lambda compiler: compiler.item_persons(item))
         found = BitMap()
         for param in item.searchParameters:
@@ -224,11 +275,11 @@ class CohortEngine:
         if group.temporal:
             return self.shared.item("temporal " + _criterion_key(group),
                                     lambda: self._compiled_ids(lambda compiler: compiler.temporal_persons(group)))
-        return BitMap.union(*[self.item_persons(item) for item in group.items])
+        return self.bitmap_type.union(*[self.item_persons(item) for item in group.items])
 
     def cohort_persons(self, definition: CohortDefinition) -> BitMap:
         """The cohort as a set of person ids (accelerated path)."""
-        result = BitMap(self.all_persons())
+        result = self.bitmap(self.all_persons())
         for data_filter in definition.dataFilters:
             result &= self.flag(data_filter.value)
         includes, excludes = counted_groups(definition)
@@ -251,11 +302,12 @@ class CohortEngine:
 
     def compile(self, definition: CohortDefinition, select: str = "count") -> CompiledQuery:
         with self._file_errors():
-            return compile_definition(definition, self.expand, select)
+            return compile_definition(definition, self.expand, select, self.carriers)
 
     def _run(self, query: CompiledQuery, extra: exp.Expression | None = None) -> list[tuple]:
         expression = extra if extra is not None else query.expression
-        return self.con.execute(expression.sql(dialect="duckdb"), query.params).fetchall()
+        with self._registered(query.tables):
+            return self.con.execute(expression.sql(dialect="duckdb"), query.params).fetchall()
 
     def count(self, definition: CohortDefinition) -> tuple[int, float]:
         """(participants, milliseconds)."""
@@ -266,6 +318,18 @@ class CohortEngine:
             else:
                 (count,) = self._run(self.compile(definition))[0]
         return count, (time.perf_counter() - started) * 1000
+
+    def person_ids(self, definition: CohortDefinition) -> np.ndarray:
+        """Every participant's person id (int64, ascending): from the bitmaps when accelerated, else from the one
+        compiled statement (with the tables it registers)."""
+        if self.accelerate:
+            with self._file_errors():
+                return np.asarray(self.cohort_persons(definition).to_array(), dtype=np.int64)
+        query = self.compile(definition, "persons")
+        ids = exp.select(col("person_id", table="c")).from_(query.expression.subquery("c")).order_by(col("person_id", table="c"))
+        with self._file_errors(), self._registered(query.tables):
+            found = self.con.execute(ids.sql(dialect="duckdb"), query.params).fetchnumpy()["person_id"]
+        return np.asarray(found, dtype=np.int64)
 
     def participant_ids(self, definition: CohortDefinition, page: int = 0, page_size: int = 25) -> list[int]:
         """Person ids in ascending order, one page at a time (stable across calls)."""

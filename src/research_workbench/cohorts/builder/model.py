@@ -3,7 +3,8 @@
 The shape is the All of Us Researcher Workbench ``CohortDefinition`` (includes and excludes of search groups;
 groups AND together, items inside a group OR; parameters inside an item OR), with two of its flaws avoided:
 a definition with only ``excludes`` is an error (not silently treated as includes), and data filters come from a
-whitelist (their names never reach SQL).
+whitelist (their names never reach SQL). Genome items (whole genome, arrays) are a has-data flag, or variant criteria:
+parameters of type VARIANT whose ``variant`` is the shared ``index.variant_query.VariantSelection`` and a zygosity.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ import json
 import math
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ...cdr.facts import DIASTOLIC, EVENT_DOMAINS, SYSTOLIC, Domain
 from ...cdr.problems import ProblemsError
+from ...index.variant_query import VariantSelection
 from .. import jsonfile
 from ..limits import MAX_DEFINITION_BYTES, MAX_ITEMS, MAX_JSON_DEPTH, MAX_SEARCH_PARAMETERS, MAX_TEMPORAL_GROUPS
 
@@ -79,6 +81,10 @@ class DataFilter(str, Enum):
 
 
 PERSON_TYPES = {"AGE", "GENDER", "SEX", "RACE", "ETHNICITY", "DECEASED"}
+# Items whose parameters may be variant criteria (type VARIANT): the genome kinds. Without one, such an item is a
+# has-data flag of the person table.
+GENOME_DOMAINS = (Domain.WHOLE_GENOME_VARIANT, Domain.ARRAY_DATA)
+VARIANT_TYPE = "VARIANT"
 # The attributes of a PERSON AGE parameter (exactly one per parameter).
 AGE_ATTRIBUTES = (AttrName.AGE, AttrName.AGE_AT_CONSENT, AttrName.AGE_AT_CDR)
 
@@ -150,6 +156,37 @@ class Modifier(_Model):
         return _operand_rule(self.operator, self.operands, kind, where)
 
 
+def _element(field: str) -> AfterValidator:
+    """One element of a ``VariantSelection`` list checked by that model's own rule, so a bad one is reported at its
+    index (``variant.regions[1]``) and the rules stay stated once, in ``index.variant_query``."""
+
+    def check(value: str) -> str:
+        try:
+            return getattr(VariantSelection(**{field: [value]}), field)[0]
+        except ValidationError as err:
+            raise ValueError(str(err.errors()[0].get("msg", "")).removeprefix("Value error, ")) from None
+
+    return AfterValidator(check)
+
+
+class VariantCriterion(VariantSelection):
+    """Participants carrying any variant of a selection (the shared ``VariantSelection``: rsIDs, genes, regions and
+    variant ids, a union, within an allele-frequency range over every sample of the tier) with ``zygosity``."""
+
+    rsids: list[Annotated[str, _element("rsids")]] = Field(default_factory=list, description="dbSNP ids, e.g. rs7903146")
+    genes: list[Annotated[str, _element("genes")]] = Field(default_factory=list, description="HGNC symbols, e.g. TCF7L2")
+    regions: list[Annotated[str, _element("regions")]] = Field(
+        default_factory=list, description="chr10:114000000-115000000 (1-based, inclusive) or a whole chromosome (chr10)")
+    variant_ids: list[Annotated[str, _element("variant_ids")]] = Field(
+        default_factory=list, description="CHROM-POS-REF-ALT, e.g. 10-114758349-C-T")
+    zygosity: Literal["any", "heterozygous", "homozygous"] = Field(
+        "any", description="heterozygous: one ALT allele; homozygous: two; any: either")
+
+    def selection(self) -> VariantSelection:
+        """The variants it means, as the shared model (without the zygosity)."""
+        return VariantSelection(**self.model_dump(exclude={"zygosity"}))
+
+
 class SearchParameter(_Model):
     parameterId: str
     name: str = ""
@@ -161,6 +198,8 @@ class SearchParameter(_Model):
     standard: bool = Field(True, description="Match the standard (true) or the source (false) concept of events")
     conceptId: int | None = None
     attributes: list[Attribute] = Field(default_factory=list)
+    variant: VariantCriterion | None = Field(None, description="A variant criterion (type VARIANT, WHOLE_GENOME_VARIANT "
+                                                                "and ARRAY_DATA items only)")
 
 
 class SearchGroupItem(_Model):
@@ -270,7 +309,13 @@ def _group_problems(group: SearchGroup, where: str) -> list[str]:
     return problems
 
 
+# Domains that are a dataset's prepackaged sets, not something a participant can be selected by.
+NOT_CRITERIA = frozenset({Domain.ZIP_CODE_SOCIOECONOMIC})
+
+
 def _item_problems(item: SearchGroupItem, where: str) -> list[str]:
+    if item.type in NOT_CRITERIA:
+        return [f"{where}.type: {item.type.value} is a dataset's prepackaged set, not a cohort criterion"]
     problems = []
     for p, param in enumerate(item.searchParameters):
         at = f"{where}.searchParameters[{p}]"
@@ -281,12 +326,16 @@ def _item_problems(item: SearchGroupItem, where: str) -> list[str]:
                 problems.append(f"{at}.conceptId: a {item.type.value} parameter needs a concept id")
         elif item.type is Domain.PERSON:
             problems += _person_problems(param, at)
+        if item.type not in GENOME_DOMAINS and param.variant is not None:
+            problems.append(f"{at}.variant: only {' and '.join(d.value for d in GENOME_DOMAINS)} parameters take a variant")
         for a, attribute in enumerate(param.attributes):
             problems += attribute.problems(f"{at}.attributes[{a}]")
             if attribute.name in AGE_ATTRIBUTES and item.type is not Domain.PERSON:
                 problems.append(f"{at}.attributes[{a}].name: {attribute.name.value} applies to PERSON items only")
             if attribute.conceptId is not None and attribute.conceptId not in SYSTOLIC + DIASTOLIC:
                 problems.append(f"{at}.attributes[{a}].conceptId: only blood-pressure attributes carry a concept id")
+    if item.type in GENOME_DOMAINS:
+        problems += _variant_problems(item, where)
     if item.type not in EVENT_DOMAINS and item.modifiers:
         problems.append(f"{where}.modifiers: {item.type.value} items take no modifiers")
     kinds = [m.name for m in item.modifiers]
@@ -295,6 +344,32 @@ def _item_problems(item: SearchGroupItem, where: str) -> list[str]:
             problems.append(f"{where}.modifiers: {kind.value} appears more than once")
     for m, modifier in enumerate(item.modifiers):
         problems += modifier.problems(f"{where}.modifiers[{m}]")
+    return problems
+
+
+def _variant_problems(item: SearchGroupItem, where: str) -> list[str]:
+    """A genome item is either a has-data flag (no variant criterion) or variant criteria (type VARIANT, each with a
+    variant naming what to look for, and nothing else), never both."""
+    problems = []
+    variants = [p.variant is not None or p.type.upper() == VARIANT_TYPE for p in item.searchParameters]
+    for p, param in enumerate(item.searchParameters):
+        at = f"{where}.searchParameters[{p}]"
+        if any(variants) and not variants[p]:
+            problems.append(f"{at}: an item's parameters are all variant criteria or none is (a has-data parameter and a "
+                            "variant criterion go in separate items)")
+        if not variants[p]:
+            continue
+        if param.type.upper() != VARIANT_TYPE:
+            problems.append(f"{at}.type: a parameter with a variant has type {VARIANT_TYPE}, not {param.type!r}")
+        if param.variant is None:
+            problems.append(f"{at}.variant: a {VARIANT_TYPE} parameter needs a variant (rsids, genes, regions or variant_ids)")
+        elif not param.variant.by_identifier:
+            problems.append(f"{at}.variant: a variant criterion needs at least one rsID, gene, region or variant id (an "
+                            "allele-frequency range alone would select variants across the whole genome)")
+        if param.conceptId is not None:
+            problems.append(f"{at}.conceptId: a variant criterion takes no concept id")
+        if param.attributes:
+            problems.append(f"{at}.attributes: a variant criterion takes no attributes")
     return problems
 
 
@@ -361,7 +436,7 @@ def parse_definition(document: dict | str | bytes) -> CohortDefinition:
     except ValidationError as err:
         problems = []
         for e in err.errors():
-            message = str(e.get("msg", ""))
+            message = str(e.get("msg", "")).removeprefix("Value error, ")  # pydantic's prefix says nothing
             if _PROBLEMS_MARK in message:
                 problems += json.loads(message.split(_PROBLEMS_MARK, 1)[1])
             else:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 
-from pyroaring import BitMap
+from pyroaring import BitMap, BitMap64
 
 from .describe import describe, describe_group
 from .engine import CohortEngine
@@ -53,7 +53,7 @@ class Results:
         return asdict(self)
 
 
-def demographics(engine: CohortEngine, persons: BitMap) -> dict[str, list[dict]]:
+def demographics(engine: CohortEngine, persons: BitMap | BitMap64) -> dict[str, list[dict]]:
     """For each of ``DEMOGRAPHICS``: rows {value, name, age_band, count}, every non-empty (value, band) pair, in
     value then band order."""
     bands = engine.person_groups("age_band")
@@ -79,7 +79,7 @@ def cohort_results(engine: CohortEngine, definition: CohortDefinition, *, with_d
                    names: dict[int, str] | None = None) -> Results:
     started = time.perf_counter()
     everyone = engine.all_persons()
-    remaining = BitMap(everyone)
+    remaining = engine.bitmap(everyone)
     steps = [Step("all", "All participants", None, len(everyone), len(everyone))]
     for data_filter in definition.dataFilters:
         flagged = engine.flag(data_filter.value)

@@ -6,8 +6,9 @@ neither states these rules itself:
 
 - **concept expansion**: which concepts a search parameter matches (``parameter_concepts``);
 - **where an item is answered** (``item_source``): the person table (demographics, has-data flags, "has physical
-  measurements"), the event table with event detail (values, modifiers), or concepts alone (no event detail: the
-  bitmaps can answer it);
+  measurements"), the event table with event detail (values, modifiers), concepts alone (no event detail: the
+  bitmaps can answer it), or a genotype store (variant criteria: ``item_carriers``, the union over the item's
+  parameters of the carriers of each one's variants in the store of the item's kind, ``VARIANT_STORES``);
 - **which person-table column** a person or has-data item tests (``HAS_DATA_FLAGS``, ``PERSON_COLUMNS``);
 - **what is counted** (``counted_groups``): suppressed groups and items stay in the definition but not in the count.
 """
@@ -17,11 +18,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from enum import Enum
 
+import numpy as np
+import pyarrow as pa
+
 from ...cdr.facts import EVENT_DOMAINS, Domain
-from .model import AGE_ATTRIBUTES, Attribute, CohortDefinition, SearchGroup, SearchGroupItem, SearchParameter
+from ...index.variant_carriers import CARRIERS_SCHEMA
+from .model import AGE_ATTRIBUTES, Attribute, CohortDefinition, SearchGroup, SearchGroupItem, SearchParameter, VariantCriterion
 
 # expand(concept_id, is_standard) → the concept and its descendants with data
 Expander = Callable[[int, bool], list[int]]
+# carriers(store kind, criterion) → who carries its variants with its zygosity: one column, person_id (int64, ascending,
+# unique); see ``index.variant_carriers.carriers_table``
+Carriers = Callable[[str, VariantCriterion], pa.Table]
+
+# The genotype store (``index.layout.GENOME_KINDS``) a genome item's variant criteria are answered from.
+VARIANT_STORES: dict[Domain, str] = {Domain.WHOLE_GENOME_VARIANT: "wgs", Domain.ARRAY_DATA: "array"}
 
 # Domains that are one has-data flag of the person table.
 HAS_DATA_FLAGS: dict[Domain, str] = {
@@ -49,6 +60,7 @@ class ItemSource(Enum):
     PERSON = "person"  # a fact of the person table: demographics, a has-data flag, "has physical measurements"
     CONCEPTS = "concepts"  # events matched by concept alone: no values, no modifiers (no event detail needed)
     EVENTS = "events"  # events with detail: values (attributes) or modifiers
+    VARIANTS = "variants"  # variant criteria: carriers in a genotype store
 
 
 def includes_descendants(item: SearchGroupItem, param: SearchParameter) -> bool:
@@ -67,6 +79,8 @@ def parameter_concepts(item: SearchGroupItem, param: SearchParameter, expand: Ex
 
 def item_source(item: SearchGroupItem) -> ItemSource:
     """Where an item is answered (see ``ItemSource``)."""
+    if item.type in VARIANT_STORES and any(p.variant is not None for p in item.searchParameters):
+        return ItemSource.VARIANTS  # validated: every parameter is then a variant criterion
     if item.type not in EVENT_DOMAINS:
         return ItemSource.PERSON
     if item.type is Domain.PHYSICAL_MEASUREMENT and all(p.conceptId is None for p in item.searchParameters):
@@ -74,6 +88,17 @@ def item_source(item: SearchGroupItem) -> ItemSource:
     if not item.modifiers and all(p.conceptId is not None and not p.attributes for p in item.searchParameters):
         return ItemSource.CONCEPTS
     return ItemSource.EVENTS
+
+
+def item_carriers(item: SearchGroupItem, carriers: Carriers) -> pa.Table:
+    """A variant item's participants: the union over its parameters (they OR) of each criterion's carriers in the
+    store of the item's kind, as one ``person_id`` column (ascending, unique)."""
+    kind = VARIANT_STORES[item.type]
+    tables = [carriers(kind, p.variant) for p in item.searchParameters if p.variant is not None]
+    if len(tables) == 1:
+        return tables[0]
+    ids = np.unique(np.concatenate([t["person_id"].to_numpy() for t in tables])) if tables else np.zeros(0, np.int64)
+    return pa.table({"person_id": ids.astype(np.int64)}, schema=CARRIERS_SCHEMA)
 
 
 def person_flag(item: SearchGroupItem) -> str | None:

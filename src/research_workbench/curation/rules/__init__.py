@@ -18,6 +18,7 @@ from .deid_common import birth_month_and_day, device_ids, identifying_tables, pe
 from .deid_controlled import zip3
 from .deid_registered import (
     age_89_or_over,
+    controlled_tier_tables,
     date_shift,
     generalise_education,
     generalise_employment,
@@ -72,6 +73,7 @@ RULES: tuple[Rule, ...] = (
     generalise_employment,
     small_states,
     zip_codes,
+    controlled_tier_tables,  # with zip_codes: what the zip answers would join to
     zip3,
     birth_month_and_day,
     identifying_tables,

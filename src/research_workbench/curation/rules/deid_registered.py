@@ -1,5 +1,5 @@
 """Registered Tier de-identification: age cap, recent concepts, generalised demographics, state and zip
-suppression, and the per-participant date shift."""
+suppression, the tables released in the Controlled Tier only, and the per-participant date shift."""
 
 from __future__ import annotations
 
@@ -399,6 +399,29 @@ zip_codes = Rule(
     tables=("observation",),
     build=_zip_rows,
     reference="deid: zip row suppression",
+)
+
+# Tables the Controlled Tier releases and the Registered Tier does not (All of Us: the zip3 socioeconomic map is a
+# Controlled Tier table). zip3_ses_map holds no participant, but its only use is to be joined to the three-digit
+# zip areas that the Registered Tier suppresses (zip_codes above).
+CONTROLLED_TIER_TABLES = ("zip3_ses_map",)
+
+
+def _controlled_tier_rows(ctx: RuleContext):
+    queries = []
+    for name in CONTROLLED_TIER_TABLES:
+        queries += remove(name, exp.true())
+    return queries
+
+
+controlled_tier_tables = Rule(
+    name="controlled_tier_tables",
+    description="Empty the tables released in the Controlled Tier only: zip3_ses_map (area measures by three-digit zip code, whose zip answers this tier removes).",
+    stage=Stage.DEID,
+    tiers=REGISTERED,
+    tables=CONTROLLED_TIER_TABLES,
+    build=_controlled_tier_rows,
+    reference="CT-only table zip3_ses_map",
 )
 
 SHIFT_TABLES = tuple(

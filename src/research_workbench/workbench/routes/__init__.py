@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import (
-    access, account, admin, api, cohort_api, cohort_builder, cohort_compare, concept_sets, data_versions, dataset_api, dataset_builder, dataset_exports, ducc, hub, hub_directory, identity, notebooks, ohdsi_cohorts, oidc_signin, public, publication, renewal,
+    access, account, admin, api, cohort_api, cohort_builder, cohort_compare, concept_sets, data_versions, dataset_api, dataset_builder, dataset_exports, ducc, genomics, hub, hub_directory, identity, notebooks, ohdsi_cohorts, oidc_signin, public, publication, renewal,
     resource_api, resources, reviews, signin, signup, training, workspace_api, workspaces,
 )
 
@@ -35,6 +35,7 @@ ROUTERS = [
     cohort_api.router,
     dataset_builder.router,
     dataset_exports.router, dataset_exports.page_router,
+    genomics.router, genomics.page_router,
     publication.router,
     hub.router, hub.api_router,
     api.router,

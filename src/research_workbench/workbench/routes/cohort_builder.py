@@ -6,22 +6,28 @@ The page holds the definition in the browser and asks, on every change:
 - ``POST …/cohort-builder/draft``: the draft as it is now (``CohortDraft``: one per workspace, user and cohort), so a
   closed tab or a crash loses nothing; WRITER;
 - ``GET …/cohort-builder/browse``: one level of a domain's tree (``index.browse``); READER;
+- ``GET …/cohort-builder/variants``: the variants a variant criterion selects (how many, the first ``VARIANT_ROWS``)
+  and the criterion as the definition takes it; READER, Controlled Tier workspaces only;
 - ``POST …/cohort-builder/save``: save (a new version of the cohort) or save as (a new cohort); WRITER. A save made
   from an older version than the current one is refused (409) naming the current version, as everywhere else.
 Searching criteria and matching pasted codes use the workspace criteria API (``routes/concept_sets``).
 
-Genomics criteria (whole genome, arrays) exist only in Controlled Tier workspaces: the menu offers them there only,
-and a definition using them elsewhere is refused naming the item.
+Genomics criteria (whole genome, arrays: has-data flags and variant criteria) exist only in Controlled Tier
+workspaces: the menu offers them there only, the variant lookup refuses other workspaces, and a definition using them
+elsewhere is refused naming the item.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from fastapi import Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException
@@ -30,11 +36,21 @@ from ...accounts.audit import AuditAction
 from ...accounts.modules import Tier
 from ...cdr.facts import DOMAIN_LABELS, EVENT_DOMAINS, Domain
 from ...cdr.problems import Problem, ProblemsError
-from ...cohorts.builder.model import CohortDefinition, DefinitionError, parse_definition
+from ...cohorts.builder.describe import describe_item
+from ...cohorts.builder.model import (
+    VARIANT_TYPE,
+    CohortDefinition,
+    DefinitionError,
+    SearchGroupItem,
+    VariantCriterion,
+    parse_definition,
+)
 from ...cohorts.builder.results import DEMOGRAPHICS, cohort_results
-from ...cohorts.builder.semantics import HAS_DATA_FLAGS
+from ...cohorts.builder.semantics import HAS_DATA_FLAGS, VARIANT_STORES
 from ...cohorts.members import is_circe
 from ...index.browse import children
+from ...index.variant_carriers import has_genotypes, variant_table
+from ...index.variant_query import select_variants
 from ...state.models import CohortDraft
 from ...web import SecureRouter
 from ...workspaces import resources as res
@@ -50,6 +66,8 @@ REGISTERED = [requires(Access.REGISTERED)]
 GENOMICS = (Domain.WHOLE_GENOME_VARIANT, Domain.ARRAY_DATA)
 WEARABLES = tuple(d for d in HAS_DATA_FLAGS if d not in GENOMICS)
 NEW = "new"  # the draft key of a cohort not yet saved
+VARIANT_ROWS = 50  # variants listed by the variant lookup (all are counted)
+VARIANT_COLUMNS = ("variant_id", "rsid", "gene", "consequence", "allele_frequency")
 
 
 class DraftIn(BaseModel):
@@ -90,6 +108,8 @@ def criteria_menu(tier: Tier) -> list[dict]:
         *({"domain": d.value, "label": d.label, "kind": "flag", "section": "Wearables"} for d in WEARABLES),
         *({"domain": d.value, "label": d.label, "kind": "flag", "section": "Genomics"}
           for d in GENOMICS if tier is Tier.CONTROLLED),
+        *([{"domain": Domain.WHOLE_GENOME_VARIANT.value, "label": "Variants", "kind": "variants", "section": "Genomics",
+            "stores": [{"domain": d.value, "label": d.label} for d in GENOMICS]}] if tier is Tier.CONTROLLED else []),
     ]
     ehr = [{"domain": d.value, "label": DOMAIN_LABELS.get(d, d.label), "kind": "event"}
            for d in (Domain.CONDITION, Domain.PROCEDURE, Domain.DRUG, Domain.MEASUREMENT, Domain.OBSERVATION,
@@ -98,6 +118,7 @@ def criteria_menu(tier: Tier) -> list[dict]:
 
 
 def _genomics_problems(definition: CohortDefinition, tier: Tier) -> list[Problem]:
+    """Genome items (has-data flags and variant criteria alike) outside a Controlled Tier workspace, each named."""
     if tier is Tier.CONTROLLED:
         return []
     return [Problem(f"{item.type.label} criteria are available in Controlled Tier workspaces only",
@@ -180,6 +201,7 @@ def _builder_page(request: Request, namespace: str, resource_id: int | None):
                 "draft": f"/workspaces/{namespace}/cohort-builder/draft",
                 "save": f"/workspaces/{namespace}/cohort-builder/save",
                 "browse": f"/workspaces/{namespace}/cohort-builder/browse",
+                "variants": f"/workspaces/{namespace}/cohort-builder/variants",
                 "search": f"/api/workspaces/{namespace}/criteria/search",
                 "codes": f"/api/workspaces/{namespace}/codes/match",
                 "review": f"/workspaces/{namespace}/reviews/new?cohort=",
@@ -221,8 +243,12 @@ async def results(request: Request, namespace: str):
             membership = member(session, request, namespace, Role.READER)
             tier = Tier(membership.workspace.tier)
             engine = workspace_engine(request, membership)
-        definition = _definition(body.definition, tier)
-        return JSONResponse(cohort_results(engine, definition, with_demographics=body.demographics).as_dict())
+        try:
+            definition = _definition(body.definition, tier)
+            return JSONResponse(cohort_results(engine, definition, with_demographics=body.demographics).as_dict())
+        except ProblemsError as err:  # the page shows why beside the count, so as JSON (a bad definition, no genomes)
+            raise Refusal(422, "invalid definition", [p if isinstance(p, Problem) else Problem(str(p))
+                                                      for p in err.problems]) from None
     except Refusal as refusal:
         return refusal.response()
 
@@ -247,6 +273,77 @@ def browse(request: Request, namespace: str, domain: str | None = Query(None), p
             for n in nodes:
                 n.name = names.get(n.concept_id, n.name)
         return JSONResponse({"total": total, "offset": offset, "nodes": [n.__dict__ for n in nodes]})
+    except Refusal as refusal:
+        return refusal.response()
+
+
+# Lists typed in one field: rsIDs, genes and variant ids apart by commas, semicolons or spaces; regions only by
+# semicolons or spaces (a region's positions may carry thousands separators: chr10:114,000,000-115,000,000).
+_LIST_SEPARATORS = {"rsids": r"[\s,;]+", "genes": r"[\s,;]+", "variant_ids": r"[\s,;]+", "regions": r"[\s;]+"}
+
+
+def _variant_query(domain: str | None, fields: dict[str, list[str]], min_af: str | None, max_af: str | None,
+                   zygosity: str | None) -> tuple[Domain, VariantCriterion]:
+    """The lookup's query as (item type, criterion), validated as a definition's criterion is; problems under
+    ``query``."""
+    try:
+        chosen = Domain(domain or Domain.WHOLE_GENOME_VARIANT.value)
+    except ValueError:
+        chosen = None
+    if chosen not in VARIANT_STORES:
+        raise Refusal(422, "invalid variant lookup", [Problem(f"one of {', '.join(d.value for d in VARIANT_STORES)}",
+                                                               "query.domain")])
+    values: dict[str, Any] = {name: [v for text in fields[name] for v in re.split(_LIST_SEPARATORS[name], text) if v]
+                              for name in _LIST_SEPARATORS}
+    values |= {name: value.strip() for name, value in (("min_af", min_af), ("max_af", max_af), ("zygosity", zygosity))
+               if value is not None and value.strip()}
+    try:
+        criterion = VariantCriterion(**values)
+    except ValidationError as err:
+        problems = [Problem(str(e.get("msg", "")).removeprefix("Value error, "),
+                            "query" + "".join(f"[{x}]" if isinstance(x, int) else f".{x}" for x in e["loc"]))
+                    for e in err.errors()]
+        raise Refusal(422, "invalid variant lookup", problems) from None
+    if not criterion.by_identifier:
+        raise Refusal(422, "invalid variant lookup", [Problem(
+            "give at least one rsID, gene, region or variant id (an allele-frequency range alone would select variants "
+            "across the whole genome)", "query")])
+    return chosen, criterion
+
+
+@router.get("/workspaces/{namespace}/cohort-builder/variants", dependencies=REGISTERED)
+def variants(request: Request, namespace: str, domain: str | None = Query(None), rsids: list[str] = Query([]),
+             genes: list[str] = Query([]), regions: list[str] = Query([]), variant_ids: list[str] = Query([]),
+             min_af: str | None = Query(None), max_af: str | None = Query(None), zygosity: str | None = Query(None)):
+    """The variants a variant criterion selects in the workspace's genotype store of ``domain`` (whole genomes by
+    default): how many, the first ``VARIANT_ROWS`` (id, rsID, gene, consequence, allele frequency), the criterion as a
+    definition's search parameter takes it, and its words (READER; Controlled Tier workspaces only)."""
+    try:
+        with request.app.state.services.db.reading() as session:
+            membership = member(session, request, namespace, Role.READER)
+            tier = Tier(membership.workspace.tier)
+            engine = workspace_engine(request, membership)
+        # checked after the role, so a non-member gets the same 404 whatever the query says
+        chosen, criterion = _variant_query(domain, {"rsids": rsids, "genes": genes, "regions": regions,
+                                                    "variant_ids": variant_ids}, min_af, max_af, zygosity)
+        if tier is not Tier.CONTROLLED:
+            raise Refusal(422, "invalid variant lookup", [Problem(
+                f"{chosen.label} criteria are available in Controlled Tier workspaces only", "query.domain")])
+        kind = VARIANT_STORES[chosen]
+        if not has_genotypes(engine.index_dir, kind):
+            raise Refusal(422, "invalid variant lookup", [Problem(
+                f"this workspace's data version has no {chosen.label.lower()} genotypes", "query.domain")])
+        table = variant_table(engine.index_dir, kind)
+        selected = select_variants(table, criterion.selection())
+        shown = table.filter(pc.is_in(table["variant_index"], value_set=pa.array(selected[:VARIANT_ROWS], pa.int64())))
+        item = SearchGroupItem(id="lookup", type=chosen, searchParameters=[
+            {"parameterId": "lookup", "domain": chosen, "type": VARIANT_TYPE, "variant": criterion}])
+        return JSONResponse({
+            "domain": chosen.value, "count": len(selected), "shown": shown.num_rows,
+            "variants": shown.select(list(VARIANT_COLUMNS)).to_pylist(),
+            "criterion": criterion.model_dump(mode="json", exclude_defaults=True),
+            "description": describe_item(item),
+        })
     except Refusal as refusal:
         return refusal.response()
 

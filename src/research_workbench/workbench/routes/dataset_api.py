@@ -11,6 +11,9 @@ API token elsewhere.
 - ``GET …/datasets/{id}/code?language=``: the code the Dataset Builder shows (``datasets.codegen``).
 - ``GET …/datasets/{id}/notebook?language=``: that code as a Jupyter notebook (Python or R).
 
+A Controlled Tier dataset's ``WHOLE_GENOME_VARIANT`` table (genotype calls at the variants of its
+``genome_selection``, ``datasets.genotypes``) is one table like the others here: previewed, read and audited the same.
+
 READER for all of them; through an API token, the preview and the data need the ``data:read`` scope. Every preview and every data read is a ``participant_access`` event in the audit log
 (purpose ``dataset_preview`` or ``dataset_read``, with the participants reached). Problems with the definition (a
 deleted cohort, a domain without a concept set) are a 422 naming the place.

@@ -12,6 +12,12 @@ added — and asks:
 - ``POST …/dataset-builder/save``: a new dataset, or a new version of this one (a save made from an older version
   than the current one is refused, 409, naming the current version); a name and a description are required, as
   All of Us requires; WRITER.
+The zip-code socioeconomic and whole genome variants sets are offered in Controlled Tier workspaces only (as the
+Cohort Builder's Genomics menu is; whole genome variants only where the data version's index has the genotype
+store); in a Registered Tier workspace the preview, the code and the save refuse them, naming them
+(``content.prepackaged[0]``). Whole genome variants come with a variant selection (``content.genome_selection``:
+rsIDs, genes, regions, variant ids, an allele-frequency range; ``datasets.genotypes``), which the page's small form
+fills in and whose problems are located there (``content.genome_selection.regions[0]``).
 Problems with the selections (no cohort, a domain with columns but no concept set, a deleted cohort) are a 422
 whose problems name their place under ``content`` (``content.cohorts``, ``content.values.DRUG``), so the page shows
 each beside the column it belongs to. Every route checks the role before it reads the body
@@ -37,9 +43,11 @@ from ...cdr.problems import Problem, ProblemsError
 from ...cdr.store import Cdr, CdrFileError
 from ...datasets import codegen
 from ...datasets import extract as dx
+from ...datasets import genotypes
 from ...datasets.columns import CATALOGUE, DEFAULT_COLUMNS, WEARABLE_TABLES
-from ...datasets.prepackaged import SURVEY_PREFIX, WHOLE_DOMAINS
+from ...datasets.prepackaged import CONTROLLED_TIER_ONLY, SURVEY_PREFIX, WHOLE_DOMAINS
 from ...index.browse import children
+from ...index.variant_carriers import has_genotypes
 from ...index.layout import PERSONS_FILE
 from ...web import SecureRouter
 from ...workspaces import datasets as wd
@@ -56,7 +64,9 @@ REGISTERED = [requires(Access.REGISTERED)]
 PURPOSE_PREVIEW = "dataset_preview"  # the same purpose as the dataset API's preview of a saved dataset
 VIA = "dataset builder"
 PREPACKAGED_LABELS = {"demographics": "Demographics", "all_surveys": "All surveys",
-                      "physical_measurements": "Physical measurements"}
+                      "physical_measurements": "Physical measurements",
+                      "zip_code_socioeconomic": "Zip code socioeconomic status",
+                      genotypes.SET_NAME: "Whole genome variants"}
 _NO_PARTICIPANTS = "choose at least one cohort, or all_participants"  # resources.DatasetContent's own words
 
 
@@ -91,6 +101,8 @@ class SaveIn(BaseModel):
 # -- what the page offers -----------------------------------------------------------------------------------------
 
 def _domain_label(domain: Domain) -> str:
+    if domain is genotypes.DOMAIN:
+        return PREPACKAGED_LABELS[genotypes.SET_NAME]
     return "Demographics (person)" if domain is Domain.PERSON else DOMAIN_LABELS.get(domain, domain.label)
 
 
@@ -113,9 +125,11 @@ def survey_modules(engine) -> list[dict]:
              "participants": n.rollup_count} for n in nodes]
 
 
-def prepackaged_sets(engine) -> list[dict]:
+def prepackaged_sets(engine, tier: Tier) -> list[dict]:
     """The prepackaged concept sets as All of Us lists them: demographics, all surveys, each survey the data version
-    has (``survey:<module concept id>``), physical measurements, each Fitbit table the data version has."""
+    has (``survey:<module concept id>``), physical measurements, each Fitbit table the data version has, and in a
+    Controlled Tier workspace the zip-code socioeconomic set and, where the index has genomes, whole genome
+    variants."""
     def entry(name: str) -> dict:
         domain, what = WHOLE_DOMAINS[name]
         return {"name": name, "label": PREPACKAGED_LABELS.get(name, what), "domain": domain.value, "description": what}
@@ -126,7 +140,11 @@ def prepackaged_sets(engine) -> list[dict]:
     held = Cdr(engine.cdr_dir).manifest.tables if engine is not None else {}
     fitbit = [entry(name) for name, (domain, _) in WHOLE_DOMAINS.items()
               if domain in WEARABLE_TABLES and WEARABLE_TABLES[domain] in held]
-    return [entry("demographics"), entry("all_surveys"), *surveys, entry("physical_measurements"), *fitbit]
+    genomes = engine is not None and has_genotypes(engine.index_dir, genotypes.KIND)
+    controlled = [entry(name) for name in WHOLE_DOMAINS if name in CONTROLLED_TIER_ONLY
+                  and (name != genotypes.SET_NAME or genomes)] if tier is Tier.CONTROLLED else []
+    return [entry("demographics"), entry("all_surveys"), *surveys, entry("physical_measurements"), *fitbit,
+            *controlled]
 
 
 def _workspace_options(session, membership: Membership) -> dict[str, list[dict]]:
@@ -173,10 +191,14 @@ def _builder_page(request: Request, namespace: str, resource_id: int | None):
             "saved": saved,
             "editable": editable,
             **_workspace_options(session, membership),
-            "prepackaged": prepackaged_sets(engine),
+            "prepackaged": prepackaged_sets(engine, Tier(workspace.tier)),
+            "tier": workspace.tier,
+            "controlled_only": sorted(CONTROLLED_TIER_ONLY),
             "catalogue": catalogue(),
             "languages": [{"key": k, "label": v} for k, v in codegen.LANGUAGES.items()],
             "preview_rows": dx.PREVIEW_ROWS,
+            "genome": {"set": genotypes.SET_NAME, "domain": genotypes.DOMAIN.value,
+                       "max_variants": genotypes.MAX_DATASET_VARIANTS},
             "limits": {"name": res.NAME_MAX, "description": res.DESCRIPTION_MAX},
             "urls": {
                 "preview": f"{base}/dataset-builder/preview",
@@ -198,7 +220,7 @@ def _builder_page(request: Request, namespace: str, resource_id: int | None):
                     notebook_languages=[(k, codegen.LANGUAGES[k]) for k in codegen.KERNELS],
                     # inert JSON inside <script type="application/json">: "<" escaped so no "</script>" can end it
                     config=json.dumps(config, separators=(",", ":")).replace("<", "\\u003c"),
-                    tier=Tier(workspace.tier))
+                    tier=Tier(workspace.tier), max_variants=genotypes.MAX_DATASET_VARIANTS)
 
 
 @router.get("/workspaces/{namespace}/datasets/new", response_class=HTMLResponse, dependencies=REGISTERED)
@@ -283,8 +305,10 @@ def code_target(request: Request, membership: Membership, resolved: wd.ResolvedD
             statements[domain.value] = query.statement()
             bound[domain.value] = plan.params(domain, cdr)
     workspace = membership.workspace
+    selection = resolved.request.genome_selection
     return codegen.CodeTarget(workspace.namespace, dataset_id, name, version, workspace.data_version.name,
-                              tables_of(resolved), statements, bound, persons_file)
+                              tables_of(resolved), statements, bound, persons_file,
+                              selection.describe() if selection is not None else "")
 
 
 def _comment(language: str) -> str:
@@ -401,6 +425,7 @@ def _save(request: Request, namespace: str, body: SaveIn) -> JSONResponse:
     with services.db.session() as session:
         membership = _member(session, request, namespace, Role.WRITER)
         resource = _dataset_of(session, membership, body.resource_id) if body.resource_id is not None else None
+        missing += wd.tier_problems(membership.workspace, body.content)  # saved here, it could never be run
         if missing:
             raise Refusal(422, "not saved: " + "; ".join(str(p) for p in missing), missing)
         try:

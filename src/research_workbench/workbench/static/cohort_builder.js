@@ -229,7 +229,9 @@
         x += w;
       });
     });
-    var legend = bands.map(function (b, j) { return el("span", {"class": "legend seg-" + (j % 8), text: b}); });
+    // A swatch of the band's colour, then the band in ink (white on some of the colours is below WCAG AA)
+    var legend = bands.map(function (b, j) {
+      return el("span", {}, [el("span", {"class": "legend seg-" + (j % 8), "aria-hidden": "true", text: "\u00a0"}), b + " "]); });
     var table = el("table", {"class": "data"}, [
       el("caption", {text: $("chart-by").selectedOptions[0].textContent + " by age band"}),
       el("thead", {}, [el("tr", {}, [el("th", {scope: "col", text: "Value"})].concat(bands.map(function (b) {
@@ -427,7 +429,7 @@
       menu.appendChild(el("h3", {text: section.section}));
       var list = el("ul", {});
       section.items.forEach(function (entry) {
-        list.appendChild(el("li", {}, [el("button", {type: "button", "class": "link", "data-domain": entry.domain,
+        list.appendChild(el("li", {}, [el("button", {type: "button", "class": "link", "data-entry": entry.kind + ":" + entry.domain,
           text: (entry.section ? entry.section + ": " : "") + entry.label, on: {click: function () { showDomain(entry); }}})]));
       });
       menu.appendChild(list);
@@ -438,7 +440,8 @@
   }
 
   function toTray(param, label) {
-    var key = param.domain + ":" + param.conceptId + ":" + param.standard + ":" + JSON.stringify(param.attributes || []) + ":" + param.type;
+    var key = param.domain + ":" + param.conceptId + ":" + param.standard + ":" + JSON.stringify(param.attributes || []) + ":" + param.type +
+              ":" + JSON.stringify(param.variant || null);
     if (tray.some(function (t) { return t.key === key; })) { return; }
     param.parameterId = uid("p");
     tray.push({key: key, param: param, label: label || paramText(param)});
@@ -457,8 +460,13 @@
   }
 
   $("tray-add").addEventListener("click", function () {
+    // One item per domain; variant criteria apart from a domain's other parameters (a has-data flag), which an
+    // item may not mix with them.
     var byDomain = {};
-    tray.forEach(function (t) { (byDomain[t.param.domain] = byDomain[t.param.domain] || []).push(t.param); });
+    tray.forEach(function (t) {
+      var k = t.param.domain + (t.param.variant ? ":variant" : "");
+      (byDomain[k] = byDomain[k] || []).push(t.param);
+    });
     change(function (s) {
       var group = target.group ? findGroup(s, target.group) : null;
       if (!group) {
@@ -468,7 +476,7 @@
       }
       Object.keys(byDomain).forEach(function (d) {
         var params = byDomain[d].map(function (p) { var q = copy(p); delete q.answerName; delete q.code; return q; });
-        var item = {id: uid("i"), type: d, searchParameters: params, modifiers: []};
+        var item = {id: uid("i"), type: params[0].domain, searchParameters: params, modifiers: []};
         if (group.temporal) { item.temporalGroup = group.items.length ? 1 : 0; }
         group.items.push(item);
       });
@@ -481,8 +489,8 @@
   function showDomain(entry) {
     domain = entry;
     $("domain-heading").textContent = entry.label;
-    document.querySelectorAll("#criteria-menu [data-domain]").forEach(function (b) {
-      b.setAttribute("aria-current", b.getAttribute("data-domain") === entry.domain ? "true" : "false");
+    document.querySelectorAll("#criteria-menu [data-entry]").forEach(function (b) {
+      b.setAttribute("aria-current", b.getAttribute("data-entry") === entry.kind + ":" + entry.domain ? "true" : "false");
     });
     var panel = $("domain-panel");
     panel.textContent = "";
@@ -494,6 +502,7 @@
       return;
     }
     if (entry.kind === "person") { return personPanel(panel); }
+    if (entry.kind === "variants") { return variantsPanel(panel, entry); }
     if (entry.kind === "event") { panel.appendChild(searchBox(entry)); }
     if (entry.domain === "PHYSICAL_MEASUREMENT") {
       panel.appendChild(el("button", {type: "button", "class": "secondary", text: "Select: has any physical measurements", on: {click: function () {
@@ -704,6 +713,107 @@
     });
     panel.appendChild(el("button", {type: "button", "class": "secondary", text: "Select: deceased", on: {click: function () {
       toTray({domain: "PERSON", type: "DECEASED", standard: true, group: false, attributes: [], name: "Deceased"});
+    }}}));
+  }
+
+  // -- variants (Controlled Tier): carriers of variants by rsID, gene, region or id, allele frequency, zygosity ----
+  function problemsText(r, fallback) {
+    var problems = (r.data && r.data.problems) || [];
+    return problems.length ? problems.map(function (p) { return (p.where ? p.where + ": " : "") + p.message; }).join("; ")
+                           : (r.data && (r.data.error || r.data.detail)) || fallback;
+  }
+
+  function percent(fraction) {
+    return fraction === null || fraction === undefined ? "–" : (fraction * 100).toLocaleString("en-US", {maximumFractionDigits: 3}) + " %";
+  }
+
+  function variantsPanel(panel, entry) {
+    function field(name, label, placeholder) {
+      var input = el("input", {type: "text", id: uid("v"), name: name, autocomplete: "off", placeholder: placeholder});
+      return {name: name, input: input, row: el("div", {"class": "field"}, [el("label", {"for": input.id, text: label}), input])};
+    }
+    function labelled(label, input) { return el("div", {"class": "field"}, [el("label", {"for": input.id, text: label}), input]); }
+    var store = el("select", {id: uid("v"), name: "domain"}, entry.stores.map(function (s) {
+      return el("option", {value: s.domain, text: s.label}); }));
+    var lists = [field("rsids", "rsIDs", "rs7903146, rs429358"), field("genes", "Genes", "TCF7L2"),
+                 field("regions", "Regions", "chr10:114000000-115000000"), field("variant_ids", "Variant ids", "10-114758349-C-T")];
+    var low = el("input", {type: "number", id: uid("v"), min: "0", max: "100", step: "any"});
+    var high = el("input", {type: "number", id: uid("v"), min: "0", max: "100", step: "any"});
+    var zygosity = el("select", {id: uid("v"), name: "zygosity"}, [["any", "Heterozygous or homozygous"],
+      ["heterozygous", "Heterozygous (one ALT allele)"], ["homozygous", "Homozygous (two ALT alleles)"]].map(function (o) {
+        return el("option", {value: o[0], text: o[1]}); }));
+    var out = el("div", {"class": "variant-result", "aria-live": "polite"});
+    var controller = null;
+    var inputs = {domain: store, min_af: low, max_af: high, zygosity: zygosity};
+    lists.forEach(function (f) { inputs[f.name] = f.input; });
+    function showProblems(r) {
+      // Each problem beside the field its place names (query.regions[0] → Regions); the rest below the form.
+      var rest = [], first = null;
+      ((r.data && r.data.problems) || []).forEach(function (p) {
+        var m = /^query\.([a-z_]+)/.exec(p.where || ""), input = m && inputs.hasOwnProperty(m[1]) && inputs[m[1]];
+        if (!input) { rest.push(p); return; }
+        var note = el("p", {"class": "field-error", id: uid("vp"), text: p.message});
+        input.parentNode.appendChild(note);
+        input.setAttribute("aria-invalid", "true");
+        input.setAttribute("aria-describedby", ((input.getAttribute("aria-describedby") || "") + " " + note.id).trim());
+        first = first || input;
+      });
+      if (rest.length || !first) {
+        out.appendChild(el("p", {"class": "field-error", text: problemsText({data: rest.length ? {problems: rest} : r.data},
+                                                                            "The variants could not be looked up.")}));
+      }
+      if (first) { first.focus(); }
+    }
+    function lookup() {
+      form.querySelectorAll(".field-error").forEach(function (p) { p.remove(); });
+      Object.keys(inputs).forEach(function (k) { inputs[k].removeAttribute("aria-invalid"); inputs[k].removeAttribute("aria-describedby"); });
+      var params = new URLSearchParams();
+      params.set("domain", store.value);
+      lists.forEach(function (f) { if (f.input.value.trim()) { params.set(f.name, f.input.value.trim()); } });
+      // The form takes percents; the criterion, fractions.
+      if (low.value !== "") { params.set("min_af", String(Number(low.value) / 100)); }
+      if (high.value !== "") { params.set("max_af", String(Number(high.value) / 100)); }
+      params.set("zygosity", zygosity.value);
+      if (controller) { controller.abort(); }
+      controller = new AbortController();
+      out.textContent = "Looking up variants…";
+      api("GET", cfg.urls.variants + "?" + params.toString(), undefined, controller.signal).then(function (r) {
+        out.textContent = "";
+        if (!r.ok) { showProblems(r); return; }
+        variantResult(out, r.data);
+      }).catch(function (err) { if (!err || err.name !== "AbortError") { out.textContent = "The server could not be reached."; } });
+    }
+    var form = el("form", {"class": "variants", on: {submit: function (e) { e.preventDefault(); lookup(); }}}, [
+      el("p", {"class": "hint", text: "Participants who carry any of the variants selected: by rsID, gene, region or variant id " +
+        "(several apart by commas; regions by spaces or semicolons), within an allele-frequency range over every participant " +
+        "with this data, heterozygous, homozygous or either."}),
+      labelled("Data", store)].concat(lists.map(function (f) { return f.row; })).concat([
+      el("fieldset", {}, [el("legend", {text: "Allele frequency (%)"}), labelled("From", low), labelled("to", high)]),
+      labelled("Zygosity", zygosity),
+      el("button", {type: "submit", "class": "secondary", text: "Find variants"})]));
+    panel.appendChild(form);
+    panel.appendChild(out);
+  }
+
+  function variantResult(out, data) {
+    out.appendChild(el("p", {text: fmt(data.count) + (data.count === 1 ? " variant matches" : " variants match") +
+      (data.count > data.shown ? "; the first " + fmt(data.shown) + " are listed." : ".")}));
+    if (!data.count) {
+      out.appendChild(el("p", {"class": "hint", text: "No variant matches: change the criteria to select some."}));
+      return;
+    }
+    out.appendChild(el("div", {"class": "table-wrap"}, [el("table", {"class": "data"}, [
+      el("caption", {text: "Matching variants"}),
+      el("thead", {}, [el("tr", {}, ["Variant", "rsID", "Gene", "Consequence", "Allele frequency"].map(function (h) {
+        return el("th", {scope: "col", text: h}); }))]),
+      el("tbody", {}, data.variants.map(function (v) {
+        return el("tr", {}, [el("th", {scope: "row", text: v.variant_id}), el("td", {text: v.rsid || "–"}),
+          el("td", {text: v.gene || "–"}), el("td", {text: (v.consequence || "–").replace(/_/g, " ")}),
+          el("td", {text: percent(v.allele_frequency)})]);
+      }))])]));
+    out.appendChild(el("button", {type: "button", text: "Select: carriers of " + data.description, on: {click: function () {
+      toTray({domain: data.domain, type: "VARIANT", standard: true, group: false, attributes: [], variant: data.criterion,
+              name: "Carriers of " + data.description});
     }}}));
   }
 

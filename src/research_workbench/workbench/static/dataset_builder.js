@@ -1,7 +1,7 @@
 // The Dataset Builder page: the selections live here as a dataset's content ({cohorts, all_participants,
-// concept_sets, prepackaged, reviews, values}); the server validates them, writes the code (the newest request wins:
-// an older one still running is aborted), previews a table on demand and saves. Problems come back located under
-// "content" and are shown beside the column they belong to.
+// concept_sets, prepackaged, reviews, values, and genome_selection with the Whole genome variants set}); the server
+// validates them, writes the code (the newest request wins: an older one still running is aborted), previews a table
+// on demand and saves. Problems come back located under "content" and are shown beside the column they belong to.
 (function () {
   "use strict";
 
@@ -39,7 +39,20 @@
     content = content || {};
     return {cohorts: copy(content.cohorts || []), all_participants: !!content.all_participants,
             concept_sets: copy(content.concept_sets || []), prepackaged: copy(content.prepackaged || []),
-            reviews: copy(content.reviews || []), values: copy(content.values || {})};
+            reviews: copy(content.reviews || []), values: copy(content.values || {}),
+            genome_selection: usedSelection(content.genome_selection)};
+  }
+
+  // The variant selection's fields that say something (the server stores only those), or null.
+  function usedSelection(selection) {
+    var out = {}, any = false;
+    Object.keys(selection || {}).sort().forEach(function (k) {
+      var v = selection[k];
+      if (v === null || v === undefined || (Array.isArray(v) && !v.length)) { return; }
+      out[k] = copy(v);
+      any = true;
+    });
+    return any ? out : null;
   }
 
   // The stored form (as the server normalises it), for "is anything unsaved?"
@@ -48,6 +61,7 @@
     if (c.all_participants) { out.all_participants = true; }
     if (c.prepackaged.length) { out.prepackaged = c.prepackaged; }
     if (c.reviews.length) { out.reviews = c.reviews; }
+    if (c.genome_selection) { out.genome_selection = c.genome_selection; }
     var keys = Object.keys(out).sort(), values = {};
     Object.keys(c.values).sort().forEach(function (d) { values[d] = c.values[d]; });
     out.values = values;
@@ -119,6 +133,8 @@
     var before = justified();
     mutate();
     settleDomains(before);
+    // The variant selection belongs to the Whole genome variants set: it goes when the set goes.
+    if (state.prepackaged.indexOf(cfg.genome.set) < 0) { state.genome_selection = null; }
     changed();
   }
 
@@ -128,7 +144,11 @@
     if (!on && i >= 0) { list.splice(i, 1); }
   }
 
-  function content() { return copy(state); }
+  function content() {
+    var out = copy(state);
+    if (!out.genome_selection) { delete out.genome_selection; }
+    return out;
+  }
 
   // -- rendering -----------------------------------------------------------------------------------------------
   // A labelled checkbox; a hint (what the set holds) below the label, read as the box's description.
@@ -170,8 +190,11 @@
         });
       }, p.description));
     });
+    // A set the page does not offer: of the Controlled Tier only (in a Registered Tier workspace), or not in this data version.
+    var controlledOnly = cfg.controlled_only || [];
     state.prepackaged.filter(function (n) { return !prepackagedDomain[n]; }).forEach(function (name, i) {
-      pre.appendChild(checkbox("prepackaged-other-" + i, name + " (not in this data version)", true, function () {
+      var why = controlledOnly.indexOf(name) >= 0 ? " (Controlled Tier only)" : " (not in this data version)";
+      pre.appendChild(checkbox("prepackaged-other-" + i, name + why, true, function () {
         change(function () { state.prepackaged = state.prepackaged.filter(function (x) { return x !== name; }); });
       }));
     });
@@ -274,10 +297,44 @@
     });
   }
 
+  // -- the Whole genome variants set's variant selection: a small form, shown while the set is chosen ------------
+  var genomeLists = {rsids: /[\s,]+/, genes: /[\s,]+/, variant_ids: /[\s,]+/, regions: /[\s;]+/};
+  var genomeInputs = Array.prototype.slice.call(document.querySelectorAll("[data-genome-field]"));
+
+  function genomeValue(input) {
+    var field = input.getAttribute("data-genome-field"), text = input.value.trim();
+    if (genomeLists[field]) { return text ? text.split(genomeLists[field]).filter(function (x) { return x; }) : []; }
+    return text === "" ? null : Number(text);
+  }
+
+  genomeInputs.forEach(function (input) {
+    input.addEventListener("change", function () {
+      change(function () {
+        var selection = copy(state.genome_selection || {});
+        selection[input.getAttribute("data-genome-field")] = genomeValue(input);
+        state.genome_selection = usedSelection(selection);
+      });
+    });
+  });
+
+  function renderGenome() {
+    var box = $("genome-selection");
+    if (!box) { return; }
+    var selection = state.genome_selection || {};
+    box.hidden = state.prepackaged.indexOf(cfg.genome.set) < 0 && !state.genome_selection;
+    genomeInputs.forEach(function (input) {
+      input.disabled = !cfg.editable;
+      if (input === document.activeElement) { return; }  // never rewrite what is being typed
+      var v = selection[input.getAttribute("data-genome-field")];
+      input.value = v === null || v === undefined ? "" : (Array.isArray(v) ? v.join(" ") : String(v));
+    });
+  }
+
   function render() {
     var active = document.activeElement && document.activeElement.id;
     renderCohorts();
     renderConceptSets();
+    renderGenome();
     renderValues();
     renderReviews();
     if (active && $(active) && document.activeElement !== $(active)) { $(active).focus(); }
@@ -289,6 +346,7 @@
   function placeOf(where) {
     var m;
     if (/^content\.cohorts|^content\.all_participants/.test(where)) { return $("problems-cohorts"); }
+    if (/^content\.genome_selection/.test(where)) { return $("problems-genome-selection"); }
     if (/^content\.(concept_sets|prepackaged)/.test(where)) { return $("problems-concept-sets"); }
     if (/^content\.reviews/.test(where)) { return $("problems-reviews"); }
     if ((m = /^content\.values\.([A-Z_]+)/.exec(where)) && $("problems-values-" + slug(m[1]))) { return $("problems-values-" + slug(m[1])); }
