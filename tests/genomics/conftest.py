@@ -1,4 +1,5 @@
-"""A small synthetic Controlled Tier with genomes, curated and indexed once per test run.
+"""A small synthetic Controlled Tier with genomes, curated and indexed once per test process
+(``tests/synthetic_genomes.py``, shared with the Workbench's tests).
 
 ``ct_release``: the Controlled Tier CDR of a 2,000-participant synthetic program (seed 7; about half have genomes).
 ``ct_index``: its search index, with the genotype stores (``genomics/wgs.*``, ``genomics/array.*``).
@@ -11,32 +12,24 @@ from pathlib import Path
 
 import pytest
 
-from research_workbench.curation import curate
-from research_workbench.index.build import build_index
-from research_workbench.synth.generate import generate
-
-PARTICIPANTS = 2000
-SEED = 7
+from ..synthetic_genomes import PARTICIPANTS, SEED, synthetic_genomes  # noqa: F401  (the program's size and seed)
 
 
 @pytest.fixture(scope="session")
 def ct_releases(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("genomics")
-    generate(PARTICIPANTS, SEED, root / "raw")
-    curate(root / "raw", "r1", root / "releases")
-    return root / "releases" / "r1"
+    return synthetic_genomes(tmp_path_factory)["ct_release"].parent
 
 
 @pytest.fixture(scope="session")
-def ct_release(ct_releases: Path) -> Path:
-    return ct_releases / "controlled"
+def ct_release(tmp_path_factory) -> Path:
+    return synthetic_genomes(tmp_path_factory)["ct_release"]
 
 
 @pytest.fixture(scope="session")
-def ct_index(ct_release: Path) -> Path:
-    return build_index(ct_release).path
+def ct_index(tmp_path_factory) -> Path:
+    return synthetic_genomes(tmp_path_factory)["ct_index"]
 
 
 @pytest.fixture(scope="session")
-def rt_index(ct_releases: Path) -> Path:
-    return build_index(ct_releases / "registered").path
+def rt_index(tmp_path_factory) -> Path:
+    return synthetic_genomes(tmp_path_factory)["rt_index"]

@@ -33,7 +33,7 @@ from research_workbench.state.models import (
     ApiToken, AuditEvent, DataVersion, GenomicsJob, User, Workspace, WorkspaceMember,
 )
 
-from ..genomics.conftest import PARTICIPANTS, SEED
+from ..synthetic_genomes import synthetic_genomes
 from .cohort_data import add_workspace
 from .conftest import make_user
 from .test_resources import token
@@ -82,26 +82,11 @@ def register(wb, name: str, tier: str, cdr: Path, index: Path) -> int:
         return row.id
 
 
-_BUILT: dict[str, Path] = {}
-
-
 @pytest.fixture(scope="session")
 def genomes(tmp_path_factory) -> dict[str, Path]:
-    """The synthetic program of ``tests/genomics/conftest.py`` (same size and seed), curated, both tiers indexed:
-    ``ct_release``, ``ct_index``, ``rt_release``, ``rt_index``. Built once per test process, however many modules
-    import this fixture (each import is a fixture of its own to pytest: the cache is this module's)."""
-    if not _BUILT:
-        from research_workbench.curation import curate
-        from research_workbench.index.build import build_index
-        from research_workbench.synth.generate import generate
-
-        root = tmp_path_factory.mktemp("workbench-genomes")
-        generate(PARTICIPANTS, SEED, root / "raw")
-        curate(root / "raw", "r1", root / "releases")
-        releases = root / "releases" / "r1"
-        _BUILT.update(ct_release=releases / "controlled", ct_index=build_index(releases / "controlled").path,
-                      rt_release=releases / "registered", rt_index=build_index(releases / "registered").path)
-    return _BUILT
+    """The synthetic program of ``tests/synthetic_genomes.py``, curated, both tiers indexed: ``ct_release``,
+    ``ct_index``, ``rt_release``, ``rt_index``. Built once per test process, shared with ``tests/genomics``."""
+    return synthetic_genomes(tmp_path_factory)
 
 
 @pytest.fixture
