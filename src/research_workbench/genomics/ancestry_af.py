@@ -14,7 +14,6 @@ the chunk, whatever the cohort.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
@@ -22,9 +21,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..index.layout import INDEX_MANIFEST
 from ..index.variant_query import VariantSelection, select_variants
-from .store import GenomicsError, GenotypeStore
+from .store import GenomicsError, GenotypeStore, index_cdr
 
 # The seven groups, in the Data Browser's order: the same codes as ``browser/schema.py`` ANCESTRIES (whose labels,
 # ANCESTRY_LABELS, pages show). Genomics sits below the browser in the layers, so it spells them here; a test
@@ -50,24 +48,12 @@ FREQUENCY_SCHEMA = pa.schema([
 Progress = Callable[[str, int, int], None]
 
 
-def release_dir(index_dir: Path) -> Path:
-    """The CDR an index was built from (its manifest's ``cdr``)."""
-    manifest = Path(index_dir) / INDEX_MANIFEST
-    try:
-        recorded = json.loads(manifest.read_text()).get("cdr")
-    except (OSError, ValueError):
-        raise GenomicsError([f"{manifest}: not a readable index manifest"]) from None
-    if not recorded:
-        raise GenomicsError([f"{manifest}: the index does not record its CDR (field cdr)"])
-    return Path(recorded)
-
-
 def ancestry_labels(index_dir: Path) -> dict[int, str]:
     """person id → predicted ancestry label (lower-cased) from the index's CDR; empty when it has no predictions. A
     person with several rows gets the smallest label, as the Data Browser's ``min(ancestry_pred)``."""
     from ..cdr.store import Cdr
 
-    cdr = Cdr(release_dir(index_dir))
+    cdr = Cdr(index_cdr(index_dir))
     if "ancestry_prediction" not in cdr.manifest.tables:
         return {}
     table = pq.read_table(cdr.table_file("ancestry_prediction"), columns=["person_id", "ancestry_pred"])

@@ -361,6 +361,21 @@ def firth_tests(prep: Prepared, genotypes: np.ndarray, max_iter: int = 200, tol:
     return out
 
 
+def _halving_step(parts, X, XX, y, g, mask, theta, step, loglik, *, tries: int):
+    """Each variant's Newton step from ``theta``, halved (at most ``tries`` times) while its log-likelihood — penalised
+    or not, as ``parts`` computes it — would fall; (new theta, step taken, log-likelihood, score, information)."""
+    new_theta = theta + step
+    l_new, s_new, i_new = parts(X, XX, y, g, mask, new_theta)
+    for _half in range(tries):
+        worse = ~(l_new >= loglik - 1e-12 * np.maximum(1.0, np.abs(loglik)))
+        if not worse.any():
+            break
+        step[worse] /= 2.0
+        new_theta[worse] = theta[worse] + step[worse]
+        l_new[worse], s_new[worse], i_new[worse] = parts(X, XX, y, g[worse], mask[worse], new_theta[worse])
+    return new_theta, step, l_new, s_new, i_new
+
+
 def _firth_parts(X, XX, y, g, mask, theta):
     """Linear predictor, means, information matrices, their inverses and log-determinants, penalised
     log-likelihood and modified score, for a batch (b variants) at parameters ``theta`` (b x (p+1))."""
@@ -403,16 +418,8 @@ def _firth_batch(X, XX, y, null_beta, g, mask, max_iter, tol):
         # bound a step (as logistf's maxstep): the Newton step can overshoot far from the estimate
         big = np.max(np.abs(step), axis=1)
         step *= np.minimum(1.0, 5.0 / np.maximum(big, 1e-300))[:, None]
-        new_theta = theta[idx] + step
-        l_new, s_new, i_new = _firth_parts(X, XX, y, g[idx], mask[idx], new_theta)
-        for _half in range(40):
-            worse = ~(l_new >= loglik[idx] - 1e-12 * np.maximum(1.0, np.abs(loglik[idx])))
-            if not worse.any():
-                break
-            step[worse] /= 2.0
-            new_theta[worse] = theta[idx][worse] + step[worse]
-            lw, sw, iw = _firth_parts(X, XX, y, g[idx][worse], mask[idx][worse], new_theta[worse])
-            l_new[worse], s_new[worse], i_new[worse] = lw, sw, iw
+        new_theta, step, l_new, s_new, i_new = _halving_step(_firth_parts, X, XX, y, g[idx], mask[idx], theta[idx],
+                                                             step, loglik[idx], tries=40)
         theta[idx], loglik[idx], score[idx], inv[idx] = new_theta, l_new, s_new, i_new
         done = np.max(np.abs(step), axis=1) < tol
         active[idx[done]] = False
@@ -500,17 +507,9 @@ def _wald_batch(X, XX, y, null_beta, g, mask, max_iter, tol):
         status[idx[~ok]] = WALD_SEPARATED  # the information is singular: no finite maximum in reach
         active[idx[~ok]] = False
         idx, step = idx[ok], step[ok]
-        new_theta = theta[idx] + step
-        l_new, s_new, i_new = _wald_parts(X, XX, y, g[idx], mask[idx], new_theta)
         # the log-likelihood is concave, so a full Newton step rarely overshoots; when it does, halve it
-        for _half in range(30):
-            worse = ~(l_new >= loglik[idx] - 1e-12 * np.maximum(1.0, np.abs(loglik[idx])))
-            if not worse.any():
-                break
-            step[worse] /= 2.0
-            new_theta[worse] = theta[idx][worse] + step[worse]
-            lw, sw, iw = _wald_parts(X, XX, y, g[idx][worse], mask[idx][worse], new_theta[worse])
-            l_new[worse], s_new[worse], i_new[worse] = lw, sw, iw
+        new_theta, step, l_new, s_new, i_new = _halving_step(_wald_parts, X, XX, y, g[idx], mask[idx], theta[idx],
+                                                             step, loglik[idx], tries=30)
         theta[idx], loglik[idx], score[idx], info[idx] = new_theta, l_new, s_new, i_new
         done = np.max(np.abs(step), axis=1) < tol
         status[idx[done]] = WALD_OK

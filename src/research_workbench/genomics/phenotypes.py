@@ -30,8 +30,8 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..cdr.problems import ProblemsError
-from ..index.layout import INDEX_MANIFEST, PERSONS_FILE
-from .store import GenomicsError, GenotypeStore
+from ..index.layout import PERSONS_FILE
+from .store import GenomicsError, GenotypeStore, index_cdr
 
 # Sex at birth answers (The Basics, as in the curation config's ``sex_at_birth_allowed``) → the covariate's value.
 SEX_AT_BIRTH = {1585846: 1.0, 1585847: 0.0}  # male, female
@@ -194,18 +194,6 @@ def _cohort(engine, definition: dict, where: str) -> list[int]:
         raise GenomicsError([f"{where}.{p}" if not p.startswith("(") else f"{where}: {p}" for p in err.problems]) from None
 
 
-def _cdr_dir(index_dir: Path) -> Path:
-    import json
-
-    try:
-        manifest = json.loads((index_dir / INDEX_MANIFEST).read_text())
-    except (OSError, ValueError) as err:
-        raise GenomicsError([f"index: {index_dir} has no readable {INDEX_MANIFEST} ({err})"]) from None
-    if not manifest.get("cdr"):
-        raise GenomicsError([f"index: {index_dir / INDEX_MANIFEST} does not record its CDR"])
-    return Path(manifest["cdr"])
-
-
 _LATEST_SQL = """
 SELECT person_id, value_as_number FROM (
     SELECT person_id, value_as_number,
@@ -228,7 +216,7 @@ def _measurement(index_dir: Path, store: GenotypeStore, spec: PhenotypeSpec, cou
     from ..cdr.store import Cdr
 
     concept = int(spec.measurement_concept_id)  # type: ignore[arg-type]
-    cdr = Cdr(_cdr_dir(index_dir))
+    cdr = Cdr(index_cdr(index_dir))
     con = connect()
     try:
         name = None

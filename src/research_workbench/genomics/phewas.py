@@ -41,9 +41,8 @@ import pyarrow.parquet as pq
 from ..index.layout import EVENTS_FILE, PERSONS_FILE
 from ..index.variant_query import VariantSelection, select_variants
 from ..publication.check import DEFAULT_THRESHOLD
-from .ancestry_af import release_dir
 from .output_files import staged_outputs, write_json, write_table
-from .store import GenomicsError, GenotypeStore
+from .store import GenomicsError, GenotypeStore, index_cdr
 
 Progress = Callable[[str, int, int], None]
 
@@ -310,7 +309,7 @@ def condition_phenotypes(index_dir: Path, person_ids: np.ndarray, *, min_cases: 
 
     from ..cdr.store import Cdr
 
-    cdr = Cdr(release_dir(index_dir))
+    cdr = Cdr(index_cdr(index_dir))
     missing = [t for t in ("concept", "concept_ancestor") if t not in cdr.manifest.tables]
     if missing:
         raise GenomicsError([f"{cdr.path}: the CDR has no {t} table to group conditions with" for t in missing])

@@ -7,6 +7,7 @@ for any subset of samples straight from the packed .bed, without a float matrix 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,10 +17,22 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..cdr.problems import ProblemsError
-from ..index.layout import GENOME_KINDS, genome_store_files
+from ..index.layout import GENOME_KINDS, INDEX_MANIFEST, genome_store_files
 from ..index.variant_carriers import store_samples
 
 MISSING = -9
+
+
+def index_cdr(index_dir: Path) -> Path:
+    """The CDR an index was built from (its manifest's ``cdr``): where phenotypes, conditions and ancestry are read."""
+    manifest = Path(index_dir) / INDEX_MANIFEST
+    try:
+        recorded = json.loads(manifest.read_text()).get("cdr")
+    except (OSError, ValueError):
+        raise GenomicsError([f"{manifest}: not a readable index manifest"]) from None
+    if not recorded:
+        raise GenomicsError([f"{manifest}: the index does not record its CDR (field cdr)"])
+    return Path(recorded)
 
 
 class GenomicsError(ProblemsError):
