@@ -7,6 +7,7 @@ with RW_REQUIRE_ALL=1 (set by the test command in CI) it fails instead, so CI ca
 from __future__ import annotations
 
 import os
+import shutil
 import re
 import uuid
 from pathlib import Path
@@ -105,3 +106,53 @@ def pg_state_url(pg_url: str, pg_schema) -> str:
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
     return make_url(pg_url).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+
+
+# --- engines: every test that takes ``engine`` runs on DuckDB and on Spark --------------------------------------
+# One Spark session per test process (local[2]), shared by every folder's tests; each test's own tables are dropped
+# after it. Spark's start-up (8 s) is paid once per xdist worker.
+
+
+def spark_available() -> str | None:
+    """Why Spark cannot run here, or None."""
+    if shutil.which("java") is None:
+        return "Java is not installed: Spark needs a Java 17+ runtime (scripts/test.sh installs default-jre-headless)"
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        return "pyspark is not installed (pip install -e '.[test]')"
+    return None
+
+
+@pytest.fixture(scope="session")
+def spark_engine():
+    why = spark_available()
+    need(why is None, why or "")
+    from pyspark.sql import SparkSession
+
+    from research_workbench.engines.spark_engine import SparkEngine
+
+    active = SparkSession.getActiveSession()  # a test may have started one; wrap it rather than refuse
+    engine = SparkEngine.from_session(active) if active is not None else SparkEngine(master="local[2]")
+    yield engine
+    engine.close()
+
+
+@pytest.fixture
+def duckdb_engine():
+    from research_workbench.engines.duckdb_engine import DuckDBEngine
+
+    with DuckDBEngine(threads=2) as engine:
+        yield engine
+
+
+@pytest.fixture(params=["duckdb", "spark"])
+def engine(request):
+    if request.param == "duckdb":
+        yield request.getfixturevalue("duckdb_engine")
+        return
+    spark = request.getfixturevalue("spark_engine")
+    before = set(spark.schemas())
+    yield spark
+    for name in set(spark.schemas()) - before:  # what this test registered; module fixtures keep theirs
+        spark.drop(name)

@@ -54,19 +54,8 @@ def test_postgres_runs_the_ddl(pg_url, pg_schema):
     assert keys == sum(1 for t in cdm().tables.values() if t.primary_key)
 
 
-def test_spark_runs_the_ddl(tmp_path):
-    try:
-        from pyspark.sql import SparkSession
-    except ImportError:
-        need(False, "pyspark is not installed")
-    # A session the engines' tests share may already run in this worker: use it, and never stop what it owns.
-    active = SparkSession.getActiveSession()
-    spark = active or (
-        SparkSession.builder.master("local[1]").appName("rw-ddl-test")
-        .config("spark.sql.warehouse.dir", str(tmp_path / "warehouse"))
-        .config("spark.ui.enabled", "false")
-        .getOrCreate()
-    )
+def test_spark_runs_the_ddl(spark_engine):
+    spark = spark_engine.spark  # the session every test of this process shares
     schema = f"cdm_ddl_{uuid.uuid4().hex[:8]}"
     try:
         spark.sql(f"CREATE DATABASE {schema}")
@@ -77,5 +66,3 @@ def test_spark_runs_the_ddl(tmp_path):
         assert [f.name for f in spark.table(f"{schema}.sleep_level").schema.fields] == cdm().table("sleep_level").column_names
     finally:
         spark.sql(f"DROP DATABASE IF EXISTS {schema} CASCADE")
-        if active is None:
-            spark.stop()

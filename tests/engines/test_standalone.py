@@ -23,9 +23,8 @@ from research_workbench.cohorts.builder.model import parse_definition
 from research_workbench.index.build import default_index_path
 
 from ..cohort_builder import fixture, golden
-from ..conftest import need
+from ..conftest import need, spark_available
 from ..helpers import free_port
-from .conftest import spark_available
 
 pytestmark = pytest.mark.slow
 
