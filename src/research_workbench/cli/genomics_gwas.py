@@ -42,6 +42,8 @@ def gwas(
     exact_test: str = typer.Option("firth", "--exact-test", help="Logistic: firth (as plink2 --glm firth) or wald "
                                                                  "(maximum likelihood, as plink2 --glm no-firth)."),
     replace: bool = typer.Option(False, "--replace", help="Replace the contents of --out."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Threads sharing each chunk's sums "
+                                          "(default: one per core)."),
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Genome-wide association: linear (quantitative) or logistic (case/control: score test, Firth or Wald
@@ -67,7 +69,7 @@ def gwas(
     with user_errors(json_output):
         spec = parse_spec(document)
     with user_errors(json_output), progress_bar("GWAS", enabled=not json_output) as progress:
-        summary = run_gwas(index, spec, out, progress=progress, replace=replace)
+        summary = run_gwas(index, spec, out, progress=progress, replace=replace, threads=threads)
     if json_output:
         emit_json(summary)
         return

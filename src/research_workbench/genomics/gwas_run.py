@@ -73,10 +73,10 @@ def parse_spec(document: dict[str, Any] | GwasSpec) -> GwasSpec:
 
 
 def run_gwas(index_dir: Path, spec: dict[str, Any] | GwasSpec, out_dir: Path, progress: Progress | None = None,
-             pcs: Any = None, replace: bool = False) -> dict[str, Any]:
+             pcs: Any = None, replace: bool = False, threads: int | None = None) -> dict[str, Any]:
     """Run the GWAS ``spec`` on the index at ``index_dir`` and write its outputs to ``out_dir`` (refused if it holds
-    anything, unless ``replace``); ``pcs`` (an Arrow table or DataFrame) overrides ``spec.pcs``. Returns the
-    summary (also written as summary.json)."""
+    anything, unless ``replace``); ``pcs`` (an Arrow table or DataFrame) overrides ``spec.pcs``; ``threads`` share
+    each chunk (default: one per core). Returns the summary (also written as summary.json)."""
     started = time.perf_counter()
     spec = parse_spec(spec)
     index_dir, out_dir = Path(index_dir), Path(out_dir)
@@ -93,7 +93,8 @@ def run_gwas(index_dir: Path, spec: dict[str, Any] | GwasSpec, out_dir: Path, pr
         raise GenomicsError(["model: logistic regression needs a case/control phenotype (cases), not a measurement"])
     association = associate(store, table.positions, table.y, table.covariates, variants, model,
                             Filters(spec.min_maf, spec.min_call_rate),
-                            ExactRule(spec.top, spec.exact_below, spec.max_exact, spec.exact_test), spec.chunk_size, progress)
+                            ExactRule(spec.top, spec.exact_below, spec.max_exact, spec.exact_test), spec.chunk_size, progress,
+                            threads=threads)
     summary = _summary(index_dir, spec, model, table, association, time.perf_counter() - started)
     _write_atomically(out_dir, replace, lambda work: _write_outputs(work, association, summary, progress))
     return summary

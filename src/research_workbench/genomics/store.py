@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,27 +89,40 @@ class GenotypeStore:
 
     def read(self, variant_indices, sample_positions=None) -> np.ndarray:
         """Genotypes of ``variant_indices`` (any order) × ``sample_positions`` (sorted; None: every sample), int8."""
+        variants = np.asarray(variant_indices, dtype=np.int64)
+        with self._reader(sample_positions) as (reader, n):
+            return self._read_with(reader, variants, n)
+
+    def chunks(self, variant_indices, sample_positions=None, size: int = 2000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(variant indices, genotypes) ``size`` variants at a time: memory bounded by size × samples. One reader
+        serves every chunk (opening one per chunk cost as much as reading it)."""
+        variants = np.asarray(variant_indices, dtype=np.int64)
+        with self._reader(sample_positions) as (reader, n):
+            for start in range(0, len(variants), size):
+                part = variants[start:start + size]
+                yield part, self._read_with(reader, part, n)
+
+    @contextmanager
+    def _reader(self, sample_positions):
         import pgenlib
 
-        variants = np.asarray(variant_indices, dtype=np.uint32)
         subset = None if sample_positions is None else np.asarray(sample_positions, dtype=np.uint32)
         n = len(self.samples) if subset is None else len(subset)
-        out = np.empty((len(variants), n), dtype=np.int8)
-        if len(variants) == 0 or n == 0:
-            return out
         if subset is not None and np.any(subset[1:] <= subset[:-1]):
             raise ValueError("sample positions must be sorted and unique")
+        if n == 0:
+            yield None, 0
+            return
         reader = pgenlib.PgenReader(str(self.path("bed")).encode(), raw_sample_ct=len(self.samples),
                                     sample_subset=subset if subset is not None and n < len(self.samples) else None)
         try:
-            reader.read_list(variants, out)
+            yield reader, n
         finally:
             reader.close()
-        return out
 
-    def chunks(self, variant_indices, sample_positions=None, size: int = 2000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """(variant indices, genotypes) ``size`` variants at a time: memory bounded by size × samples."""
-        variants = np.asarray(variant_indices, dtype=np.int64)
-        for start in range(0, len(variants), size):
-            part = variants[start:start + size]
-            yield part, self.read(part, sample_positions)
+    @staticmethod
+    def _read_with(reader, variants: np.ndarray, n: int) -> np.ndarray:
+        out = np.empty((len(variants), n), dtype=np.int8)
+        if len(variants) and n:
+            reader.read_list(variants.astype(np.uint32), out)
+        return out

@@ -22,7 +22,7 @@ import sqlite3
 import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -30,7 +30,9 @@ import pyarrow.parquet as pq
 from pyroaring import BitMap, BitMap64
 
 from .layout import GENOME_KINDS, genome_store_files
-from .variant_query import VariantSelection, select_variants
+
+if TYPE_CHECKING:  # (pydantic and pyarrow.compute cost 0.2 s to import: a GWAS reading only the store skips them)
+    from .variant_query import VariantSelection
 
 Zygosity = Literal["any", "heterozygous", "homozygous"]
 # The carriers' bitmap columns each zygosity unions (fixed names: no request value reaches the SQL text).
@@ -120,6 +122,8 @@ def store_samples(index_dir: Path, kind: str) -> np.ndarray:
 
 def selected_variants(index_dir: Path, kind: str, selection: VariantSelection) -> np.ndarray:
     """The variant indices (ascending) of the store of ``kind`` that ``selection`` means."""
+    from .variant_query import select_variants
+
     return select_variants(variant_table(index_dir, kind), selection)
 
 
