@@ -156,7 +156,7 @@ def birth_date(table: str | None = "p") -> exp.Expression:
     from .sql import col, num
 
     def made(month: exp.Expression, day: exp.Expression) -> exp.Expression:
-        return exp.Anonymous(this="try", expressions=[exp.func("make_date", col("year_of_birth", table=table), month, day)])
+        return _date_or_null(col("year_of_birth", table=table), month, day)
 
     return exp.func(
         "COALESCE",
@@ -165,6 +165,31 @@ def birth_date(table: str | None = "p") -> exp.Expression:
              exp.func("COALESCE", col("day_of_birth", table=table), num(1))),
         made(num(1), num(1)),
     )
+
+
+def _date_or_null(year: exp.Expression, month: exp.Expression, day: exp.Expression) -> exp.Expression:
+    """The date of the parts, or NULL when they are not a date (31 April, month 13, a NULL part), on every engine:
+    a TRY_CAST of ``YYYY-MM-DD`` text, which DuckDB and Spark parse alike and strictly (DuckDB's ``TRY(make_date(…))``
+    has no Spark spelling). This is ``engines.portable.try_date_from_parts``, which the data model's layer cannot
+    import (``engines`` sits above ``cdr``); ``tests/curation/test_rules_portable.py`` checks the two are the same
+    tree."""
+    from sqlglot import exp
+
+    from .sql import num
+
+    def padded(part: exp.Expression, width: int) -> exp.Expression:
+        return exp.Pad(this=exp.cast(part.copy(), "TEXT"), expression=num(width), fill_pattern=exp.Literal.string("0"),
+                       is_left=True)
+
+    text = exp.DPipe(this=exp.DPipe(this=exp.DPipe(this=exp.DPipe(
+        this=padded(year, 4), expression=exp.Literal.string("-")), expression=padded(month, 2)),
+        expression=exp.Literal.string("-")), expression=padded(day, 2), safe=True)
+    in_range = exp.and_(
+        exp.Between(this=year.copy(), low=num(1), high=num(9999)),
+        exp.Between(this=month.copy(), low=num(1), high=num(12)),
+        exp.Between(this=day.copy(), low=num(1), high=num(31)),
+    )
+    return exp.Case(ifs=[exp.If(this=in_range, true=exp.TryCast(this=text, to=exp.DataType.build("DATE")))])
 
 
 def age_at(birth: exp.Expression, on: exp.Expression) -> exp.Expression:

@@ -33,10 +33,14 @@ def _class_sizes(ws: Workspace, schema: str, with_conditions: bool) -> dict[int,
     )
     keys = [col("year_of_birth", table="q"), col("gender_concept_id", table="q"), col("state_of_residence_concept_id", table="q")]
     if with_conditions:
-        concepts = exp.func("list_sort", exp.func("list_distinct", exp.func("list", col("condition_concept_id"))))
+        # The set as text, its distinct ids in one order: equal sets, equal keys. A text, not a list: DuckDB's and
+        # Spark's list aggregates and list functions differ (NULL elements, names), a string aggregate does not.
+        concept = exp.cast(col("condition_concept_id"), "TEXT")
+        concepts = exp.GroupConcat(this=exp.Order(this=exp.Distinct(expressions=[concept]), expressions=[exp.Ordered(this=concept.copy())]),
+                                   separator=exp.Literal.string(","))
         conditions = exp.select(col("person_id"), concepts.as_("concepts")).from_(qualified(schema, "condition_occurrence")).group_by(col("person_id"))
         people = people.select(col("concepts", table="c")).join(conditions.subquery("c"), on=col("person_id", table="c").eq(col("person_id", table="p")), join_type="left")
-        keys.append(exp.func("COALESCE", col("concepts", table="q"), exp.Array(expressions=[])))
+        keys.append(exp.func("COALESCE", col("concepts", table="q"), exp.Literal.string("")))  # no condition: the empty set
     classes = exp.select(exp.func("COUNT", exp.Star()).as_("size")).from_(people.subquery("q")).group_by(*keys)
     sizes = exp.select(col("size"), exp.func("COUNT", exp.Star())).from_(classes.subquery("k")).group_by(col("size"))
     return {int(size): int(n) for size, n in ws.sql(sizes)}

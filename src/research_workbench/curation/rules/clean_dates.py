@@ -8,6 +8,7 @@ from sqlglot import exp
 from ...cdr.facts import birth_date
 from ...cdr.model import cdm
 from ...cdr.sql import col, table
+from ...engines.portable import add_days, subtract_days, years_between
 from ..rule import BOTH, Query, Rule, RuleContext, Stage, change, dated_person_tables, event_date, person_column, remove, setup
 
 
@@ -30,7 +31,9 @@ def _before_birth(ctx: RuleContext):
     years = ctx.param(ctx.config.persons.max_years_after_birth)
 
     def bad(event, born):
-        too_old = exp.GT(this=event, expression=exp.Add(this=born, expression=exp.func("to_years", years)))
+        # Later than the N-th birthday: the day before it is N whole years after birth (whole years as in
+        # engines.portable, so a 29 February birth's anniversary in a common year is 1 March).
+        too_old = exp.GTE(this=years_between(born, subtract_days(event, exp.Literal.number(1))), expression=years)
         return exp.or_(exp.LT(this=event, expression=born), too_old)
 
     return _per_person_dates(ctx, "births", select, BIRTH_TABLES, bad)
@@ -84,7 +87,7 @@ def _after_death(ctx: RuleContext):
     days = ctx.param(ctx.config.death.max_days_after_death)
 
     def bad(event, died):
-        return exp.GT(this=event, expression=exp.Add(this=died, expression=exp.func("to_days", days)))
+        return exp.GT(this=event, expression=add_days(died, days))
 
     return _per_person_dates(ctx, "deaths", select, AFTER_DEATH_TABLES, bad)
 

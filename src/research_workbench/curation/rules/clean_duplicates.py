@@ -21,18 +21,21 @@ SURROGATE_KEY_TABLES = frozenset(event_tables()) | {"visit_detail", "specimen", 
 def _later_copies(name: str, partition: list[str]) -> exp.Expression:
     """_rid of every row but the first of each group of rows equal on ``partition`` (lowest key, then first loaded).
 
-    A full window over every column of a 100-million-row table sorts it all; instead the rows are first grouped
-    by one hash of ``partition`` (a single-column aggregate), and only rows whose hash repeats, a superset of the
-    duplicates, go through the exact window. Hash collisions cost time, never correctness.
+    A full window over every column of a 100-million-row table sorts it all; instead the groups that repeat are
+    found first by one aggregate (hashed, not sorted), and only their rows, joined back on every column (NULL
+    equal to NULL, as GROUP BY and PARTITION BY group them), go through the exact window. The columns themselves
+    are compared, not a digest of them: a hash function is not the same on both engines, and a text digest costs
+    more than the comparison.
     """
-    digest = exp.func("hash", *[col(c) for c in partition])
     repeated = (
-        exp.select(digest.copy().as_("h"))
+        exp.select(*[col(c) for c in partition])
         .from_(table(name))
-        .group_by(digest.copy())
+        .group_by(*[col(c) for c in partition])
         .having(exp.GT(this=exp.func("COUNT", exp.Star()), expression=exp.Literal.number(1)))
     )
-    candidates = exp.select(exp.Star()).from_(table(name)).where(digest.copy().isin(query=repeated))
+    same = exp.and_(*[exp.NullSafeEQ(this=col(c, table="t"), expression=col(c, table="g")) for c in partition])
+    candidates = exp.select(exp.Column(this=exp.Star(), table=exp.to_identifier("t"))).from_(table(name, alias="t")).join(
+        repeated.subquery("g"), on=same)
     order = [exp.Ordered(this=col(k)) for k in cdm().table(name).primary_key if k not in partition] + [exp.Ordered(this=col("_rid"))]
     number = exp.Window(this=exp.func("ROW_NUMBER"), partition_by=[col(c) for c in partition], order=exp.Order(expressions=order))
     ranked = exp.select(col("_rid"), number.as_("n")).from_(candidates.subquery("c"))

@@ -7,15 +7,12 @@ from sqlglot import exp
 
 from ...cdr.sql import col, num, table
 from ..rule import BOTH, Query, Rule, RuleContext, Stage, change, remove, setup
+from .expressions import is_one_of
 
 
 def _pm_concept(ctx: RuleContext, ids: list[int]) -> exp.Expression:
     """Whether a measurement row is one of ``ids`` (by its source concept or its concept)."""
-    values = ctx.list_param(ids)
-    return exp.or_(
-        exp.func("list_contains", values, col("measurement_source_concept_id")),
-        exp.func("list_contains", values, col("measurement_concept_id")),
-    )
+    return exp.or_(is_one_of(ctx, col("measurement_source_concept_id"), ids), is_one_of(ctx, col("measurement_concept_id"), ids))
 
 
 def _pm_ranges(ctx: RuleContext):
@@ -40,8 +37,8 @@ physical_measurement_ranges = Rule(
 
 
 def _latest_pm(ctx: RuleContext):
-    ids = ctx.list_param(ctx.config.physical_measurements.concept_ids)
-    which = exp.Case().when(exp.func("list_contains", ids, col("measurement_source_concept_id")), col("measurement_source_concept_id")).else_(col("measurement_concept_id"))
+    ids = ctx.config.physical_measurements.concept_ids
+    which = exp.Case().when(is_one_of(ctx, col("measurement_source_concept_id"), ids), col("measurement_source_concept_id")).else_(col("measurement_concept_id"))
     number = exp.Window(
         this=exp.func("ROW_NUMBER"),
         partition_by=[col("person_id"), which],
@@ -53,7 +50,7 @@ def _latest_pm(ctx: RuleContext):
             ]
         ),
     )
-    ranked = exp.select(col("_rid"), number.as_("n")).from_(table("measurement")).where(_pm_concept(ctx, ctx.config.physical_measurements.concept_ids))
+    ranked = exp.select(col("_rid"), number.as_("n")).from_(table("measurement")).where(_pm_concept(ctx, ids))
     older = exp.select(col("_rid")).from_(ranked.subquery("r")).where(exp.GT(this=col("n"), expression=num(1)))
     return remove("measurement", col("_rid").isin(query=older))
 

@@ -10,6 +10,7 @@ from sqlglot import exp
 from ...cdr.model import cdm
 from ...cdr.sql import col, table
 from ..rule import BOTH, Query, Rule, RuleContext, Stage, change, remove
+from .expressions import is_number_text, is_one_of
 
 
 def _skip_logic(ctx: RuleContext):
@@ -60,12 +61,12 @@ def _free_text_answers(ctx: RuleContext):
     code = exp.func("LOWER", col("concept_code"))
     matches = [exp.func("contains", code, ctx.param(p.lower())) for p in ctx.config.surveys.free_text_code_patterns]
     free_text_questions = exp.select(col("concept_id")).from_(table("concept")).where(exp.or_(*matches) if matches else exp.false())
-    keep = ctx.list_param(ctx.config.surveys.keep_string_questions)
     text_answer = exp.and_(
         col("questionnaire_response_id").is_(exp.Null()).not_(),
         col("value_as_string").is_(exp.Null()).not_(),
-        exp.TryCast(this=col("value_as_string"), to=exp.DataType.build("DOUBLE")).is_(exp.Null()),
-        exp.func("list_contains", keep, col("observation_source_concept_id")).not_(),
+        is_number_text(col("value_as_string")).not_(),
+        # An answer to no question (NULL) is not to a kept one, as in free_text_string_fields.
+        is_one_of(ctx, col("observation_source_concept_id"), ctx.config.surveys.keep_string_questions).not_(),
     )
     return remove("observation", exp.or_(col("observation_source_concept_id").isin(query=free_text_questions), text_answer))
 
@@ -92,8 +93,8 @@ def _string_fields(ctx: RuleContext):
         for column in columns:
             present = col(column).is_(exp.Null()).not_()
             if name == "observation" and column == "value_as_string":
-                keep = ctx.list_param(ctx.config.surveys.keep_string_questions)
-                present = exp.and_(present, exp.func("COALESCE", exp.func("list_contains", keep, col("observation_source_concept_id")), exp.false()).not_())
+                keep = is_one_of(ctx, col("observation_source_concept_id"), ctx.config.surveys.keep_string_questions)
+                present = exp.and_(present, keep.not_())
             conditions.append((column, present))
         assignments = {c: exp.Case().when(p.copy(), exp.Null()).else_(col(c)) for c, p in conditions}
         queries += change(name, exp.or_(*[p for _, p in conditions]), assignments)

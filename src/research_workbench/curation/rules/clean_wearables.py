@@ -7,11 +7,12 @@ from sqlglot import exp
 from ...cdr.model import cdm
 from ...cdr.sql import col, table
 from ..rule import BOTH, Rule, RuleContext, Stage, remove
+from .expressions import is_one_of
 
 
 def _sleep_levels(ctx: RuleContext):
-    allowed = ctx.list_param([level.lower() for level in ctx.config.wearables.sleep_levels])
-    return remove("sleep_level", exp.func("COALESCE", exp.func("list_contains", allowed, exp.func("LOWER", col("level"))), exp.false()).not_())
+    allowed = [level.lower() for level in ctx.config.wearables.sleep_levels]
+    return remove("sleep_level", is_one_of(ctx, exp.func("LOWER", col("level")), allowed).not_())
 
 
 invalid_sleep_levels = Rule(

@@ -27,6 +27,7 @@ from ..rule import (
     remove,
     setup,
 )
+from .expressions import fail_when
 
 PROGRAM_CONCEPTS_FILE = "program_concepts.csv"
 
@@ -120,14 +121,14 @@ ROW_ID_COLUMNS = _row_id_columns()
 def _row_ids(ctx: RuleContext):
     queries: list[Query] = []
     for name, columns in ROW_ID_COLUMNS.items():
-        # Refuse ids the permutation does not cover, naming the column (error() is code, not user data).
-        checks = [
-            exp.If(
-                this=exp.func("bool_or", exp.or_(exp.LT(this=col(c), expression=num(0)), exp.GTE(this=col(c), expression=num(ROW_ID_LIMIT)))),
-                true=exp.func("error", lit(f"{name}.{c}: a row id outside 0 … 2^60 − 1, the range release row ids are drawn for")),
-            )
-            for c in columns
-        ]
+        # Refuse ids the permutation does not cover, naming the column and the smallest such id (the message is code,
+        # not user data): the check's query then fails, on any engine.
+        checks = []
+        for c in columns:
+            outside = exp.or_(exp.LT(this=col(c), expression=num(0)), exp.GTE(this=col(c), expression=num(ROW_ID_LIMIT)))
+            first = exp.func("MIN", exp.Case().when(outside.copy(), col(c)))
+            message = f"{name}.{c}: a row id outside 0 … 2^60 − 1, the range release row ids are drawn for"
+            checks.append(fail_when(exp.func("bool_or", outside), message, first))
         queries.append(setup(ctx, f"check_{name}", exp.select(*[exp.alias_(e, f"c{i}") for i, e in enumerate(checks)]).from_(table(name)))[0])
     for name, columns in ROW_ID_COLUMNS.items():
         # CASE: DuckDB then never calls the Python function for a batch of NULLs.

@@ -11,7 +11,10 @@ from ..rule import CONTROLLED, Rule, RuleContext, Stage, change, setup
 def _zip3(ctx: RuleContext):
     question = ctx.param(ctx.config.demographics.zip_question)
     value = col("value_as_string")
-    z3 = exp.Case().when(exp.func("regexp_matches", value, lit(r"^\d{3}")), exp.func("left", value, num(3))).else_(lit("000"))
+    # A partial match from the start: DuckDB's REGEXP_MATCHES (RE2) and Spark's RLIKE (Java) alike; \d is ASCII
+    # 0-9 in both (no other script's digits).
+    starts_with_digits = exp.RegexpLike(this=value, expression=lit(r"^\d{3}"))
+    z3 = exp.Case().when(starts_with_digits, exp.Left(this=value.copy(), expression=num(3))).else_(lit("000"))
     zips = exp.select(col("_rid"), col("person_id"), z3.as_("z3")).from_(table("observation")).where(col("observation_source_concept_id").eq(question))
     q1, rows = setup(ctx, "rows", zips)
     counts = exp.select(col("z3"), exp.Count(this=exp.Distinct(expressions=[col("person_id")])).as_("n")).from_(rows).group_by(col("z3"))

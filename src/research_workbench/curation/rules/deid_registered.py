@@ -3,13 +3,12 @@ suppression, the tables released in the Controlled Tier only, and the per-partic
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from sqlglot import exp
 
 from ...cdr.facts import age_at, birth_date
 from ...cdr.model import cdm
 from ...cdr.sql import col, num, table, union_all
+from ...engines.portable import subtract_days
 from ..rule import (
     REGISTERED,
     Query,
@@ -25,6 +24,7 @@ from ..rule import (
     setup,
 )
 from .clean_concepts import EVENT_TABLES
+from .expressions import is_one_of, timestamp_days_earlier
 
 GENERALISED = {
     "another_population": 2000000001,
@@ -60,7 +60,7 @@ age_89_or_over = Rule(
 def _recent_concepts(ctx: RuleContext):
     union = union_all([exp.select(col(t.concept).as_("concept_id"), col(t.start_date).as_("d")).from_(table(t.table)) for t in EVENT_TABLES.values()])
     first_seen = exp.select(col("concept_id"), exp.func("MIN", col("d")).as_("first")).from_(union.subquery("u")).group_by(col("concept_id"))
-    since = exp.Sub(this=exp.cast(ctx.param(ctx.cutoff), "DATE"), expression=exp.func("to_days", ctx.param(ctx.config.registered.recent_concept_days)))
+    since = subtract_days(exp.cast(ctx.param(ctx.cutoff), "DATE"), ctx.param(ctx.config.registered.recent_concept_days))
     q, recent = setup(ctx, "recent", exp.select(col("concept_id")).from_(first_seen.subquery("f")).where(exp.GTE(this=col("first"), expression=since), col("concept_id").neq(num(0))))
     queries = [q]
     for t in EVENT_TABLES.values():
@@ -87,7 +87,7 @@ def _answers(ctx: RuleContext, question: int, exempt: list[int] | None = None) -
         col("observation_source_concept_id").eq(ctx.param(question))
     )
     if exempt:
-        select = select.where(exp.func("COALESCE", exp.func("list_contains", ctx.list_param(exempt), col("value_source_concept_id")), exp.false()).not_())
+        select = select.where(is_one_of(ctx, col("value_source_concept_id"), exempt).not_())
     return select
 
 
@@ -114,22 +114,19 @@ def _apply_decisions(ctx: RuleContext, decisions: exp.Select) -> list[Query]:
     ]
 
 
-def _collapse(ctx: RuleContext, answers: exp.Select, trigger: Callable[[exp.Expression], exp.Expression], value: exp.Expression) -> tuple[list[Query], exp.Table]:
+def _collapse(ctx: RuleContext, answers: exp.Select, trigger: exp.Expression, value: exp.Expression) -> tuple[list[Query], exp.Table]:
     """Persons whose answers (``answers``: _rid, person_id, a) meet ``trigger`` keep one answer row, set to
-    ``value``; their other rows of the question are removed. Returns the queries and the scratch table of the
-    persons (person_id, value)."""
-    a = col("a")
+    ``value``; their other rows of the question are removed. ``trigger`` and ``value`` are aggregates over a
+    person's answer rows (``_distinct_answers``, ``_some``), so no list of answers is built: DuckDB's lists and
+    Spark's arrays differ in their functions and in how they keep NULLs. Returns the queries and the scratch
+    table of the persons (person_id, value)."""
     per_person = (
-        exp.select(
-            col("person_id"),
-            exp.func("MIN", col("_rid")).as_("keep"),
-            exp.Count(this=exp.Distinct(expressions=[a])).as_("n"),
-            exp.func("LIST", a).as_("answers"),
-        )
+        exp.select(col("person_id"), exp.func("MIN", col("_rid")).as_("keep"), value.as_("value"))
         .from_(answers.subquery("a"))
         .group_by(col("person_id"))
+        .having(trigger)
     )
-    q, persons = setup(ctx, "persons", exp.select(col("person_id"), col("keep"), value.as_("value")).from_(per_person.subquery("g")).where(trigger(col("answers"))))
+    q, persons = setup(ctx, "persons", per_person)
     decisions = (
         exp.select(
             col("_rid", table="x").as_("target_rid"),
@@ -142,31 +139,28 @@ def _collapse(ctx: RuleContext, answers: exp.Select, trigger: Callable[[exp.Expr
     return [q, *_apply_decisions(ctx, decisions)], persons
 
 
-def _distinct_count(answers: exp.Expression) -> exp.Expression:
-    return exp.func("len", exp.func("list_distinct", answers))
+def _distinct_answers() -> exp.Expression:
+    """How many different answers a person gave (NULL answers not counted)."""
+    return exp.Count(this=exp.Distinct(expressions=[col("a")]))
 
 
-def _any_outside(ctx: RuleContext, answers: exp.Expression, allowed: list[int]) -> exp.Expression:
+def _some(condition: exp.Expression) -> exp.Expression:
+    """Some answer row of the person meets ``condition``."""
+    return exp.GT(this=exp.Filter(this=exp.Count(this=exp.Star()), expression=exp.Where(this=condition)), expression=num(0))
+
+
+def _any_outside(ctx: RuleContext, allowed: list[int]) -> exp.Expression:
     """Some answer is not in ``allowed`` (a NULL answer counts as outside)."""
-    allowed_p = ctx.list_param(allowed)
-    x = exp.to_identifier("x")
-    outside = exp.Lambda(
-        this=exp.func("COALESCE", exp.func("list_contains", allowed_p, exp.column("x")), exp.false()).not_(),
-        expressions=[x],
-    )
-    return exp.GT(this=exp.func("len", exp.func("list_filter", answers, outside)), expression=num(0))
+    return _some(is_one_of(ctx, col("a"), allowed).not_())
 
 
 def _race(ctx: RuleContext):
     d = ctx.config.demographics
     answers = _answers(ctx, d.race_question, d.race_exempt_answers)
-    several = exp.GTE(this=_distinct_count(col("answers")), expression=num(2))
-    single = exp.and_(
-        _distinct_count(col("answers")).eq(num(1)),
-        exp.func("list_has_any", col("answers"), ctx.list_param(d.race_generalise_single)),
-    )
+    several = exp.GTE(this=_distinct_answers(), expression=num(2))
+    single = exp.and_(_distinct_answers().eq(num(1)), _some(is_one_of(ctx, col("a"), d.race_generalise_single)))
     value = exp.Case().when(several.copy(), ctx.param(GENERALISED["several_populations"])).else_(ctx.param(GENERALISED["another_population"]))
-    queries, persons = _collapse(ctx, answers, lambda _: exp.or_(several, single), value)
+    queries, persons = _collapse(ctx, answers, exp.or_(several, single), value)
     queries += change(
         "person",
         col("person_id").isin(query=exp.select(col("person_id")).from_(persons)),
@@ -188,14 +182,9 @@ generalise_race = Rule(
 )
 
 
-def _in(ctx: RuleContext, value: exp.Expression, values: list[int]) -> exp.Expression:
-    """``value`` is one of ``values`` (false, not NULL, when ``value`` is NULL)."""
-    return exp.func("COALESCE", exp.func("list_contains", ctx.list_param(values), value), exp.false())
-
-
 def _not_in(ctx: RuleContext, value: exp.Expression, allowed: list[int]) -> exp.Expression:
     """``value`` is set and not one of ``allowed``."""
-    return exp.and_(value.is_(exp.Null()).not_(), _in(ctx, value.copy(), allowed).not_())
+    return exp.and_(value.is_(exp.Null()).not_(), is_one_of(ctx, value.copy(), allowed).not_())
 
 
 def _person_race_ethnicity(ctx: RuleContext):
@@ -204,7 +193,7 @@ def _person_race_ethnicity(ctx: RuleContext):
     eth, eth_src = col("ethnicity_concept_id"), col("ethnicity_source_concept_id")
     generalise = exp.or_(
         _not_in(ctx, race, d.person_race_allowed),
-        _in(ctx, race_src.copy(), d.race_generalise_single),
+        is_one_of(ctx, race_src.copy(), d.race_generalise_single),
     )
     other = ctx.param(GENERALISED["another_population"])
     race_out = exp.Case().when(generalise, other).else_(race.copy())
@@ -231,22 +220,16 @@ generalise_person_race_ethnicity = Rule(
 def _gender(ctx: RuleContext):
     d = ctx.config.demographics
     answers = _answers(ctx, d.gender_question)
-    sex = exp.select(col("person_id"), exp.func("LIST", col("value_source_concept_id")).as_("sex")).from_(table("observation")).where(
+    # Each person's answers to the sex-at-birth question, before generalise_sex_at_birth changes them.
+    sex = exp.select(col("person_id"), col("value_source_concept_id").as_("sex")).distinct().from_(table("observation")).where(
         col("observation_source_concept_id").eq(ctx.param(d.sex_at_birth_question))
-    ).group_by(col("person_id"))
+    )
     q_sex, sex_table = setup(ctx, "sex", sex)
     conflicts = []
     for gender_answer, sex_answer in d.gender_sex_conflicts:
-        in_sex = exp.select(col("person_id", table="s")).from_(sex_table.copy().as_("s")).where(exp.func("list_contains", col("sex", table="s"), ctx.param(sex_answer)))
-        conflicts.append(exp.and_(exp.func("list_contains", col("answers"), ctx.param(gender_answer)), col("person_id").isin(query=in_sex)))
-
-    def trigger(answers: exp.Expression) -> exp.Expression:
-        return exp.or_(
-            exp.GTE(this=_distinct_count(answers), expression=num(2)),
-            _any_outside(ctx, answers, d.gender_allowed),
-            *conflicts,
-        )
-
+        in_sex = exp.select(col("person_id", table="s")).from_(sex_table.copy().as_("s")).where(col("sex", table="s").eq(ctx.param(sex_answer)))
+        conflicts.append(exp.and_(_some(col("a").eq(ctx.param(gender_answer))), col("person_id").isin(query=in_sex)))
+    trigger = exp.or_(exp.GTE(this=_distinct_answers(), expression=num(2)), _any_outside(ctx, d.gender_allowed), *conflicts)
     queries, _ = _collapse(ctx, answers, trigger, ctx.param(GENERALISED["gender"]))
     return [q_sex, *queries]
 
@@ -265,7 +248,7 @@ generalise_gender_identity = Rule(
 def _sex_at_birth(ctx: RuleContext):
     d = ctx.config.demographics
     answers = _answers(ctx, d.sex_at_birth_question)
-    trigger = lambda a: exp.or_(exp.GTE(this=_distinct_count(a), expression=num(2)), _any_outside(ctx, a, d.sex_at_birth_allowed))  # noqa: E731
+    trigger = exp.or_(exp.GTE(this=_distinct_answers(), expression=num(2)), _any_outside(ctx, d.sex_at_birth_allowed))
     queries, persons = _collapse(ctx, answers, trigger, ctx.param(GENERALISED["sex_at_birth"]))
     queries += change(
         "person_ext",
@@ -291,7 +274,7 @@ generalise_sex_at_birth = Rule(
 def _orientation(ctx: RuleContext):
     d = ctx.config.demographics
     answers = _answers(ctx, d.orientation_question)
-    trigger = lambda a: exp.or_(exp.GTE(this=_distinct_count(a), expression=num(2)), _any_outside(ctx, a, d.orientation_allowed))  # noqa: E731
+    trigger = exp.or_(exp.GTE(this=_distinct_answers(), expression=num(2)), _any_outside(ctx, d.orientation_allowed))
     queries, _ = _collapse(ctx, answers, trigger, ctx.param(GENERALISED["orientation"]))
     return queries
 
@@ -312,7 +295,7 @@ def _coarse(ctx: RuleContext, question: int, groups: list[tuple[list[int], int]]
     answers = _answers(ctx, question)
     case = exp.Case()
     for members, target in groups:
-        case = case.when(exp.func("COALESCE", exp.func("list_contains", ctx.list_param(members), col("a")), exp.false()), ctx.param(target))
+        case = case.when(is_one_of(ctx, col("a"), members), ctx.param(target))
     mapped = exp.select(col("_rid"), col("person_id"), col("a"), case.else_(col("a")).as_("value")).from_(answers.subquery("x"))
     number = exp.Window(this=exp.func("ROW_NUMBER"), partition_by=[col("person_id"), col("value")], order=exp.Order(expressions=[exp.Ordered(this=col("_rid"))]))
     ranked = exp.select(col("_rid"), col("a"), col("value"), number.as_("n")).from_(mapped.subquery("m"))
@@ -437,9 +420,9 @@ def _date_shift(ctx: RuleContext):
         replacements: dict[str, exp.Expression] = {}
         for c in t.columns:
             if c.type == "date":
-                replacements[c.name] = exp.Sub(this=col(c.name, table="t"), expression=shift.copy())
+                replacements[c.name] = subtract_days(col(c.name, table="t"), shift)
             elif c.type == "datetime":
-                replacements[c.name] = exp.Sub(this=col(c.name, table="t"), expression=exp.func("to_days", shift.copy()))
+                replacements[c.name] = timestamp_days_earlier(col(c.name, table="t"), shift)
         m = ctx.private("person_map").as_("m")
         queries.append(remap(name, replacements, [(m, col(person_column(name), table="t").eq(col("person_id", table="m")))]))
     return queries
