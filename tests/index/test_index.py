@@ -33,11 +33,10 @@ ANCESTRY = [(441840, 441840, 0), (201820, 201820, 0), (201826, 201826, 0), (4418
             (201820, 201826, 1), (1503297, 1503297, 0), (40163924, 40163924, 0), (1503297, 40163924, 1)]
 
 
-@pytest.fixture(scope="module")
-def index_dir(tmp_path_factory):
+def write_tiny_cdr(src):
+    """The tiny CDR of these tests, loaded from CSV files written in ``src``; its directory (beside ``src``)."""
     from research_workbench.ingest import load_omop_folder
 
-    src = tmp_path_factory.mktemp("src")
     write_csv(src, "concept.csv", ["concept_id", "concept_name", "domain_id", "vocabulary_id", "concept_class_id", "standard_concept",
                                    "concept_code", "valid_start_date", "valid_end_date"],
               [list(c) + ["1970-01-01", "2099-12-31"] for c in CONCEPTS])
@@ -68,7 +67,12 @@ def index_dir(tmp_path_factory):
     write_csv(src, "person_ext.csv", ["person_id", "sex_at_birth_concept_id"], [[3, 45878463]])
     cdr = src.parent / "cdr"
     load_omop_folder(src, cdr)
-    return build_index(cdr).path
+    return cdr
+
+
+@pytest.fixture(scope="module")
+def index_dir(tmp_path_factory):
+    return build_index(write_tiny_cdr(tmp_path_factory.mktemp("src"))).path
 
 
 def query(index_dir, file, sql_tail="", params=None):

@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from .engine_options import ENGINE_OPTION, SPARK_MASTER_OPTION, open_engine
 from .output import command_group, JSON_OPTION, emit_json, err_console, fail, progress_bar, user_errors
 
 browser_app = command_group("The public Data Browser: build a release's results store, serve it.")
@@ -19,15 +20,24 @@ def build(
     bin_size: Optional[int] = typer.Option(
         None, "--bin-size", min=1, help="Counts are rounded up to multiples of this (default: the disclosure rule's bin, 20)."),
     replace: bool = typer.Option(False, "--replace", help="Rebuild an existing store."),
+    engine: str = ENGINE_OPTION,
+    spark_master: Optional[str] = SPARK_MASTER_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
-    """Compute the release's aggregates, round every count, and write the results store atomically."""
+    """Compute the release's aggregates, round every count, and write the results store atomically.
+
+    The aggregates' SQL runs on --engine (DuckDB, or Spark for a program that outgrows one machine); rounding and
+    the store are the same whatever it is."""
     from ..browser.disclosure import DEFAULT_BIN
     from ..browser.building.writer import build_store
 
     bin_size = bin_size or DEFAULT_BIN
-    with user_errors(json_output), progress_bar("aggregates", enabled=not json_output) as progress:
-        result = build_store(release_dir, out, bin_size=bin_size, replace=replace, progress=progress)
+    with user_errors(json_output), open_engine(engine, spark_master) as eng, \
+            progress_bar("aggregates", enabled=not json_output) as progress:
+        # DuckDB: the build opens its own, spilling into its scratch directory (the engine here only checked the
+        # options).
+        result = build_store(release_dir, out, bin_size=bin_size, replace=replace, progress=progress,
+                             engine=None if eng.name == "duckdb" else eng)
     document = {"store": str(result.path), "seconds": round(result.seconds, 2), **result.meta, "rows": result.rows}
     if json_output:
         emit_json(document)

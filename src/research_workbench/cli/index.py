@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 
 from ..cdr.facts import EVENT_DOMAINS, Domain
+from .engine_options import ENGINE_OPTION, SPARK_MASTER_OPTION, open_engine
 from .output import command_group, JSON_OPTION, emit_json, err_console, out_console, progress_bar, user_errors
 
 # The domains criteria belong to, in the enum's order.
@@ -22,13 +23,22 @@ def index(
     cdr_dir: Path = typer.Argument(..., help="CDR directory (raw or a release tier)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Index directory (default: CDR_DIR.index beside the CDR)."),
     replace: bool = typer.Option(False, "--replace", help="Rebuild an existing index."),
+    engine: str = ENGINE_OPTION,
+    spark_master: Optional[str] = SPARK_MASTER_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
-    """Build the search index of a CDR: event table, person table, criteria trees and text search."""
+    """Build the search index of a CDR: event table, person table, criteria trees and text search.
+
+    The event, person and criteria tables are computed on --engine (DuckDB, or Spark for a program that outgrows
+    one machine); the files that serve the index (its DuckDB database, bitmaps, search database) are built here."""
     from ..index.build import build_index
 
-    with user_errors(json_output), progress_bar("Indexing", enabled=not json_output) as progress:
-        result = build_index(cdr_dir, out, replace=replace, progress=progress)
+    with user_errors(json_output), open_engine(engine, spark_master) as eng, \
+            progress_bar("Indexing", enabled=not json_output) as progress:
+        # DuckDB: the build opens its own, spilling into the index's scratch directory (the engine here only
+        # checked the options).
+        result = build_index(cdr_dir, out, replace=replace, progress=progress,
+                             engine=None if eng.name == "duckdb" else eng)
     if json_output:
         emit_json(result.summary())
     else:

@@ -38,8 +38,8 @@ SOURCE_ROW_DOMAINS: frozenset[Domain] = frozenset({Domain.CONDITION, Domain.PROC
 MEASUREMENT_TABLE, OBSERVATION_TABLE = event_table("measurement"), event_table("observation")
 BASIC_TABLES: tuple[EventTable, ...] = tuple(t for t in event_tables().values() if t not in (MEASUREMENT_TABLE, OBSERVATION_TABLE))
 
-# The whole event table as one statement over the CDR's views. It holds no user value: the only parameters are
-# the blood-pressure concept lists of ``cdr.facts``, bound at execution.
+# The whole event table as one statement over the CDR's tables, portable (``engines.capabilities``): every CTE that
+# is unioned has the columns of ``_basic_select`` in its order (unions are positional: Spark has no UNION BY NAME). It holds no user value: the blood-pressure concepts are ``cdr.facts``' own constants.
 EVENTS_SQL = """
 WITH birth AS (
     SELECT person_id, {birth_date} AS birth_date FROM person
@@ -54,8 +54,8 @@ meas AS (
            m.{meas_t.visit} AS visit_occurrence_id, m.{meas_t.value_as_number} AS value_as_number,
            m.{meas_t.value_as_concept} AS value_as_concept_id, CAST(NULL AS BIGINT) AS value_source_concept_id,
            CASE WHEN c.vocabulary_id = {ppi} THEN {PHYSICAL_MEASUREMENT} ELSE {MEASUREMENT} END AS domain,
-           m.{meas_t.concept} IN (SELECT unnest($systolic)) OR m.{meas_t.source_concept} IN (SELECT unnest($systolic)) AS is_sys,
-           m.{meas_t.concept} IN (SELECT unnest($diastolic)) OR m.{meas_t.source_concept} IN (SELECT unnest($diastolic)) AS is_dia
+           m.{meas_t.concept} IN ({systolic}) OR m.{meas_t.source_concept} IN ({systolic}) AS is_sys,
+           m.{meas_t.concept} IN ({diastolic}) OR m.{meas_t.source_concept} IN ({diastolic}) AS is_dia
     FROM {meas_t.table} m LEFT JOIN concept c ON c.concept_id = m.{meas_t.source_concept}
 ),
 bp AS (
@@ -67,7 +67,8 @@ bp AS (
     GROUP BY ALL
 ),
 meas_bp AS (
-    SELECT m.* EXCLUDE (is_sys, is_dia),
+    SELECT m.person_id, m.entry_date, m.entry_datetime, m.standard_concept_id, m.source_concept_id,
+           m.visit_occurrence_id, m.value_as_number, m.value_as_concept_id, m.value_source_concept_id, m.domain,
            CASE WHEN m.is_sys OR m.is_dia THEN bp.systolic END AS systolic,
            CASE WHEN m.is_sys OR m.is_dia THEN bp.diastolic END AS diastolic
     FROM meas m LEFT JOIN bp
@@ -87,8 +88,8 @@ obs AS (
 two_sided AS (
     SELECT * FROM (
         SELECT *, CAST(NULL AS BIGINT) AS survey_concept_id, CAST(NULL AS BIGINT) AS questionnaire_response_id FROM meas_bp
-        UNION ALL BY NAME SELECT * FROM obs
-        UNION ALL BY NAME SELECT * FROM basic WHERE domain IN ({two_sided_domains})
+        UNION ALL SELECT * FROM obs
+        UNION ALL SELECT * FROM basic WHERE domain IN ({two_sided_domains})
     )
 ),
 one_sided AS (
@@ -97,9 +98,9 @@ one_sided AS (
 unified AS (
     -- Survey answers are source rows only: their "standard" concept is a generic observation concept.
     SELECT *, false AS is_standard, source_concept_id AS concept_id FROM two_sided WHERE source_concept_id IS NOT NULL AND source_concept_id <> 0
-    UNION ALL BY NAME
+    UNION ALL
     SELECT *, true AS is_standard, standard_concept_id AS concept_id FROM two_sided WHERE domain <> {SURVEY}
-    UNION ALL BY NAME
+    UNION ALL
     SELECT *, true AS is_standard, standard_concept_id AS concept_id FROM one_sided
 )
 SELECT u.person_id, u.entry_date, u.entry_datetime, u.is_standard, u.concept_id, u.domain,
@@ -150,6 +151,8 @@ def events_sql() -> str:
         meas_t=MEASUREMENT_TABLE,
         obs_t=OBSERVATION_TABLE,
         visit_t=event_table_of(Domain.VISIT),
+        systolic=", ".join(str(int(c)) for c in SYSTOLIC),
+        diastolic=", ".join(str(int(c)) for c in DIASTOLIC),
         two_sided_domains=literals(t.domain for t in BASIC_TABLES if t.domain in SOURCE_ROW_DOMAINS),
         one_sided_domains=literals(t.domain for t in BASIC_TABLES if t.domain not in SOURCE_ROW_DOMAINS),
     )
@@ -158,7 +161,7 @@ def events_sql() -> str:
 def events_query() -> exp.Expression:
     """The event-table query: the template with the facts rendered in and its ``basic`` CTE built from BASIC_TABLES.
 
-    One ``basic`` CTE read twice (split by SOURCE_ROW_DOMAINS where it is used), its SELECTs joined BY NAME: DuckDB
+    One ``basic`` CTE read twice (split by SOURCE_ROW_DOMAINS where it is used), its SELECTs in one UNION ALL: DuckDB
     plans this shape within the 2 GB cap at 1M participants, where two separate CTEs ran out of memory."""
     tree = sqlglot.parse_one(events_sql(), dialect="duckdb")
     for cte in tree.find_all(exp.CTE):
@@ -166,11 +169,8 @@ def events_query() -> exp.Expression:
             selects = [_basic_select(t) for t in BASIC_TABLES]
             union = selects[0]
             for select in selects[1:]:
-                union = exp.Union(this=union, expression=select, distinct=False, by_name=True)
+                union = exp.Union(this=union, expression=select, distinct=False)
             cte.set("this", union)
             return tree
     raise AssertionError("the event template lost its basic CTE")
 
-
-def events_params() -> dict:
-    return {"systolic": list(SYSTOLIC), "diastolic": list(DIASTOLIC)}

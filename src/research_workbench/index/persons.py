@@ -2,6 +2,10 @@
 
 Flags let "has X" criteria and data filters read one small table: EHR data, each survey module (a list of the
 module concepts answered), physical measurements, each wearable type, whole genome and array data.
+
+The modules' lists are assembled from sorted (person, module) pairs (``survey_module_pairs``, then
+``engine_io.grouped_lists``) and named ``SURVEY_MODULES_TABLE`` on the engine: no aggregate that builds a list answers
+alike on DuckDB and Spark.
 """
 
 from __future__ import annotations
@@ -30,8 +34,7 @@ flags AS (
     SELECT person_id,
            bool_or(domain IN ({ehr_domains})) AS has_ehr_data,
            bool_or(domain = {SURVEY}) AS has_ppi_survey_data,
-           bool_or(domain = {PHYSICAL_MEASUREMENT}) AS has_physical_measurement_data,
-           list(DISTINCT survey_concept_id ORDER BY survey_concept_id) FILTER (WHERE survey_concept_id IS NOT NULL) AS survey_modules
+           bool_or(domain = {PHYSICAL_MEASUREMENT}) AS has_physical_measurement_data
     FROM events GROUP BY person_id
 )
 SELECT b.person_id, b.gender_concept_id, pe.sex_at_birth_concept_id, b.race_concept_id, b.ethnicity_concept_id,
@@ -41,7 +44,7 @@ SELECT b.person_id, b.gender_concept_id, pe.sex_at_birth_concept_id, b.race_conc
        EXISTS (SELECT 1 FROM death d WHERE d.person_id = b.person_id) AS is_deceased,
        COALESCE(f.has_ehr_data, false) AS has_ehr_data,
        COALESCE(f.has_ppi_survey_data, false) AS has_ppi_survey_data,
-       COALESCE(f.survey_modules, []) AS survey_modules,
+       COALESCE(sm.survey_modules, CAST([] AS BIGINT[])) AS survey_modules,
        COALESCE(f.has_physical_measurement_data, false) AS has_physical_measurement_data,
        EXISTS (SELECT 1 FROM genomic_sample g WHERE g.person_id = b.person_id AND g.data_type = 'wgs') AS has_whole_genome_variant,
        EXISTS (SELECT 1 FROM genomic_sample g WHERE g.person_id = b.person_id AND g.data_type = 'array') AS has_array_data
@@ -50,8 +53,21 @@ CROSS JOIN cdr_date cd
 LEFT JOIN person_ext pe USING (person_id)
 LEFT JOIN participant_status ps USING (person_id)
 LEFT JOIN flags f USING (person_id)
+LEFT JOIN {survey_modules_table} sm USING (person_id)
 ORDER BY b.person_id
 """
+
+
+# The table of each person's survey modules (``person_id``, ``survey_modules``: sorted, distinct) the query joins.
+SURVEY_MODULES_TABLE = "person_survey_modules"
+
+
+def survey_module_pairs() -> exp.Expression:
+    """(person, survey module) of every survey answer, distinct, sorted: the lists' contents."""
+    person, module = col("person_id"), col("survey_concept_id")
+    return (exp.select(person, module).distinct().from_(table("events"))
+            .where(exp.Not(this=exp.Is(this=module.copy(), expression=exp.Null())))
+            .order_by(person.copy(), module.copy()))
 
 
 # The wearable tables of the model: a has-flag each, and has_fitbit for any of them.
@@ -83,6 +99,7 @@ def persons_query(cutoff: date | None) -> exp.Expression:
         age_at_consent=age_at(born, col("primary_consent_date", table="ps")),
         age_at_cdr=age_at(born, col("d", table="cd")),
         cutoff=date_literal(cutoff) if cutoff else exp.cast(exp.Null(), "DATE"),
+        survey_modules_table=SURVEY_MODULES_TABLE,
     )
     tree = sqlglot.parse_one(text, dialect="duckdb")
     flags = [wearable_flag(t) for t in WEARABLE_TABLES]

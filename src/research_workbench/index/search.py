@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..cdr.store import CdrFileError
 from .freshness import check_index, rebuild_command
@@ -22,64 +23,86 @@ from .layout import SEARCH_DB
 from .spelling import build_spelling, corrections
 from .templates import render
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from ..engines.base import Engine
+
 SEARCH_LIMIT = 250
 COLUMNS = ("concept_id", "domain", "is_standard", "name", "code", "vocabulary_id", "count")
 # Fewer hits than this for the words as typed, and the words are spelling-corrected for more (marked "fuzzy").
 FEW_HITS = 5
 MAPS_TO = "Maps to"  # the OMOP relationship from a source concept to its standard concept(s)
 
+# The index's own tables the search entries are read from, named on the engine by the builder (``build.py``).
+CRITERIA_TABLE, SURVEY_TREE_TABLE = "criteria_nodes", "survey_tree"
+
 # The entries of the search: every criteria node, and every survey module, question and answer (one per concept,
-# with its largest participant count), with the concept's name, code and synonyms. Parameters: the survey tree
-# file, then the criteria file. A template: the domain is rendered in from ``cdr.facts``.
+# with its largest participant count), with the concept's name, code and synonyms; in a stable order (the search
+# database's row ids, which break ranking ties, follow it). A template: the domain is rendered in from ``cdr.facts``.
 ROWS_SQL = """
 WITH synonyms AS (
     SELECT concept_id, string_agg(concept_synonym_name, ' | ' ORDER BY concept_synonym_name) AS synonyms
     FROM concept_synonym GROUP BY concept_id
 ),
 survey AS (
-    SELECT concept_id, max(participant_count) AS participant_count FROM read_parquet(?) GROUP BY concept_id
+    SELECT concept_id, max(participant_count) AS participant_count FROM survey_tree GROUP BY concept_id
 ),
 nodes AS (
-    SELECT concept_id, domain, is_standard, rollup_count AS count FROM read_parquet(?)
+    SELECT concept_id, domain, is_standard, rollup_count AS count FROM criteria_nodes
     UNION ALL
     SELECT concept_id, {SURVEY}, false, participant_count FROM survey
 )
-SELECT n.concept_id, n.domain, n.is_standard::INTEGER, COALESCE(c.concept_name, ''), COALESCE(c.concept_code, ''),
-       c.vocabulary_id, COALESCE(s.synonyms, ''), n.count
-FROM nodes n LEFT JOIN concept c USING (concept_id) LEFT JOIN synonyms s USING (concept_id)
+SELECT n.concept_id, n.domain, CAST(n.is_standard AS INTEGER) AS is_standard, COALESCE(c.concept_name, '') AS name,
+       COALESCE(c.concept_code, '') AS code, c.vocabulary_id, COALESCE(s.synonyms, '') AS synonyms, n.count
+FROM nodes n LEFT JOIN concept c ON c.concept_id = n.concept_id LEFT JOIN synonyms s ON s.concept_id = n.concept_id
+ORDER BY n.domain, n.is_standard, n.concept_id, n.count
 """
 
 # The valid "Maps to" targets (other than itself) of every source entry, with the target's name, vocabulary, code
-# and its participant count as a standard criterion (NULL when it has no data). Parameters: the relationship id,
-# the criteria file (twice), then the survey tree file.
+# and its participant count as a standard criterion (NULL when it has no data). Parameter: the relationship id.
 MAPS_TO_SQL = """
 WITH sources AS (
-    SELECT concept_id FROM read_parquet(?) WHERE NOT is_standard
+    SELECT concept_id FROM criteria_nodes WHERE NOT is_standard
     UNION
-    SELECT concept_id FROM read_parquet(?)
+    SELECT concept_id FROM survey_tree
 ),
 standard_counts AS (
-    SELECT concept_id, max(rollup_count) AS count FROM read_parquet(?) WHERE is_standard GROUP BY concept_id
+    SELECT concept_id, max(rollup_count) AS count FROM criteria_nodes WHERE is_standard GROUP BY concept_id
 )
-SELECT DISTINCT r.concept_id_1, r.concept_id_2, COALESCE(c.concept_name, ''), COALESCE(c.vocabulary_id, ''),
-       COALESCE(c.concept_code, ''), k.count
+SELECT DISTINCT r.concept_id_1, r.concept_id_2, COALESCE(c.concept_name, '') AS name,
+       COALESCE(c.vocabulary_id, '') AS vocabulary_id, COALESCE(c.concept_code, '') AS code, k.count
 FROM concept_relationship r
 JOIN sources s ON s.concept_id = r.concept_id_1
 LEFT JOIN concept c ON c.concept_id = r.concept_id_2
 LEFT JOIN standard_counts k ON k.concept_id = r.concept_id_2
-WHERE r.relationship_id = ? AND r.invalid_reason IS NULL AND r.concept_id_1 <> r.concept_id_2
-ORDER BY 1, 2
+WHERE r.relationship_id = $relationship AND r.invalid_reason IS NULL AND r.concept_id_1 <> r.concept_id_2
+ORDER BY r.concept_id_1, r.concept_id_2
 """
 
 
-def search_rows(con, survey_tree: Path, criteria: Path) -> list[tuple]:
-    """The search entries of an index being built (``con``: a DuckDB connection over its CDR)."""
-    return con.execute(render(ROWS_SQL), [str(survey_tree), str(criteria)]).fetchall()
+def search_queries() -> tuple:
+    """The trees of ``search_rows`` and ``maps_to_rows``."""
+    import sqlglot  # the builder's only: searching an index needs neither SQLGlot nor an engine
+
+    return sqlglot.parse_one(render(ROWS_SQL), read="duckdb"), sqlglot.parse_one(MAPS_TO_SQL, read="duckdb")
 
 
-def maps_to_rows(con, survey_tree: Path, criteria: Path) -> list[tuple]:
-    """(source concept, standard concept, its name, vocabulary, code, participant count) of an index being built."""
-    return con.execute(MAPS_TO_SQL, [str(criteria), str(survey_tree), str(criteria), MAPS_TO]).fetchall()
+def _rows(table: pa.Table) -> list[tuple]:
+    columns = [table.column(i).to_pylist() for i in range(table.num_columns)]
+    return list(zip(*columns))
+
+
+def search_rows(engine: Engine) -> list[tuple]:
+    """The search entries of an index being built (``engine``: its CDR's tables, and the index's criteria and
+    survey tree as CRITERIA_TABLE and SURVEY_TREE_TABLE)."""
+    return _rows(engine.run(search_queries()[0]))
+
+
+def maps_to_rows(engine: Engine) -> list[tuple]:
+    """(source concept, standard concept, its name, vocabulary, code, participant count) of an index being built
+    (``engine`` as for ``search_rows``)."""
+    return _rows(engine.run(search_queries()[1], {"relationship": MAPS_TO}))
 
 
 def build_search_db(path: Path, rows: list[tuple], maps_to: list[tuple] = ()) -> dict[str, int]:

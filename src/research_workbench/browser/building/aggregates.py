@@ -1,4 +1,4 @@
-"""Every raw (unrounded) Achilles-style aggregate table of a release, computed in DuckDB.
+"""Every raw (unrounded) Achilles-style aggregate table of a release, computed on an engine (DuckDB or Spark).
 
 Everything but genomes comes from the Registered Tier: participants by gender, sex at birth, race, ethnicity, age
 group and state (``people.py``); per concept participants by gender, sex at birth, age at first occurrence and
@@ -14,20 +14,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from ...cdr.facts import PPI_VOCABULARY, Domain
 from ..domains import CARDS, CONCEPT_DOMAIN_SLUGS, DOMAIN_LABELS
 from ..schema import spec
 from .concepts import concepts
-from .connection import connect_cdr
-from .genomes import genome_tables
+from .genomes import engine_for, genome_tables
 from .measurements import measurements
 from .people import demographics, people_table, registered_demographics
 from .protect import RawTable
+from .session import CdrSession
 from .source import BrowserSource
 from .surveys import SurveyTables, surveys
 from .wearables import wearables
+
+if TYPE_CHECKING:
+    from ...engines.base import Engine
 
 Progress = Callable[[str, int, int], None]
 
@@ -40,30 +43,30 @@ class Card(NamedTuple):
 
 
 def compute(source: BrowserSource, *, scratch: Path, progress: Progress | None = None,
-            memory_limit: str | None = None) -> list[RawTable]:
-    """Every raw aggregate table of the results store (still unrounded)."""
+            memory_limit: str | None = None, engine: Engine | None = None) -> list[RawTable]:
+    """Every raw aggregate table of the results store (still unrounded). ``engine``: where the SQL runs (default:
+    an embedded DuckDB spilling to ``scratch``); the Registered Tier's tables are named on it, then the Controlled
+    Tier's under the same names."""
     report = progress or (lambda stage, done, total: None)
     steps = 7
-    con = connect_cdr(source.registered, scratch / "registered", memory_limit)
-    try:
-        report("participants", 0, steps)
-        people_table(con, source.cutoff)
-        demo = demographics(con)
-        report("concepts", 1, steps)
-        concept_tables, domain_counts = concepts(con)
-        report("surveys", 2, steps)
-        survey_tables, survey_participants = surveys(con)
-        report("measurements", 3, steps)
-        measurement_tables, physical_participants = measurements(con)
-        report("wearables", 4, steps)
-        wearable, wearable_participants = wearables(con)
-        registered_people, registered_labels = registered_demographics(con)
-    finally:
-        con.close()
-    report("genomes", 5, steps)
-    genome_summary, variant_tables, genome_participants = genome_tables(
-        source, scratch=scratch / "controlled", memory_limit=memory_limit,
-        registered_people=registered_people, registered_labels=registered_labels)
+    with engine_for(engine, scratch / "registered", memory_limit) as eng:
+        with CdrSession(eng, source.registered) as s:
+            report("participants", 0, steps)
+            people_table(s, source.cutoff)
+            demo = demographics(s)
+            report("concepts", 1, steps)
+            concept_tables, domain_counts = concepts(s)
+            report("surveys", 2, steps)
+            survey_tables, survey_participants = surveys(s)
+            report("measurements", 3, steps)
+            measurement_tables, physical_participants = measurements(s)
+            report("wearables", 4, steps)
+            wearable, wearable_participants = wearables(s)
+            registered_people, registered_labels = registered_demographics(s)
+        report("genomes", 5, steps)
+        genome_summary, variant_tables, genome_participants = genome_tables(
+            source, scratch=scratch / "controlled", memory_limit=memory_limit,
+            registered_people=registered_people, registered_labels=registered_labels, engine=eng)
     report("search", 6, steps)
     cards = {d: Card(c.participants, c.concepts) if (c := domain_counts.get(d)) else Card(0, 0)
              for d in CONCEPT_DOMAIN_SLUGS}

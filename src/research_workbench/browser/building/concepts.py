@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-import duckdb
 from sqlglot import exp
 
 from ...cdr.facts import PPI_VOCABULARY, Domain, event_table_of
@@ -14,7 +13,7 @@ from ...cdr.sql import alias, col, lit, table, union_all
 from ..schema import spec
 from .people import first_occurrence_strata_sql
 from .protect import RawTable
-from .records import records
+from .session import CdrSession
 from .strata import strata_rows
 
 
@@ -61,7 +60,6 @@ def events_sql() -> str:
         _events(Domain.OBSERVATION).where(exp.Is(this=col("questionnaire_response_id", table="x"), expression=exp.Null())),
     ]
     return f"""
-    CREATE OR REPLACE TEMP TABLE ev AS
     WITH ppi AS (SELECT concept_id FROM concept WHERE vocabulary_id = '{PPI_VOCABULARY}'),
     ingredient AS (SELECT concept_id FROM concept WHERE concept_class_id = 'Ingredient' AND domain_id = 'Drug'),
     raw AS ({union_all(parts).sql("duckdb")})
@@ -80,15 +78,15 @@ def _strata_sql() -> str:
     return " UNION ALL ".join(parts)
 
 
-def concepts(con: duckdb.DuckDBPyConnection) -> tuple[ConceptTables, dict[str, Any]]:
+def concepts(s: CdrSession) -> tuple[ConceptTables, dict[str, Any]]:
     """The concept, concept_stratum and concept_source tables, and per domain its participants and concepts
     (named rows: ``domain``, ``participants``, ``concepts``)."""
-    con.execute(events_sql())
-    con.execute("CREATE OR REPLACE TEMP TABLE pc AS SELECT domain, concept_id, person_id, min(d) AS first_d FROM ev GROUP BY ALL")
-    totals = records(
-        con,
+    s.materialise("ev", events_sql())
+    s.materialise("pc", "SELECT domain, concept_id, person_id, min(d) AS first_d FROM ev GROUP BY ALL")
+    totals = s.records(
         """
-        WITH syn AS (SELECT concept_id, string_agg(DISTINCT concept_synonym_name, ' | ') AS synonyms FROM concept_synonym GROUP BY concept_id)
+        WITH syn AS (SELECT concept_id, string_agg(DISTINCT concept_synonym_name, ' | ' ORDER BY concept_synonym_name) AS synonyms
+                     FROM concept_synonym GROUP BY concept_id)
         SELECT f.domain, f.concept_id, COALESCE(c.concept_name, 'Concept ' || f.concept_id) AS name,
                COALESCE(c.vocabulary_id, '') AS vocabulary_id, COALESCE(c.concept_code, '') AS code,
                COALESCE(c.concept_class_id, '') AS concept_class_id, COALESCE(s.synonyms, '') AS synonyms,
@@ -97,9 +95,8 @@ def concepts(con: duckdb.DuckDBPyConnection) -> tuple[ConceptTables, dict[str, A
         GROUP BY ALL ORDER BY f.domain, f.concept_id
         """,
     )
-    strata = strata_rows(con, _strata_sql())
-    sources = records(
-        con,
+    strata = strata_rows(s, _strata_sql())
+    sources = s.records(
         """
         SELECT e.domain, e.concept_id, e.source_concept_id, COALESCE(c.concept_name, 'Concept ' || e.source_concept_id) AS name,
                COALESCE(c.vocabulary_id, '') AS vocabulary_id, COALESCE(c.concept_code, '') AS code,
@@ -108,8 +105,8 @@ def concepts(con: duckdb.DuckDBPyConnection) -> tuple[ConceptTables, dict[str, A
         WHERE e.source_concept_id <> 0 GROUP BY ALL ORDER BY ALL
         """,
     )
-    summary = {r.domain: r for r in records(
-        con, "SELECT domain, count(DISTINCT person_id) AS participants, count(DISTINCT concept_id) AS concepts "
+    summary = {r.domain: r for r in s.records(
+        "SELECT domain, count(DISTINCT person_id) AS participants, count(DISTINCT concept_id) AS concepts "
              "FROM pc GROUP BY domain")}
     return ConceptTables(
         RawTable.from_records(spec("concept"), [r._asdict() for r in totals]),

@@ -15,19 +15,22 @@ one the Registered Tier removed or an untrue one.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 import pyarrow as pa
 
 from ..schema import ANCESTRIES, ANCESTRY_LABELS, spec
-from .connection import connect_cdr
 from .people import REGISTERED_PEOPLE_COLUMNS, people_table
 from .protect import RawTable
-from .records import record, records
+from .session import CdrSession
 from .source import BrowserSource
 from .strata import ConceptName, strata_rows
 from .vcf import scan_vcf
+
+if TYPE_CHECKING:
+    from ...engines.base import Engine
 
 # Controlled Tier facts: every genome participant counts.
 GENOME_DIM_SQL = {
@@ -42,35 +45,41 @@ REGISTERED_DIM_SQL = {
 }
 
 
+@contextmanager
+def engine_for(engine: Engine | None, scratch: Path, memory_limit: str | None) -> Iterator[Engine]:
+    """The engine given (left open), or an embedded DuckDB spilling to ``scratch`` (closed at the end)."""
+    if engine is not None:
+        yield engine
+        return
+    from ...engines.duckdb_engine import DuckDBEngine
+
+    with DuckDBEngine(temp_dir=scratch, memory_limit=memory_limit) as own:
+        yield own
+
+
 def genome_tables(source: BrowserSource, *, scratch: Path, memory_limit: str | None = None,
                   registered_people: pa.Table | None = None,
-                  registered_labels: dict[int, ConceptName] | None = None) -> tuple[RawTable, list[RawTable], int]:
+                  registered_labels: dict[int, ConceptName] | None = None,
+                  engine: Engine | None = None) -> tuple[RawTable, list[RawTable], int]:
     """The genome table, the variant and variant_ancestry tables, and the participants with any genome.
 
     ``registered_people``: the Registered Tier's ``people`` (``REGISTERED_PEOPLE_COLUMNS``), and
-    ``registered_labels`` the names of its concepts; without them (a single CDR) the one CDR's own are used."""
+    ``registered_labels`` the names of its concepts; without them (a single CDR) the one CDR's own are used.
+    ``engine``: where the SQL runs (default: an embedded DuckDB)."""
     if registered_people is None and source.kind == "release":
         raise ValueError("the genome aggregates of a release need its Registered Tier's people")
     scratch.mkdir(parents=True, exist_ok=True)
-    con = connect_cdr(source.controlled, scratch / "duckdb", memory_limit)
-    try:
-        people_table(con, source.cutoff)
+    with engine_for(engine, scratch / "duckdb", memory_limit) as eng, CdrSession(eng, source.controlled) as s:
+        people_table(s, source.cutoff)
         if registered_people is None:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE reg AS SELECT {', '.join(REGISTERED_PEOPLE_COLUMNS)} FROM people")
+            s.materialise("reg", f"SELECT {', '.join(REGISTERED_PEOPLE_COLUMNS)} FROM people")
         else:
-            con.register("registered_people_arrow", registered_people)
-            con.execute(f"CREATE OR REPLACE TEMP TABLE reg AS SELECT {', '.join(REGISTERED_PEOPLE_COLUMNS)} "
-                        f"FROM registered_people_arrow")
-            con.unregister("registered_people_arrow")
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE anc AS SELECT person_id, lower(min(ancestry_pred)) AS ancestry "
-            "FROM ancestry_prediction GROUP BY person_id"
-        )
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE gs AS SELECT DISTINCT lower(g.data_type) AS data_type, g.person_id "
-            "FROM genomic_sample g JOIN people p ON p.person_id = g.person_id WHERE g.data_type IS NOT NULL"
-        )
-        con.execute("INSERT INTO gs SELECT DISTINCT 'any', person_id FROM gs")
+            s.register_arrow("reg", registered_people.select(list(REGISTERED_PEOPLE_COLUMNS)))
+        s.materialise("anc", "SELECT person_id, lower(min(ancestry_pred)) AS ancestry FROM ancestry_prediction "
+                             "GROUP BY person_id")
+        s.materialise("gs", "SELECT DISTINCT lower(g.data_type) AS data_type, g.person_id "
+                            "FROM genomic_sample g JOIN people p ON p.person_id = g.person_id WHERE g.data_type IS NOT NULL")
+        s.materialise("gs", "SELECT data_type, person_id FROM gs UNION ALL SELECT DISTINCT 'any', person_id FROM gs")
         parts = [
             f"SELECT g.data_type, '{dim}' AS dimension, {expr} AS stratum, count(*) AS participant_count FROM gs g "
             f"LEFT JOIN anc a ON a.person_id = g.person_id GROUP BY ALL"
@@ -80,12 +89,10 @@ def genome_tables(source: BrowserSource, *, scratch: Path, memory_limit: str | N
             f"JOIN reg r ON r.person_id = g.person_id GROUP BY ALL"
             for dim, expr in REGISTERED_DIM_SQL.items()
         ]
-        rows = [_ancestry_label(r) for r in strata_rows(con, " UNION ALL ".join(parts), names=registered_labels)]
-        participants = record(con, "SELECT count(*) AS n FROM gs WHERE data_type = 'any'").n
-        ancestry_of = {r.person_id: r.ancestry for r in records(
-            con, "SELECT p.person_id, a.ancestry FROM people p LEFT JOIN anc a ON a.person_id = p.person_id")}
-    finally:
-        con.close()
+        rows = [_ancestry_label(r) for r in strata_rows(s, " UNION ALL ".join(parts), names=registered_labels)]
+        participants = s.record("SELECT count(*) AS n FROM gs WHERE data_type = 'any'").n
+        ancestry_of = {r.person_id: r.ancestry for r in s.records(
+            "SELECT p.person_id, a.ancestry FROM people p LEFT JOIN anc a ON a.person_id = p.person_id")}
     summary = RawTable.from_records(spec("genome"), rows)
     vcf = source.wgs_vcf
     if vcf is None:

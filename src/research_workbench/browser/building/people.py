@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from datetime import date
 
-import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
@@ -17,7 +16,7 @@ from ...cdr.facts import age_at, age_band, birth_date
 from ...cdr.sql import col, date_literal
 from ..schema import spec
 from .protect import RawTable
-from .records import records
+from .session import CdrSession
 from .strata import ConceptName, concept_names, strata_rows
 
 # The band of a column named ``age`` (queries compute the age first, then band it: the age is computed once).
@@ -55,16 +54,16 @@ def first_occurrence_strata_sql(source: str, keys: list[str]) -> list[str]:
     first_age = age_sql(col("birth_date", table="p"), col("first_d", table="f"))
     by_age = (f"SELECT {names}, 'age' AS dimension, {AGE_BAND_SQL} AS stratum, count(*) AS participant_count "
               f"FROM (SELECT {selected}, {first_age} AS age FROM {source} f JOIN people p ON p.person_id = f.person_id) "
-              f"GROUP BY ALL")
+              f"AS aged GROUP BY ALL")
     return [*by_person, by_age]
 
 
-def people_table(con: duckdb.DuckDBPyConnection, cutoff: date) -> None:
+def people_table(s: CdrSession, cutoff: date) -> None:
     """``people``: one row per participant with the stratifying facts, the birth date and the age group at the
     cut-off (``age_now``)."""
-    con.execute(
+    s.materialise(
+        "people",
         f"""
-        CREATE OR REPLACE TEMP TABLE people AS
         WITH ext AS (
             SELECT person_id, min(sex_at_birth_concept_id) AS sex_at_birth, min(state_of_residence_concept_id) AS state
             FROM person_ext GROUP BY person_id
@@ -85,18 +84,18 @@ def people_table(con: duckdb.DuckDBPyConnection, cutoff: date) -> None:
     )
 
 
-def demographics(con: duckdb.DuckDBPyConnection) -> RawTable:
+def demographics(s: CdrSession) -> RawTable:
     """Participants in total and by each person-level dimension."""
     parts = [
         f"SELECT '{dim}' AS dimension, {expr} AS stratum, count(*) AS participant_count FROM people p GROUP BY ALL"
         for dim, expr in PERSON_DIM_SQL.items()
     ]
-    return RawTable.from_records(spec("demographics"), strata_rows(con, " UNION ALL ".join(parts)))
+    return RawTable.from_records(spec("demographics"), strata_rows(s, " UNION ALL ".join(parts)))
 
 
-def registered_demographics(con: duckdb.DuckDBPyConnection) -> tuple[pa.Table, dict[int, ConceptName]]:
+def registered_demographics(s: CdrSession) -> tuple[pa.Table, dict[int, ConceptName]]:
     """The Registered Tier's people (the columns genome strata use) and the names of their concept values, for
-    the genome aggregates computed on the Controlled Tier's connection."""
-    people = con.sql(f"SELECT {', '.join(REGISTERED_PEOPLE_COLUMNS)} FROM people").to_arrow_table()
-    ids = [r.id for r in records(con, "SELECT DISTINCT gender AS id FROM people UNION SELECT DISTINCT sex_at_birth FROM people")]
-    return people, concept_names(con, ids)
+    the genome aggregates computed on the Controlled Tier's tables."""
+    people = s.run(f"SELECT {', '.join(REGISTERED_PEOPLE_COLUMNS)} FROM people")
+    ids = [r.id for r in s.records("SELECT DISTINCT gender AS id FROM people UNION SELECT DISTINCT sex_at_birth FROM people")]
+    return people, concept_names(s, ids)

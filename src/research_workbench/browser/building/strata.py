@@ -7,9 +7,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-import duckdb
-
-from .records import records
+from .session import CdrSession
 
 # Dimensions whose strata are not concept ids.
 NOT_CONCEPTS = ("age", "year", "total")
@@ -22,13 +20,13 @@ class ConceptName(NamedTuple):
     concept_class_id: str
 
 
-def concept_names(con: duckdb.DuckDBPyConnection, ids) -> dict[int, ConceptName]:
+def concept_names(s: CdrSession, ids) -> dict[int, ConceptName]:
     """concept id → its name, vocabulary, code and class, for the ids that exist."""
     ids = sorted({int(i) for i in ids if i is not None})
     if not ids:
         return {}
-    rows = records(con, "SELECT concept_id, concept_name, vocabulary_id, concept_code, concept_class_id FROM concept "
-                        "WHERE list_contains(?, concept_id)", [ids])
+    rows = s.records("SELECT concept_id, concept_name, vocabulary_id, concept_code, concept_class_id FROM concept "
+                     "WHERE list_contains($ids, concept_id)", {"ids": ids})
     return {r.concept_id: ConceptName(r.concept_name or "", r.vocabulary_id or "", r.concept_code or "",
                                       r.concept_class_id or "") for r in rows}
 
@@ -55,16 +53,16 @@ def stratum_label(dimension: str, stratum: str, names: dict[int, ConceptName]) -
     return f"Concept {stratum}", 10**9 - 1
 
 
-def strata_rows(con: duckdb.DuckDBPyConnection, sql: str,
+def strata_rows(s: CdrSession, sql: str,
                 names: dict[int, ConceptName] | None = None) -> list[dict[str, Any]]:
     """The rows of ``sql`` (its keys, ``dimension``, ``stratum``, ``participant_count``) with each stratum's
     ``label`` and ``sort_order`` added.
 
-    Concept values are named from ``names`` first, then from ``con``'s vocabulary."""
-    rows = records(con, sql)
+    Concept values are named from ``names`` first, then from the session's vocabulary."""
+    rows = s.records(sql)
     given = names or {}
     ids = [int(r.stratum) for r in rows if r.dimension not in NOT_CONCEPTS and r.stratum.lstrip("-").isdigit()]
-    names = {**concept_names(con, [i for i in ids if i not in given]), **given}
+    names = {**concept_names(s, [i for i in ids if i not in given]), **given}
     out = []
     for r in rows:
         label, order = stratum_label(r.dimension, r.stratum, names)

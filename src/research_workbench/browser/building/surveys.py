@@ -5,13 +5,11 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import duckdb
-
 from ...cdr.facts import Domain, event_table_of
 from ..schema import spec
 from .people import first_occurrence_strata_sql
 from .protect import RawTable
-from .records import record, records
+from .session import CdrSession
 from .strata import concept_names, strata_rows
 
 # Answers that are not concepts: a number, or free text (never published).
@@ -29,7 +27,6 @@ def answers_sql() -> str:
     """``sv``: every survey answer (module, question, answer concept or -1/-2) of people of the tier."""
     o = event_table_of(Domain.SURVEY)
     return f"""
-    CREATE OR REPLACE TEMP TABLE sv AS
     SELECT sc.survey_concept_id AS module, o.{o.source_concept} AS question,
            CASE WHEN o.{o.value_source_concept} IS NOT NULL AND o.{o.value_source_concept} <> 0 THEN o.{o.value_source_concept}
                 WHEN o.{o.value_as_number} IS NOT NULL THEN -1 ELSE -2 END AS answer,
@@ -47,19 +44,19 @@ def _strata_sql() -> str:
     return " UNION ALL ".join(first_occurrence_strata_sql("sa", keys))
 
 
-def surveys(con: duckdb.DuckDBPyConnection) -> tuple[SurveyTables, int]:
+def surveys(s: CdrSession) -> tuple[SurveyTables, int]:
     """The survey_module, survey_question, survey_answer and survey_answer_stratum tables, and the participants
     with any survey answer."""
-    con.execute(answers_sql())
-    modules = records(con, "SELECT module, count(DISTINCT person_id) AS participants, count(DISTINCT question) AS questions, "
+    s.materialise("sv", answers_sql())
+    modules = s.records("SELECT module, count(DISTINCT person_id) AS participants, count(DISTINCT question) AS questions, "
                            "min(observation_id) AS first_id FROM sv GROUP BY module ORDER BY first_id")
-    questions = records(con, "SELECT module, question, count(DISTINCT person_id) AS participants, min(observation_id) AS first_id "
+    questions = s.records("SELECT module, question, count(DISTINCT person_id) AS participants, min(observation_id) AS first_id "
                              "FROM sv GROUP BY ALL ORDER BY module, first_id")
-    answers = records(con, "SELECT module, question, answer, count(DISTINCT person_id) AS participants FROM sv "
+    answers = s.records("SELECT module, question, answer, count(DISTINCT person_id) AS participants FROM sv "
                            "GROUP BY ALL ORDER BY module, question, answer")
-    con.execute("CREATE OR REPLACE TEMP TABLE sa AS SELECT module, question, answer, person_id, min(d) AS first_d FROM sv GROUP BY ALL")
-    strata = strata_rows(con, _strata_sql())
-    names = concept_names(con, [m.module for m in modules] + [q.question for q in questions] + [a.answer for a in answers])
+    s.materialise("sa", "SELECT module, question, answer, person_id, min(d) AS first_d FROM sv GROUP BY ALL")
+    strata = strata_rows(s, _strata_sql())
+    names = concept_names(s, [m.module for m in modules] + [q.question for q in questions] + [a.answer for a in answers])
 
     def name(cid: int) -> dict[str, str]:
         if cid in NO_ANSWER_CONCEPT:
@@ -80,7 +77,7 @@ def surveys(con: duckdb.DuckDBPyConnection) -> tuple[SurveyTables, int]:
     # sort_order None: the disclosure pass ranks answers by their published counts (ties by name, then id)
     answer_rows = [{"module_concept_id": a.module, "question_concept_id": a.question, "answer_concept_id": a.answer,
                     **name(a.answer), "sort_order": None, "participant_count": a.participants} for a in answers]
-    participants = record(con, "SELECT count(DISTINCT person_id) AS n FROM sv").n
+    participants = s.record("SELECT count(DISTINCT person_id) AS n FROM sv").n
     return SurveyTables(
         RawTable.from_records(spec("survey_module"), module_rows),
         RawTable.from_records(spec("survey_question"), question_rows),

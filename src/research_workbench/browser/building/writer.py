@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ... import __version__
 from ...index.fts import create_fts
@@ -29,6 +29,9 @@ from ..store_format import SEARCH_CONTENT, SEARCH_FTS, SEARCH_ROWID, STORE_FORMA
 from . import aggregates
 from .protect import PublishedTable, protect
 from .source import open_source
+
+if TYPE_CHECKING:
+    from ...engines.base import Engine
 
 Progress = Callable[[str, int, int], None]
 BATCH_ROWS = 10_000
@@ -117,8 +120,11 @@ def write_store(path: Path, tables: list[PublishedTable], meta: dict[str, Any]) 
 
 
 def build_store(release_dir: Path, out: Path | None = None, *, bin_size: int = DEFAULT_BIN, replace: bool = False,
-                progress: Progress | None = None, memory_limit: str | None = None) -> BuildResult:
-    """Build the results store of a release (or a single CDR) at ``out``, atomically."""
+                progress: Progress | None = None, memory_limit: str | None = None,
+                engine: Engine | None = None) -> BuildResult:
+    """Build the results store of a release (or a single CDR) at ``out``, atomically. ``engine``: where the
+    aggregates' SQL runs (default: an embedded DuckDB); the disclosure pass and the store are the same whatever
+    it is."""
     started = time.perf_counter()
     if isinstance(bin_size, bool) or not isinstance(bin_size, int) or bin_size < 1:
         raise ValueError(f"bin size must be a positive whole number, not {bin_size!r}")
@@ -132,7 +138,7 @@ def build_store(release_dir: Path, out: Path | None = None, *, bin_size: int = D
     scratch = target.parent / f".{target.name}.scratch-{tag}"
     scratch.mkdir()
     try:
-        raw = aggregates.compute(source, scratch=scratch, progress=progress, memory_limit=memory_limit)
+        raw = aggregates.compute(source, scratch=scratch, progress=progress, memory_limit=memory_limit, engine=engine)
         published = protect(raw, bin_size)
         meta = {
             "format": STORE_FORMAT,
