@@ -92,3 +92,20 @@ def test_breakdowns_are_the_same_on_spark(engines):
     breakdown = engines["spark"].breakdown(definition)
     assert breakdown == engines["duckdb"].breakdown(definition)
     assert sum(row["count"] for row in breakdown["race"]) == 3
+
+
+def test_the_count_and_ids_commands_run_on_spark(index_dir, engines):
+    import json
+
+    from typer.testing import CliRunner
+
+    from research_workbench.cli.cohort import cohort_app
+
+    definition = index_dir.parent / "not_female.json"
+    definition.write_text(json.dumps(CASES["not_female"][0]))
+    common = [str(definition), "--cdr", str(index_dir.parent / "cdr"), "--json", "--engine", "spark"]
+    counted = CliRunner().invoke(cohort_app, ["count", *common])
+    listed = CliRunner().invoke(cohort_app, ["ids", *common])
+    assert counted.exit_code == listed.exit_code == 0, counted.output + listed.output
+    assert json.loads(counted.stdout)["count"] == 2
+    assert json.loads(listed.stdout)["person_ids"] == [1, 6]

@@ -275,8 +275,10 @@ class CohortEngine:
             select = exp.Select(expressions=[alias(value, "k"), col("person_id")]).from_(table(PERSON_TABLE), copy=False)
             with self._file_errors():
                 rows = self.arrow(select).group_by("k", use_threads=False).aggregate([("person_id", "list")])
-            self.shared.groups[key] = {k: _frozen(self.bitmap(np.asarray(ids, dtype=np.int64)))
-                                       for k, ids in zip(rows.column("k").to_pylist(), rows.column("person_id_list").to_pylist())}
+            lists = rows.column("person_id_list").combine_chunks()  # each group's ids: a slice of one array
+            ids, bounds = lists.flatten().to_numpy(zero_copy_only=False), lists.offsets.to_numpy()
+            self.shared.groups[key] = {k: _frozen(self.bitmap(np.asarray(ids[bounds[n]:bounds[n + 1]], dtype=np.int64)))
+                                       for n, k in enumerate(rows.column("k").to_pylist())}
         return self.shared.groups[key]
 
     def concept_names(self, ids, *, fallback: bool = True) -> dict[int, str]:
