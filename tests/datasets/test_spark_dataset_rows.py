@@ -13,6 +13,7 @@ from research_workbench.cdr.facts import Domain
 from research_workbench.cohorts.builder.engine import CohortEngine
 from research_workbench.datasets import extract as dx
 from research_workbench.datasets.columns import CATALOGUE
+from research_workbench.datasets.query import zip3_valid
 
 from . import zip_fixture as zf
 from .test_dataset_rows import DM_OR_HTN
@@ -86,3 +87,23 @@ def test_the_zip_code_set_keeps_three_digit_areas_only_on_spark(tmp_path_factory
             engine.close()
     # "070**" and "940**" match as they are, "10001" by its first three digits; the skip (no text) has no row
     assert [tuple(r.values()) for r in table.to_pylist()] == zf.EXPECTED
+
+
+def test_the_zip_area_match_is_exact_on_both_engines(duckdb_engine, spark_engine):
+    """Three ASCII digits, the whole of the answer's first three characters: not two, not a letter among them, not
+    full-width digits (which some regex engines count as digits)."""
+    from sqlglot import exp
+
+    from research_workbench.cdr.sql import col, table
+
+    answers = ["070**", "10001", "100", "12", "1a3**", "a123", "", " 070", "\uff10\uff17\uff10**", "070\n", None]
+    query = exp.select(col("value"), zip3_valid(exp.func("left", col("value"), exp.Literal.number(3))).as_("ok")).from_(
+        table("zip_answers")).order_by(col("n"))
+    found = {}
+    for engine in (duckdb_engine, spark_engine):
+        engine.register_arrow("zip_answers", pa.table({"n": list(range(len(answers))), "value": answers}))
+        try:
+            found[engine.name] = engine.run(query).column("ok").to_pylist()
+        finally:
+            engine.drop("zip_answers")
+    assert found["duckdb"] == found["spark"] == [True, True, True, False, False, False, False, False, False, True, None]

@@ -294,6 +294,12 @@ def _zip3(e: str = "e") -> exp.Expression:
     return exp.func("left", col("value_as_string", table=e), exp.Literal.number(3))
 
 
+def zip3_valid(zip3: exp.Expression) -> exp.Expression:
+    """The answer's area is three ASCII digits: anchored, because DuckDB's REGEXP_MATCHES and Spark's RLIKE both find
+    a match anywhere in the text (DuckDB's regexp_full_match is not Spark's)."""
+    return exp.RegexpLike(this=zip3, expression=lit("^[0-9]{3}$"))
+
+
 def _zip_column(name: str, t: EventTable, joins: _Joins) -> exp.Expression:
     e = lambda c: col(c, table="e")  # noqa: E731  (the answer's observation row)
     if name == "person_id":
@@ -315,8 +321,7 @@ def _zip_query(names: list[str], persons: bool) -> DomainQuery:
     tables = [t.table] + ([ZIP_SES_TABLE] if any(n in ZIP_SES_MEASURES for n in names) else [])
     where: list[exp.Expression] = [
         exp.EQ(this=col(t.source_concept, table="e"), expression=exp.Literal.number(ZIP_QUESTION)),
-        # three digits, anchored: DuckDB's REGEXP_MATCHES and Spark's RLIKE both find a match anywhere in the text
-        exp.RegexpLike(this=_zip3(), expression=lit("^[0-9]{3}$")),
+        zip3_valid(_zip3()),
     ]
     if persons:
         where.append(_of_persons())
