@@ -67,14 +67,19 @@ def test_on_an_engine_the_concept_bitmaps_are_not_used_so_every_count_is_the_eng
 def test_counts_and_ids_are_the_same_on_spark_as_embedded(name, engines):
     document, expected = CASES[name]
     definition = parse_definition(document)
-    answers = {engine_name: (engine.count(definition)[0], engine.person_ids(definition).tolist())
-               for engine_name, engine in engines.items()}
-    assert answers == {"duckdb": (len(expected), expected), "spark": (len(expected), expected)}
+    # Spark's time is kept small: its count statement (the same tree, counted) once, below; ids for every case.
+    assert {n: engine.person_ids(definition).tolist() for n, engine in engines.items()} == {"duckdb": expected,
+                                                                                           "spark": expected}
+
+
+def test_a_count_is_the_same_on_spark(engines):
+    definition = parse_definition(CASES["variant_carriers"][0])
+    assert engines["spark"].count(definition)[0] == engines["duckdb"].count(definition)[0] == 3
 
 
 def test_pages_of_ids_are_the_same_on_spark(engines):
     definition = parse_definition(CASES["demographics"][0])
-    assert [engines["spark"].participant_ids(definition, page, 3) for page in (0, 1, 2)] == [[2, 3, 5], [7], []]
+    assert [engines["spark"].participant_ids(definition, page, 3) for page in (0, 1)] == [[2, 3, 5], [7]]
 
 
 def test_results_with_attrition_and_demographics_are_the_same_on_spark(engines):

@@ -88,13 +88,14 @@ def _bytes(bitmap: FrozenBitMap) -> int:
     return 64 + stats["n_bytes_array_containers"] + stats["n_bytes_run_containers"] + stats["n_bytes_bitset_containers"]
 
 
-_SHARED: dict[tuple[str, str], SharedAnswers] = {}
+_SHARED: dict[tuple[str, str, str], SharedAnswers] = {}
 _SHARED_LOCK = threading.Lock()
 
 
-def shared_answers(index_dir: Path, manifest: dict) -> SharedAnswers:
-    """The shared answers of an index as it is now (a rebuilt index, with another manifest, gets new ones)."""
-    key = (str(Path(index_dir).resolve()), json.dumps(manifest.get("files", {}), sort_keys=True))
+def shared_answers(index_dir: Path, manifest: dict, engine: str = "embedded") -> SharedAnswers:
+    """The shared answers of an index as it is now (a rebuilt index, with another manifest, gets new ones), kept
+    apart per engine (``embedded``, or the boundary engine's name): an engine's answers are its own."""
+    key = (str(Path(index_dir).resolve()), json.dumps(manifest.get("files", {}), sort_keys=True), engine)
     with _SHARED_LOCK:
         return _SHARED.setdefault(key, SharedAnswers())
 
@@ -171,7 +172,7 @@ class CohortEngine:
         # The concept bitmaps answer items without SQL: on the embedded path only (on an engine, the engine answers).
         self.concept_bitmaps = self.bitmaps.available and engine is None
         self.accelerate = accelerate and self.concept_bitmaps
-        self.shared = shared_answers(self.index_dir, self.manifest)
+        self.shared = shared_answers(self.index_dir, self.manifest, "embedded" if engine is None else engine.name)
         if self.shared.wide is None:
             with self._file_errors(self.index_dir / PERSONS_FILE):
                 highest_id = exp.Select(expressions=[exp.func("MAX", col("person_id"))]).from_(table(PERSON_TABLE), copy=False)
