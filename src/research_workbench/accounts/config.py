@@ -21,7 +21,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from ..cdr.problems import Problem, ProblemsError
 from .modules import Tier
@@ -196,6 +196,13 @@ class WorkbenchConfig(_Section):
     genomics_dir: str | None = Field(None, description=(
         "where genomics jobs (extracts, GWAS, PCA, PheWAS, allele frequencies) write their files, a folder per "
         "workspace; unset: a folder genomics beside exports_dir"))
+    engine: Literal["duckdb", "spark"] = Field("duckdb", description=(
+        "where cohorts, Circe cohorts and datasets run: duckdb (embedded: counts from the index's bitmaps in "
+        "milliseconds) or spark (one Spark session for the server's life: every count and dataset is a Spark job, "
+        "half a second or more each; for a program whose CDR one machine cannot hold)"))
+    spark_master: str | None = Field(None, description=(
+        "with engine = \"spark\": the master URL (local[N], spark://HOST:7077, k8s://…); unset: local[2], or the "
+        "session of the process when it has one"))
     access: AccessSettings = AccessSettings()
     sessions: SessionSettings = SessionSettings()
     passwords: PasswordSettings = PasswordSettings()
@@ -214,6 +221,15 @@ class WorkbenchConfig(_Section):
         if not re.fullmatch(r"[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?", name):
             raise ValueError(f"not a host name: {value!r} (a name like notebooks.example.org, without port or scheme)")
         return name
+
+    @field_validator("spark_master")
+    @classmethod
+    def _spark_master(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("engine", "duckdb") != "spark":
+            raise ValueError('a Spark master is for engine = "spark" (the engine is duckdb)')
+        if value is not None and not value.strip():
+            raise ValueError("an empty master URL: leave spark_master out for local[2]")
+        return value
 
     def resolve(self, value: str) -> Path:
         path = Path(value)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from .engine_options import ENGINE_OPTION, SPARK_MASTER_OPTION
 from .output import JSON_OPTION, emit_json, err_console, out_console, user_errors
 
 if TYPE_CHECKING:
@@ -66,6 +67,8 @@ def circe(
     cdr: Path = typer.Option(..., "--cdr", help="CDR directory."),
     out: Optional[Path] = typer.Option(None, "--out", help="Write the cohort rows to FILE.parquet or FILE.csv."),
     json_output: bool = JSON_OPTION,
+    engine: str = ENGINE_OPTION,
+    spark_master: Optional[str] = SPARK_MASTER_OPTION,
 ) -> None:
     """Execute a Circe definition: entry and subject counts, per-rule attrition, optionally the rows."""
     with user_errors(json_output):
@@ -73,8 +76,11 @@ def circe(
             raise ValueError(f"--out {out}: expected a .parquet or .csv file")
         from ..cohorts.circe.executor import run_circe
         from ..cohorts.circe.model import load_definition
+        from .stage_engine import stage_engine
 
-        result = run_circe(load_definition(definition), cdr)
+        expression = load_definition(definition)
+        with stage_engine(engine, spark_master) as on:
+            result = run_circe(expression, cdr, engine=on)
         if out is not None:
             write_rows(result, out)
     if json_output:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -12,6 +14,7 @@ import typer
 
 from ..cdr.model import DIALECTS
 from .circe import circe
+from .engine_options import ENGINE_OPTION, SPARK_MASTER_OPTION
 from .output import command_group, JSON_OPTION, emit_json, err_console, fail, out_console, user_errors
 
 cohort_app = command_group("Cohort definitions: counts, participants, breakdowns, SQL; OHDSI Circe definitions.")
@@ -32,7 +35,8 @@ def _library(path: Path) -> Library:
     return Library(path)
 
 
-def _load(definition_file: Path, cdr: Path, index: Path | None, json_output: bool):
+def _load(definition_file: Path, cdr: Path, index: Path | None, json_output: bool, engine=None):
+    """The definition and a cohort engine on its index (running participants' SQL on ``engine`` when given)."""
     from ..cohorts.builder.engine import CohortEngine
     from ..cohorts.builder.model import parse_definition, read_json_file
     from ..index.layout import INDEX_MANIFEST, default_index_path
@@ -43,7 +47,16 @@ def _load(definition_file: Path, cdr: Path, index: Path | None, json_output: boo
     if not (index_dir / INDEX_MANIFEST).is_file():
         fail(f"{index_dir}: no index; build it with `workbench index {cdr}`", json_output)
     with user_errors(json_output):
-        return definition, CohortEngine(index_dir, cdr_dir=cdr)
+        return definition, CohortEngine(index_dir, cdr_dir=cdr, engine=engine)
+
+
+@contextmanager
+def _engine(engine: str, spark_master: Optional[str], json_output: bool) -> Iterator:
+    """The command's engine (None: the embedded path), its refusals reported as every other."""
+    from .stage_engine import stage_engine
+
+    with user_errors(json_output), stage_engine(engine, spark_master) as on:
+        yield on
 
 
 @cohort_app.command("count")
@@ -52,11 +65,14 @@ def count(
     cdr: Path = CDR_OPTION,
     index: Optional[Path] = INDEX_OPTION,
     json_output: bool = JSON_OPTION,
+    engine_name: str = ENGINE_OPTION,
+    spark_master: Optional[str] = SPARK_MASTER_OPTION,
 ) -> None:
     """Count the participants who meet a definition."""
-    definition, engine = _load(definition_file, cdr, index, json_output)
-    with user_errors(json_output):
-        n, elapsed = engine.count(definition)
+    with _engine(engine_name, spark_master, json_output) as on:
+        definition, engine = _load(definition_file, cdr, index, json_output, on)
+        with user_errors(json_output):
+            n, elapsed = engine.count(definition)
     if json_output:
         emit_json({"count": n, "elapsed_ms": round(elapsed, 2)})
     else:
@@ -71,11 +87,14 @@ def ids(
     page: int = typer.Option(0, "--page", min=0, max=10**9, help="Page number, from 0."),
     page_size: int = typer.Option(25, "--page-size", min=1, max=10_000, help="Ids per page."),
     json_output: bool = JSON_OPTION,
+    engine_name: str = ENGINE_OPTION,
+    spark_master: Optional[str] = SPARK_MASTER_OPTION,
 ) -> None:
     """Participant ids of a cohort, in ascending order, one page at a time."""
-    definition, engine = _load(definition_file, cdr, index, json_output)
-    with user_errors(json_output):
-        found = engine.participant_ids(definition, page, page_size)
+    with _engine(engine_name, spark_master, json_output) as on:
+        definition, engine = _load(definition_file, cdr, index, json_output, on)
+        with user_errors(json_output):
+            found = engine.participant_ids(definition, page, page_size)
     if json_output:
         emit_json({"page": page, "page_size": page_size, "person_ids": found})
     else:
@@ -89,11 +108,14 @@ def breakdown(
     cdr: Path = CDR_OPTION,
     index: Optional[Path] = INDEX_OPTION,
     json_output: bool = JSON_OPTION,
+    engine_name: str = ENGINE_OPTION,
+    spark_master: Optional[str] = SPARK_MASTER_OPTION,
 ) -> None:
     """Counts by gender × age band, race, ethnicity and sex at birth."""
-    definition, engine = _load(definition_file, cdr, index, json_output)
-    with user_errors(json_output):
-        result = engine.breakdown(definition)
+    with _engine(engine_name, spark_master, json_output) as on:
+        definition, engine = _load(definition_file, cdr, index, json_output, on)
+        with user_errors(json_output):
+            result = engine.breakdown(definition)
     if json_output:
         emit_json(result)
         return

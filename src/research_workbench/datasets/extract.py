@@ -82,9 +82,11 @@ class DatasetPlan:
         """Every domain the dataset reads: the SQL ones, then whole genome variants."""
         return [*self.queries, *([genotypes.DOMAIN] if self.genomes is not None else [])]
 
-    def params(self, domain: Domain, cdr: Cdr) -> dict[str, Any]:
+    def params(self, domain: Domain, cdr: Cdr | None) -> dict[str, Any]:
+        """The statement's parameters: the concept ids, and each CDR table's file (``cdr``; None on an engine
+        that has the tables registered)."""
         query, concepts = self.queries[domain], self.filters[domain]
-        params: dict[str, Any] = {name: str(cdr.table_file(name)) for name in query.tables}
+        params: dict[str, Any] = {name: str(cdr.table_file(name)) for name in query.tables} if cdr is not None else {}
         if concepts is not None:
             params["standard"], params["source"] = sorted(concepts.standard), sorted(concepts.source)
         return params
@@ -155,11 +157,17 @@ def plan(engine: CohortEngine, request: DatasetRequest) -> DatasetPlan:
 def _arrow(engine: CohortEngine, dataset: DatasetPlan, domain: Domain, limit: int | None) -> pa.Table:
     if domain is genotypes.DOMAIN and dataset.genomes is not None:
         return genotypes.rows(dataset.genomes, dataset.persons, limit)
+    persons = None if dataset.persons is None else pa.table(
+        {"person_id": np.asarray(dataset.persons.to_array(), dtype=np.int64)})
+    if engine.engine_tables is not None:  # another engine (Spark): the CDR's tables registered there by name
+        query = dataset.queries[domain].statement(limit, files=False)
+        return engine.engine_tables.run(query, dataset.params(domain, None),
+                                        {PERSONS_TABLE: persons} if persons is not None else None)
     query = dataset.queries[domain].statement(limit)
     cdr = Cdr(engine.cdr_dir)
     con = engine.con
-    if dataset.persons is not None:  # the engine's connection is this thread's: the name is free until unregistered
-        con.register(PERSONS_TABLE, pa.table({"person_id": np.asarray(dataset.persons.to_array(), dtype=np.int64)}))
+    if persons is not None:  # the engine's connection is this thread's: the name is free until unregistered
+        con.register(PERSONS_TABLE, persons)
     try:
         with cdr.query_errors():
             return con.sql(query.sql(dialect="duckdb"), params=dataset.params(domain, cdr)).to_arrow_table()

@@ -4,10 +4,12 @@ participants, of the concept sets' concepts, with the columns of the catalogue a
 Inputs, never formatted in: the participants (when the dataset is not all of them) as the table ``dataset_persons``
 (``PERSONS_TABLE``: an Arrow table the runner registers on the connection — a cohort may hold every participant,
 and a registered column costs a fifth of a list parameter of that size), ``$standard`` and ``$source`` (concept
-ids, when the domain is narrowed by concept sets), one file per table read (``$condition_occurrence``,
-``$concept``, …; ``DomainQuery.tables``). The person table of the search index
-(``search_person``, a view of the cohort engine's connection) gives demographics and birth dates: the same
-participants and ages as the Cohort Builder counts.
+ids, when the domain is narrowed by concept sets), and the CDR's tables read (``DomainQuery.tables``). The
+statement names those tables; ``statement(files=True)`` (the embedded path, and the SQL the Dataset Builder shows)
+reads each from its file bound as a parameter (``read_parquet($condition_occurrence)``), while on another engine
+(Spark) the cohort engine registers them (``cohorts.engine_tables``). The person table of the search index
+(``search_person``, a table of the cohort engine's) gives demographics and birth dates: the same participants and
+ages as the Cohort Builder counts.
 
 Which concept column a concept set narrows: a standard concept (with its descendants, resolved by the caller) the
 event's standard concept; a source concept the event's source concept. A survey concept set names questions or
@@ -64,14 +66,17 @@ class DomainQuery:
     order: list[str]
     tables: list[str] = field(default_factory=list)
 
-    def statement(self, limit: int | None = None) -> exp.Select:
-        """The domain's rows with their columns; the first ``limit`` of them when given."""
+    def statement(self, limit: int | None = None, *, files: bool = True) -> exp.Select:
+        """The domain's rows with their columns; the first ``limit`` of them when given. ``files``: each CDR table
+        read from its file, a parameter of the table's name (DuckDB's ``read_parquet``); else named, for an engine
+        that has them registered."""
         rows = self.rows.copy()
         if limit is not None:
             rows = rows.limit(limit)
         joins = _Joins(exp.select().from_(rows.subquery("e")), self.tables)
         columns = self.make_columns(joins)
-        return joins.select.select(*columns).order_by(*[col(c, table="e") for c in self.order])
+        statement = joins.select.select(*columns).order_by(*[col(c, table="e") for c in self.order])
+        return _read_files(statement, self.tables) if files else statement
 
 
 def _param(name: str) -> exp.Placeholder:
@@ -79,8 +84,20 @@ def _param(name: str) -> exp.Placeholder:
 
 
 def _read(table: str, alias_name: str) -> exp.Table:
-    """``read_parquet($table) AS alias_name`` (the file bound as a parameter)."""
-    return exp.Table(this=exp.func("read_parquet", _param(table)), alias=exp.TableAlias(this=exp.to_identifier(alias_name)))
+    """``table AS alias_name``: a CDR table, by name (``statement`` says where it is read from)."""
+    return exp.Table(this=exp.to_identifier(table), alias=exp.TableAlias(this=exp.to_identifier(alias_name)))
+
+
+def _read_files(statement: exp.Expression, tables: list[str]) -> exp.Expression:
+    """The statement with each CDR table of ``tables`` read as ``read_parquet($table)`` (the file bound as a
+    parameter of the table's name), keeping its alias."""
+    def swap(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Table) and not node.args.get("db") and isinstance(node.this, exp.Identifier) \
+                and node.name in tables:
+            return exp.Table(this=exp.func("read_parquet", _param(node.name)), alias=node.args.get("alias"))
+        return node
+
+    return statement.transform(swap, copy=False)
 
 
 def _in_param(column: exp.Expression, name: str) -> exp.Expression:
@@ -277,6 +294,12 @@ def _zip3(e: str = "e") -> exp.Expression:
     return exp.func("left", col("value_as_string", table=e), exp.Literal.number(3))
 
 
+def zip3_valid(zip3: exp.Expression) -> exp.Expression:
+    """The answer's area is three ASCII digits: anchored, because DuckDB's REGEXP_MATCHES and Spark's RLIKE both find
+    a match anywhere in the text (DuckDB's regexp_full_match is not Spark's)."""
+    return exp.RegexpLike(this=zip3, expression=lit("^[0-9]{3}$"))
+
+
 def _zip_column(name: str, t: EventTable, joins: _Joins) -> exp.Expression:
     e = lambda c: col(c, table="e")  # noqa: E731  (the answer's observation row)
     if name == "person_id":
@@ -298,7 +321,7 @@ def _zip_query(names: list[str], persons: bool) -> DomainQuery:
     tables = [t.table] + ([ZIP_SES_TABLE] if any(n in ZIP_SES_MEASURES for n in names) else [])
     where: list[exp.Expression] = [
         exp.EQ(this=col(t.source_concept, table="e"), expression=exp.Literal.number(ZIP_QUESTION)),
-        exp.func("regexp_full_match", _zip3(), lit("[0-9]{3}")),
+        zip3_valid(_zip3()),
     ]
     if persons:
         where.append(_of_persons())

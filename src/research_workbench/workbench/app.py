@@ -116,6 +116,7 @@ def create_app(config: WorkbenchConfig, *, db: Database | None = None,
             await anyio.to_thread.run_sync(notebooks.close)  # every JupyterLab server stops with the Workbench
             services.exports.close()
             services.genomics.close()
+            services.engines.close()  # the server's Spark session, if it has one, stops with it
 
     # The identity providers' origins join form-action: a form that starts a sign-in or identity flow is answered
     # with a redirect to the provider, which Chromium and Safari check against the form's page's policy.

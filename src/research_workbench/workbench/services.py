@@ -19,7 +19,7 @@ from ..accounts.passwords import Passwords
 from ..accounts.sessions import SessionStore
 from ..accounts.totp import TotpSecrets
 from ..state import Database
-from .engines import EnginePool
+from .engines import EnginePool, server_engine
 from .ratelimit import RateLimits
 from .review_extracts import ReviewExtracts
 
@@ -51,6 +51,7 @@ class Services:
         return cls(config=config, db=db, keys=keys, passwords=Passwords(config.passwords), audit=AuditLog(keys.audit, clock),
                    sessions=SessionStore(keys.tokens, config.sessions), evaluator=evaluator,
                    totp=TotpSecrets(keys.fernet), limits=RateLimits(config.limits), clock=clock,
+                   engines=EnginePool(server_engine(config)),
                    extracts=ReviewExtracts(config.resolve(config.review_extracts_dir),
                                            unused_days=config.review_extracts_unused_days))
 

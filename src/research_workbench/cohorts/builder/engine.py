@@ -10,6 +10,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import numpy as np
@@ -22,12 +23,16 @@ from ...cdr.facts import age_band
 from ...cdr.sql import alias, col, num, table
 from ...cdr.store import CdrFileError
 from ...index.bitmaps import ConceptBitmaps
-from ...index.layout import ANCESTRY_FILE, BITMAPS_FILE, DATABASE_FILE, EVENTS_FILE, PERSONS_FILE
+from ...index.layout import ANCESTRY_FILE, BITMAPS_FILE, DATABASE_FILE, DATABASE_TABLES, EVENTS_FILE, PERSONS_FILE
 from ...index.freshness import check_index, rebuild_command
 from ...index.variant_carriers import carriers_table, has_genotypes
+from ..engine_tables import EngineTables, engine_tables, source_key
 from .compile import PERSON_TABLE, CompiledQuery, Compiler, compile_definition
 from .model import CohortDefinition, DefinitionError, SearchGroup, SearchGroupItem, VariantCriterion
 from .semantics import ItemSource, counted_groups, item_carriers, item_source, parameter_concepts
+
+if TYPE_CHECKING:
+    from ...engines.base import Engine
 
 # The demographics a breakdown is by: the person table's column for each (the age band is computed from age_at_cdr).
 PERSON_GROUPINGS = {"sex_at_birth": "sex_at_birth_concept_id", "gender": "gender_concept_id", "race": "race_concept_id",
@@ -83,13 +88,14 @@ def _bytes(bitmap: FrozenBitMap) -> int:
     return 64 + stats["n_bytes_array_containers"] + stats["n_bytes_run_containers"] + stats["n_bytes_bitset_containers"]
 
 
-_SHARED: dict[tuple[str, str], SharedAnswers] = {}
+_SHARED: dict[tuple[str, str, str], SharedAnswers] = {}
 _SHARED_LOCK = threading.Lock()
 
 
-def shared_answers(index_dir: Path, manifest: dict) -> SharedAnswers:
-    """The shared answers of an index as it is now (a rebuilt index, with another manifest, gets new ones)."""
-    key = (str(Path(index_dir).resolve()), json.dumps(manifest.get("files", {}), sort_keys=True))
+def shared_answers(index_dir: Path, manifest: dict, engine: str = "embedded") -> SharedAnswers:
+    """The shared answers of an index as it is now (a rebuilt index, with another manifest, gets new ones), kept
+    apart per engine (``embedded``, or the boundary engine's name): an engine's answers are its own."""
+    key = (str(Path(index_dir).resolve()), json.dumps(manifest.get("files", {}), sort_keys=True), engine)
     with _SHARED_LOCK:
         return _SHARED.setdefault(key, SharedAnswers())
 
@@ -122,12 +128,21 @@ class CohortEngine:
     ``compile`` has the same semantics (tests check the two paths and a reference agree); it names a variant item's
     carriers as a table, registered on the connection while the statement runs. An index whose person ids pass 32
     bits (a Controlled Tier's research ids) has no concept bitmaps: its sets are 64-bit and its items run as SQL.
+
+    On another engine (``engine``: a boundary ``Engine``, such as Spark for a cohort over a large CDR) every
+    participant-level answer is SQL run there, over the index's Parquet tables and the CDR's (``engine_tables``):
+    counts and ids are the one compiled statement, and the results page's items, groups and demographic groups each
+    their compiled SQL; the concept bitmaps are not used, so every count is the engine's. What stays on this process
+    is the index's small lookups (descendants of a concept, concept names, the widest person id), read from its DuckDB
+    database as on the embedded path.
     """
 
-    def __init__(self, index_dir: Path, accelerate: bool = True, cdr_dir: Path | None = None):
+    def __init__(self, index_dir: Path, accelerate: bool = True, cdr_dir: Path | None = None, *,
+                 engine: Engine | None = None):
         """Open the index at ``index_dir`` once it is shown to match its CDR (``cdr_dir``, by default the one it was
         built from) and to have all its files: otherwise StaleIndexError, FileNotFoundError or CdrFileError, each
-        naming the paths and how to rebuild (see ``index.freshness``)."""
+        naming the paths and how to rebuild (see ``index.freshness``). ``engine``: run participants' SQL on that
+        engine (its owner closes it) instead of the index's DuckDB database."""
         self.index_dir = Path(index_dir)
         self.manifest = check_index(self.index_dir, cdr_dir)
         self.cdr_dir = Path(cdr_dir or self.manifest.get("cdr") or "")
@@ -150,8 +165,14 @@ class CohortEngine:
         self._descendants: dict[int, list[int]] = {}
         with self._file_errors(self.index_dir / BITMAPS_FILE):
             self.bitmaps = ConceptBitmaps(self.index_dir / BITMAPS_FILE)
-        self.accelerate = accelerate and self.bitmaps.available
-        self.shared = shared_answers(self.index_dir, self.manifest)
+        self.engine = engine
+        self.engine_tables: EngineTables | None = None
+        if engine is not None:
+            self.engine_tables = engine_tables(engine, source_key("ix", self.index_dir), self._locate)
+        # The concept bitmaps answer items without SQL: on the embedded path only (on an engine, the engine answers).
+        self.concept_bitmaps = self.bitmaps.available and engine is None
+        self.accelerate = accelerate and self.concept_bitmaps
+        self.shared = shared_answers(self.index_dir, self.manifest, "embedded" if engine is None else engine.name)
         if self.shared.wide is None:
             with self._file_errors(self.index_dir / PERSONS_FILE):
                 highest_id = exp.Select(expressions=[exp.func("MAX", col("person_id"))]).from_(table(PERSON_TABLE), copy=False)
@@ -165,6 +186,24 @@ class CohortEngine:
     def close(self) -> None:
         self.bitmaps.close()
         self.con.close()
+
+    def _locate(self, name: str) -> Path | None:
+        """A table's Parquet file for an engine: the index's tables, then the CDR's (datasets read those)."""
+        if name in DATABASE_TABLES:
+            return self.index_dir / DATABASE_TABLES[name]
+        from ...cdr.store import Cdr
+
+        cdr = Cdr(self.cdr_dir)
+        return cdr.check_file(name) if name in cdr.manifest.tables else None
+
+    def arrow(self, expression: exp.Expression, params: dict | None = None,
+              tables: dict[str, pa.Table] | None = None) -> pa.Table:
+        """A statement's rows as Arrow, where this engine runs participants' SQL: the boundary engine given, or the
+        index's DuckDB connection (with ``tables`` registered on it while the statement runs)."""
+        if self.engine_tables is not None:
+            return self.engine_tables.run(expression, params, tables)
+        with self._registered(tables or {}):
+            return self.con.sql(expression.sql(dialect="duckdb"), params=params or None).to_arrow_table()
 
     @contextmanager
     def _file_errors(self, path: Path | None = None) -> Iterator[None]:
@@ -183,16 +222,19 @@ class CohortEngine:
             return self.bitmap_type(ids.astype(np.uint64 if self.shared.wide else np.uint32))
         return self.bitmap_type(ids)
 
-    def _ids(self, select: exp.Expression, params: dict) -> BitMap:
+    def _ids(self, select: exp.Expression, params: dict, tables: dict[str, pa.Table] | None = None) -> BitMap:
         distinct = exp.Select(expressions=[col("person_id", table="x")]).distinct(copy=False).from_(select.subquery("x", copy=False), copy=False)
-        ids = self.con.execute(distinct.sql(dialect="duckdb"), params).fetchnumpy()["person_id"]
+        if self.engine_tables is not None:
+            ids = self.engine_tables.run(distinct, params, tables).column("person_id").to_numpy(zero_copy_only=False)
+        else:
+            with self._registered(tables or {}):
+                ids = self.con.execute(distinct.sql(dialect="duckdb"), params).fetchnumpy()["person_id"]
         return self.bitmap(np.asarray(ids, dtype=np.int64))
 
     def _compiled_ids(self, build) -> BitMap:
         compiler = Compiler(self.expand, self.carriers)
         expression = build(compiler)
-        with self._registered(compiler.tables):
-            return self._ids(expression, compiler.params)
+        return self._ids(expression, compiler.params, compiler.tables)
 
     @contextmanager
     def _registered(self, tables: dict[str, pa.Table]) -> Iterator[None]:
@@ -229,11 +271,15 @@ class CohortEngine:
         so a cohort's breakdown is a handful of bitmap intersections instead of a query."""
         if key not in self.shared.groups:
             value = age_band(col("age_at_cdr")) if key == "age_band" else col(PERSON_GROUPINGS[key])
-            select = (exp.Select(expressions=[alias(value, "k"), alias(exp.func("LIST", col("person_id")), "ids")])
-                      .from_(table(PERSON_TABLE), copy=False).group_by(num(1), copy=False))
+            # Rows, grouped here by Arrow: a list aggregate is not portable (DuckDB's LIST keeps NULLs, Spark's
+            # collect_list drops them), and a million ids come back faster as one column than as Python lists.
+            select = exp.Select(expressions=[alias(value, "k"), col("person_id")]).from_(table(PERSON_TABLE), copy=False)
             with self._file_errors():
-                rows = self.con.execute(select.sql(dialect="duckdb")).fetchall()
-            self.shared.groups[key] = {k: _frozen(self.bitmap(np.asarray(ids, dtype=np.int64))) for k, ids in rows}
+                rows = self.arrow(select).group_by("k", use_threads=False).aggregate([("person_id", "list")])
+            lists = rows.column("person_id_list").combine_chunks()  # each group's ids: a slice of one array
+            ids, bounds = lists.flatten().to_numpy(zero_copy_only=False), lists.offsets.to_numpy()
+            self.shared.groups[key] = {k: _frozen(self.bitmap(np.asarray(ids[bounds[n]:bounds[n + 1]], dtype=np.int64)))
+                                       for n, k in enumerate(rows.column("k").to_pylist())}
         return self.shared.groups[key]
 
     def concept_names(self, ids, *, fallback: bool = True) -> dict[int, str]:
@@ -262,8 +308,9 @@ class CohortEngine:
         source = item_source(item)
         if source is ItemSource.VARIANTS:  # the genotype store's carriers, no SQL
             return self.bitmap(item_carriers(item, self.carriers)["person_id"].to_numpy())
-        if source is not ItemSource.CONCEPTS or not self.bitmaps.available:  # compiled SQL
-            # (event detail, the person table, or an index without concept bitmaps: person ids past 32 bits)
+        if source is not ItemSource.CONCEPTS or not self.concept_bitmaps:  # compiled SQL
+            # (event detail, the person table, an index without concept bitmaps: person ids past 32 bits, or an
+            # engine other than the index's own)
             return self._compiled_ids(lambda compiler: compiler.item_persons(item))
         found = BitMap()
         for param in item.searchParameters:
@@ -278,7 +325,9 @@ class CohortEngine:
         return self.bitmap_type.union(*[self.item_persons(item) for item in group.items])
 
     def cohort_persons(self, definition: CohortDefinition) -> BitMap:
-        """The cohort as a set of person ids (accelerated path)."""
+        """The cohort as a set of person ids (accelerated path; on an engine, its one compiled statement)."""
+        if self.engine is not None:
+            return self.bitmap(self.person_ids(definition))
         result = self.bitmap(self.all_persons())
         for data_filter in definition.dataFilters:
             result &= self.flag(data_filter.value)
@@ -306,6 +355,9 @@ class CohortEngine:
 
     def _run(self, query: CompiledQuery, extra: exp.Expression | None = None) -> list[tuple]:
         expression = extra if extra is not None else query.expression
+        if self.engine_tables is not None:
+            found = self.engine_tables.run(expression, query.params, query.tables)
+            return list(zip(*[column.to_pylist() for column in found.columns]))
         with self._registered(query.tables):
             return self.con.execute(expression.sql(dialect="duckdb"), query.params).fetchall()
 
@@ -327,6 +379,9 @@ class CohortEngine:
                 return np.asarray(self.cohort_persons(definition).to_array(), dtype=np.int64)
         query = self.compile(definition, "persons")
         ids = exp.select(col("person_id", table="c")).from_(query.expression.subquery("c")).order_by(col("person_id", table="c"))
+        if self.engine_tables is not None:
+            found = self.engine_tables.run(ids, query.params, query.tables).column("person_id").to_numpy(zero_copy_only=False)
+            return np.asarray(found, dtype=np.int64)
         with self._file_errors(), self._registered(query.tables):
             found = self.con.execute(ids.sql(dialect="duckdb"), query.params).fetchnumpy()["person_id"]
         return np.asarray(found, dtype=np.int64)

@@ -18,7 +18,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlglot import exp
 
@@ -30,6 +30,9 @@ from .codesets import codeset_query
 from .criteria import EVENT_COLUMNS, drug_exposure_end
 from .groups import criterion_events, group_predicate
 from .sql import CODESETS, Aliases, Session, add_days, earlier_of, in_codeset, later_of, run_connection, subquery
+
+if TYPE_CHECKING:
+    from ...engines.base import Engine
 
 EVENT_TABLE_COLUMNS = ("person_id", "event_id", "start_date", "end_date", "op_start_date", "op_end_date", "visit_occurrence_id")
 
@@ -452,23 +455,48 @@ def _eras(rows: exp.Expression, pad: int) -> exp.Select:
     )
 
 
-def run_circe(definition: dict | m.CirceExpression, cdr: Path, *, memory_limit: str | None = None) -> CirceResult:
-    """Execute a Circe cohort expression over the CDR at ``cdr``; raises CirceError for a refused definition."""
+def _on_engine(engine: Engine, source: Cdr, expression: m.CirceExpression, timings: dict[str, float]) -> tuple[list[tuple], int, tuple]:
+    """The run's statement on a boundary engine (Spark), over the CDR's tables registered there (once per CDR and
+    engine, ``engine_tables``): its rows, the number of count columns and the stages."""
+    from ..engine_tables import engine_tables, source_key
+
+    started = time.perf_counter()
+    statement, width, stages = _statement(expression, Aliases())
+    for cte in statement.find_all(exp.CTE):
+        cte.set("materialized", None)  # DuckDB's hint; Spark plans a CTE read twice itself (and cannot parse it)
+    tables = engine_tables(engine, source_key("cdr", source.path),
+                           lambda name: source.check_file(name) if name in source.manifest.tables else None)
+    timings["compile"] = (time.perf_counter() - started) * 1000
+    started = time.perf_counter()
+    found = tables.run(statement)
+    timings["execute"] = (time.perf_counter() - started) * 1000
+    return list(zip(*[column.to_pylist() for column in found.columns])), width, stages
+
+
+def run_circe(definition: dict | m.CirceExpression, cdr: Path, *, memory_limit: str | None = None,
+              engine: Engine | None = None) -> CirceResult:
+    """Execute a Circe cohort expression over the CDR at ``cdr``; raises CirceError for a refused definition.
+    ``engine``: run the statement on that boundary engine (Spark) rather than on an embedded DuckDB connection."""
     started = time.perf_counter()
     expression = m.parse_expression(definition)
     source = Cdr(Path(cdr))
-    tables = source.manifest.tables
-    con = run_connection(memory_limit)
-    session = Session(con, locate=lambda name: source.check_file(name) if name in tables else None)
     rules = expression.inclusion_rules
-    try:
-        with source.query_errors():  # a table file that cannot be read is named
-            with session.step("compile"):
-                statement, width, stages = _statement(expression, Aliases())
-            with session.step("execute"):
-                fetched = session.fetchall(statement)
-    finally:
-        con.close()
+    if engine is not None:
+        timings: dict[str, float] = {}
+        fetched, width, stages = _on_engine(engine, source, expression, timings)
+    else:
+        tables = source.manifest.tables
+        con = run_connection(memory_limit)
+        session = Session(con, locate=lambda name: source.check_file(name) if name in tables else None)
+        try:
+            with source.query_errors():  # a table file that cannot be read is named
+                with session.step("compile"):
+                    statement, width, stages = _statement(expression, Aliases())
+                with session.step("execute"):
+                    fetched = session.fetchall(statement)
+        finally:
+            con.close()
+        timings = session.timings
     counts = fetched[0][:width]
     rows = [CohortRow(*r[width:]) for r in fetched if r[width] is not None]
     subjects = len({r.subject_id for r in rows})
@@ -481,6 +509,6 @@ def run_circe(definition: dict | m.CirceExpression, cdr: Path, *, memory_limit: 
         subject_count=subjects,
         inclusion_rules=_rule_report(rules, counts[len(per_stage):]),
         attrition=attrition,
-        timings_ms=session.timings,
+        timings_ms=timings,
         elapsed_ms=(time.perf_counter() - started) * 1000,
     )

@@ -21,6 +21,7 @@ from sqlglot import exp
 
 from ...cdr.engine import connect
 from ...cdr.sql import col, date_literal, ident, num, table
+from ...engines import portable
 from .model import Concept, ConceptSetSelection, DateRange, NumericRange, TextFilter
 
 DIALECT = "duckdb"
@@ -29,15 +30,15 @@ TEMP_PREFIX = "circe_"  # every table and CTE the executor names; never a CDR ta
 
 
 def add_days(value: exp.Expression, days: int) -> exp.Expression:
-    """DATE + INTEGER is a DATE in DuckDB."""
+    """The date ``days`` after ``value``, on every engine (``engines.portable``)."""
     if days == 0:
         return value
-    return exp.Add(this=value, expression=num(days))
+    return portable.add_days(value, num(days))
 
 
 def days_between(start: exp.Expression, end: exp.Expression) -> exp.Expression:
-    """DATE − DATE is the number of days in DuckDB."""
-    return exp.Sub(this=end, expression=start)
+    """Whole days from ``start`` to ``end``, on every engine (DATE − DATE is an INTERVAL on Spark, not days)."""
+    return portable.days_between(start, end)
 
 
 def earlier_of(value: exp.Expression, cap: exp.Expression) -> exp.Expression:

@@ -105,7 +105,7 @@ def ohdsi_cohort(request: Request, namespace: str, resource_id: int):
         cdr = Path(workspace.data_version.cdr_path)
         problem = None
         try:
-            result = circe_result(cdr, content[CIRCE_KEY])
+            result = circe_result(cdr, content[CIRCE_KEY], request.app.state.services.engines.sql_engine)
         except CirceError as err:
             result, problem = None, "; ".join(str(p) for p in err.problems)
         except (OSError, ValueError) as err:
