@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
@@ -269,3 +270,14 @@ def test_create_engine_knows_both_engines_and_refuses_others():
 def test_duckdb_reads_local_files_only(duckdb_engine):
     with pytest.raises(EngineError, match=r"paths: s3a://bucket/x.parquet: DuckDB here reads local files only"):
         duckdb_engine.register_parquet("t", "s3a://bucket/x.parquet")
+
+
+@pytest.mark.parametrize("compression", ["zstd", "uncompressed"])
+def test_write_parquet_uses_the_codec_asked_for_and_refuses_an_unknown_one(engine, tmp_path, compression):
+    engine.register_arrow("numbers", pa.table({"id": pa.array(range(100), pa.int64())}))
+    out = engine.write_parquet(select_all("numbers"), tmp_path / compression, compression=compression)
+    codecs = {pq.ParquetFile(part).metadata.row_group(0).column(0).compression
+              for part in Path(out).glob("*.parquet")}
+    assert codecs == {"ZSTD" if compression == "zstd" else "UNCOMPRESSED"}
+    with pytest.raises(EngineError, match="compression"):
+        engine.write_parquet(select_all("numbers"), tmp_path / "bad", compression="lz5")

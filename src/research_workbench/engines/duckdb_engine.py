@@ -13,7 +13,7 @@ from sqlglot import exp
 
 from ..cdr.engine import connect
 from ..cdr.problems import Problem
-from .base import Engine, check_row_group_size, table_name
+from .base import Engine, check_compression, check_row_group_size, table_name
 from .capabilities import builtin_function
 from .errors import EngineError, QueryFailed
 from .files import PathLike, atomic_directory, is_url, parquet_files
@@ -126,8 +126,9 @@ class DuckDBEngine(Engine):
             raise QueryFailed(self.name, str(err).splitlines()[0], sql) from err
 
     def write_parquet(self, expression: exp.Expression, path: PathLike, *, params: Mapping[str, Any] | None = None,
-                      row_group_size: int | None = None, overwrite: bool = False) -> Path:
+                      row_group_size: int | None = None, overwrite: bool = False, compression: str = "snappy") -> Path:
         check_row_group_size(row_group_size)
+        check_compression(compression)
         if is_url(path):
             raise EngineError([Problem(f"{path}: DuckDB here writes local files only", where="path")])
         sql, values = self._compile(expression, params)
@@ -135,7 +136,7 @@ class DuckDBEngine(Engine):
             temporary.mkdir()
             relation = self._execute(sql, values)
             try:
-                relation.write_parquet(str(temporary / PART_FILE), compression="snappy", row_group_size=row_group_size)
+                relation.write_parquet(str(temporary / PART_FILE), compression=compression, row_group_size=row_group_size)
             except duckdb.Error as err:
                 raise QueryFailed(self.name, str(err).splitlines()[0], sql) from err
         return Path(path)

@@ -23,7 +23,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from ..cdr.problems import Problem
-from .base import Engine, check_row_group_size, table_name
+from .base import Engine, check_compression, check_row_group_size, table_name
 from .capabilities import builtin_function
 from .errors import EngineError, QueryFailed
 from .files import PathLike, atomic_directory, is_url, parquet_files
@@ -207,13 +207,15 @@ class SparkEngine(Engine):
             raise QueryFailed(self.name, str(err).splitlines()[0], sql) from err
 
     def write_parquet(self, expression: exp.Expression, path: PathLike, *, params: Mapping[str, Any] | None = None,
-                      row_group_size: int | None = None, overwrite: bool = False) -> Path | str:
+                      row_group_size: int | None = None, overwrite: bool = False,
+                      compression: str = "snappy") -> Path | str:
         """See ``Engine.write_parquet``. Spark writes one file per task; ``row_group_size`` is kept by capping
         each file's rows (``maxRecordsPerFile``), which caps its row groups. An object-store URL is written by
         Spark's committer (``_SUCCESS`` marks it complete), not renamed into place."""
         check_row_group_size(row_group_size)
+        check_compression(compression)
         frame, sql = self._frame(expression, params)
-        writer = frame.write.option("compression", "snappy")
+        writer = frame.write.option("compression", "none" if compression == "uncompressed" else compression)
         if row_group_size is not None:
             writer = writer.option("maxRecordsPerFile", row_group_size)
 

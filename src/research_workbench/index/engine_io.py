@@ -58,7 +58,7 @@ def write_single_file(engine: Engine, expression, target: Path, *, params: dict 
     target = Path(target)
     staging = target.parent / f".{target.name}.parts-{uuid.uuid4().hex[:8]}"
     try:
-        engine.write_parquet(expression, staging, params=params, row_group_size=row_group_size)
+        engine.write_parquet(expression, staging, params=params, row_group_size=row_group_size, compression="zstd")
         parts = sorted(p for p in staging.iterdir() if p.suffix == ".parquet" and not p.name.startswith((".", "_")))
         if len(parts) == 1:
             parts[0].replace(target)
@@ -74,7 +74,7 @@ def _concatenate(parts: list[Path], target: Path, row_group_size: int | None) ->
     if schema is None:
         raise ValueError(f"{target}: the engine wrote no Parquet file")
     schema = pa.schema([f.with_nullable(True) for f in schema])  # Spark marks some columns required; DuckDB none
-    with pq.ParquetWriter(target, schema, compression="snappy") as writer:
+    with pq.ParquetWriter(target, schema, compression="zstd") as writer:
         for part in parts:
             for batch in pq.ParquetFile(part).iter_batches(batch_size=row_group_size or 65_536):
                 writer.write_table(pa.Table.from_batches([batch]).cast(schema), row_group_size=row_group_size)
