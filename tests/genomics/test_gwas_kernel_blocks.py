@@ -36,6 +36,7 @@ def test_blocked_sums_equal_the_plain_sums_for_any_block_size_and_missing_rows_a
     y = rng.normal(size=n) if model == "linear" else (rng.random(n) < 0.4).astype(float)
     prep = gwas.prepare_linear(y, C) if model == "linear" else gwas.prepare_logistic(y, C)
     monkeypatch.setattr(gwas, "BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(gwas, "MIN_BLOCK_ROWS", 1)
     st = gwas.chunk_stats(prep, G)
     ref = direct_stats(prep, G)
     assert st.n.tolist() == ref["called"].tolist()
