@@ -30,6 +30,7 @@ from sqlglot.dialects.dialect import Dialect
 
 from .errors import Finding, UnsupportedConstruct
 from .rendering import render
+from .row_hash import RowHash
 from .spark_catalogue import SPARK_FUNCTIONS
 
 
@@ -173,7 +174,7 @@ def _fallback_names(dialect: str) -> Callable[[exp.Func], str | None]:
 _DAY_UNITS = {"DAY", "DAYS", "D"}
 _DIFFERENT_FUNCTIONS = {  # same name on both engines, different answers
     "hash": ("DuckDB's HASH is a 64-bit hash, Spark's a 32-bit Murmur3: the values differ",
-             "hash in Python, or compare the columns themselves"),
+             "compare the columns themselves, or engines.row_hash.row_hash for grouping inside a query"),
     "epoch": ("DuckDB's epoch keeps fractional seconds, Spark's UNIX_TIMESTAMP truncates them",
               "compare timestamps directly"),
     "epoch_ms": ("DuckDB's epoch_ms is milliseconds of an instant, Spark has no such function", "compare timestamps directly"),
@@ -306,6 +307,8 @@ def _specific(node: exp.Expression, params: Mapping[str, Any]) -> tuple[bool, Fi
         return True, Finding(construct, note or f"no {construct}", hint or note, _lacking(key), _fragment(node))
 
     name = node.name.lower() if isinstance(node, exp.Anonymous) else ""
+    if isinstance(node, RowHash):  # each engine's own hash, for grouping inside a query (row_hash.py)
+        return True, None
     if isinstance(node, exp.DateDiff):
         return True, _date_diff(node, params)
     if isinstance(node, (exp.DateSub, exp.DateAdd)) and _string_literal(node.this):
