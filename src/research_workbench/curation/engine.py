@@ -41,6 +41,7 @@ from ..cdr.sql import alias, col, ident
 from ..cdr.store import Cdr, content_hash
 from ..engines.base import Engine
 from ..engines.duckdb_engine import DuckDBEngine
+from ..engines.lineage import materialise_without_lineage
 from ..engines.parquet_row_index import register_parquet_with_row_index
 from .config import CurationConfig
 from .rule import RID, Query, Rule, RuleContext, Tier
@@ -203,7 +204,7 @@ class Workspace:
             create = exp.Create(this=exp.Table(this=ident(name)), kind="TABLE", replace=True, expression=select)
             self.con.execute(create.sql(dialect="duckdb"), bound or None).fetchall()
         else:
-            self.engine.materialise(name, select, bound)
+            materialise_without_lineage(self.engine, name, select, bound)
 
     def sql(self, expression: exp.Expression, params: dict[str, Any] | None = None) -> list[tuple]:
         """Run a query over schema-qualified tables; returns all its rows as tuples."""
@@ -281,7 +282,7 @@ class Workspace:
             self._serial += 1
             part = f"{key}__rw_new{self._serial}"
             self.engine.register_arrow(part, data)
-            self.engine.materialise(key, exp.union(exp.select(exp.Star()).from_(key), exp.select(exp.Star()).from_(part), distinct=False))
+            materialise_without_lineage(self.engine, key, exp.union(exp.select(exp.Star()).from_(key), exp.select(exp.Star()).from_(part), distinct=False))
             self.engine.drop(part)
 
     # --- loading --------------------------------------------------------------------------------------------
@@ -508,9 +509,12 @@ class Workspace:
             if name not in self.catalogue.get(schema, {}):
                 self._run(exp.Create(this=exp.Table(this=ident(key)), kind="TABLE", exists=True, expression=tree.copy().limit(0)), params)
             self._run(exp.Insert(this=exp.Table(this=ident(key)), expression=tree), params)
-        else:  # each part as the tables are now; one UNION ALL at the end of the rule (_union_parts)
-            parts = self._parts.setdefault((schema, name), [])
-            part = f"{key}__rw_part{len(parts)}"
+        elif (schema, name) not in self._parts:  # the first rows under the table's own name
+            self._materialise(key, tree, params)
+            self._parts[(schema, name)] = []
+        else:  # each later part as the tables are now; one UNION ALL at the end of the rule (_union_parts)
+            parts = self._parts[(schema, name)]
+            part = f"{key}__rw_part{len(parts) + 1}"
             self._materialise(part, tree, params)
             parts.append(part)
         self._add(schema, name)
@@ -518,14 +522,15 @@ class Workspace:
 
     def _union_parts(self) -> None:
         for (schema, name), parts in list(self._parts.items()):
-            selects = [exp.select(exp.Star()).from_(p) for p in parts]
-            union = selects[0]
-            for other in selects[1:]:
-                union = exp.union(union, other, distinct=False)
+            del self._parts[(schema, name)]
+            if not parts:
+                continue
+            union = exp.select(exp.Star()).from_(flat(schema, name))
+            for part in parts:
+                union = exp.union(union, exp.select(exp.Star()).from_(part), distinct=False)
             self._materialise(flat(schema, name), union)
             for part in parts:
                 self.engine.drop(part)
-            del self._parts[(schema, name)]
 
     def _execute(self, query: Query, ctx: RuleContext, rule: Rule, schema: str, scope: str, sandboxes: dict[str, str], remapped: dict[str, int]) -> None:
         params = ctx.params
