@@ -41,7 +41,7 @@ from ..cdr.sql import alias, col, ident
 from ..cdr.store import Cdr, content_hash
 from ..engines.base import Engine
 from ..engines.duckdb_engine import DuckDBEngine
-from ..engines.lineage import materialise_without_lineage
+from ..engines.lineage import FileVersions
 from ..engines.parquet_row_index import register_parquet_with_row_index
 from .config import CurationConfig
 from .rule import RID, Query, Rule, RuleContext, Tier
@@ -129,6 +129,7 @@ class Workspace:
         self.engine: Engine = engine if engine is not None else DuckDBEngine.from_connection(
             connect(temp_dir=scratch_dir / "spill", memory_limit=memory_limit, threads=threads))
         self.dml = self.engine.supports("dml")
+        self.versions = FileVersions(self.engine, scratch_dir / "tables")  # Spark: each table version as Parquet
         if self.dml:  # DuckDB: the working tables in a database file, not in memory
             self.con = self.engine.con  # type: ignore[attr-defined]
             self.con.execute("ATTACH ? AS w", [str(scratch_dir / "work.duckdb")])
@@ -180,7 +181,7 @@ class Workspace:
         if self.dml:
             self.con.execute(exp.Drop(tables=[exp.Table(this=ident(key))], kind="TABLE", exists=True).sql(dialect="duckdb")).fetchall()
         else:
-            self.engine.drop(key)
+            self.versions.drop(key)
 
     # --- plumbing -------------------------------------------------------------------------------------------
 
@@ -204,7 +205,7 @@ class Workspace:
             create = exp.Create(this=exp.Table(this=ident(name)), kind="TABLE", replace=True, expression=select)
             self.con.execute(create.sql(dialect="duckdb"), bound or None).fetchall()
         else:
-            materialise_without_lineage(self.engine, name, select, bound)
+            self.versions.materialise(name, select, bound)
 
     def sql(self, expression: exp.Expression, params: dict[str, Any] | None = None) -> list[tuple]:
         """Run a query over schema-qualified tables; returns all its rows as tuples."""
@@ -282,7 +283,7 @@ class Workspace:
             self._serial += 1
             part = f"{key}__rw_new{self._serial}"
             self.engine.register_arrow(part, data)
-            materialise_without_lineage(self.engine, key, exp.union(exp.select(exp.Star()).from_(key), exp.select(exp.Star()).from_(part), distinct=False))
+            self.versions.materialise(key, exp.union(exp.select(exp.Star()).from_(key), exp.select(exp.Star()).from_(part), distinct=False))
             self.engine.drop(part)
 
     # --- loading --------------------------------------------------------------------------------------------
@@ -389,7 +390,7 @@ class Workspace:
             self.pending.clear()
             for schema_name, name in list(self._parts):
                 for part in self._parts.pop((schema_name, name)):
-                    self.engine.drop(part)
+                    self.versions.drop(part)
             raise
         finally:
             for name in self.tables_in("scratch"):
@@ -530,7 +531,7 @@ class Workspace:
                 union = exp.union(union, exp.select(exp.Star()).from_(part), distinct=False)
             self._materialise(flat(schema, name), union)
             for part in parts:
-                self.engine.drop(part)
+                self.versions.drop(part)
 
     def _execute(self, query: Query, ctx: RuleContext, rule: Rule, schema: str, scope: str, sandboxes: dict[str, str], remapped: dict[str, int]) -> None:
         params = ctx.params

@@ -38,8 +38,6 @@ def register_parquet_with_row_index(engine: Engine, name: str, path: Path, colum
 
         frame = engine.spark.read.parquet(files[0])  # type: ignore[attr-defined]
         frame = frame.select("*", F.col("_metadata.row_index").cast("bigint").alias(column))
-        # Read once into the block managers, as plain columns: a plan deriving from the hidden _metadata column,
-        # checkpointed later (engines/lineage.py), loses track of it ("key not found: <column>").
-        engine._name(name, frame.localCheckpoint(eager=True))  # type: ignore[attr-defined]
+        engine._name(name, frame)  # type: ignore[attr-defined]
     else:  # pragma: no cover - the two engines are the only ones
         raise EngineError([Problem(f"no row index for engine {engine.name}", where="engine")])
