@@ -153,10 +153,14 @@ def test_site_device_and_response_ids_are_replaced_through_the_private_maps_cons
         "device": [{"person_id": 1, "device_id": "dev-a", "device_date": date(2021, 1, 1)}, {"person_id": 1, "device_id": "dev-a", "device_date": date(2021, 1, 2)},
                    {"person_id": 2, "device_id": "dev-b", "device_date": date(2021, 1, 1)}],
     }, [rule_named(n) for n in ("site_masking", "device_ids", "survey_response_ids")], tier=Tier.CONTROLLED)
-    con = run.ws.con
-    sites = dict(con.execute("SELECT src_id, masked_src_id FROM private.site_map").fetchall())
-    responses = dict(con.execute("SELECT questionnaire_response_id, research_response_id FROM private.response_map").fetchall())
-    devices = dict(con.execute("SELECT device_id, research_device_id FROM private.device_map").fetchall())
+    from sqlglot import exp
+
+    def pairs(name, key, value):
+        return dict(run.ws.sql(exp.select(exp.column(key), exp.column(value)).from_(exp.table_(name, db="private"))))
+
+    sites = pairs("site_map", "src_id", "masked_src_id")
+    responses = pairs("response_map", "questionnaire_response_id", "research_response_id")
+    devices = pairs("device_map", "device_id", "research_device_id")
     assert sites["hospital a"] != sites["hospital b"] and all(m.startswith("site ") for m in sites.values())
     assert sorted(run.rows("steps_intraday", "person_id", "steps", "src_id")) == [(1, 80.0, sites["hospital a"]), (1, 90.0, sites["hospital a"]), (2, 80.0, sites["hospital b"])]
     assert run.rows("observation", "observation_id", "questionnaire_response_id") == [(1, responses[500]), (2, responses[500]), (3, responses[501])]

@@ -121,14 +121,14 @@ def test_consecutive_remaps_compose_into_one_write_applied_in_rule_order(tmp_pat
     from research_workbench.curation.rule import Tier
 
     writes = []
-    original = Workspace.sql
+    original = Workspace.rewrite
 
-    def spy(self, expression, params=None):
-        if isinstance(expression, exp.Create) and expression.args.get("replace") and isinstance(expression.this, exp.Table) and expression.this.db == "tier":
-            writes.append(expression.this.name)
-        return original(self, expression, params)
+    def spy(self, schema, name, select, params):
+        if schema == "tier":
+            writes.append(name)
+        return original(self, schema, name, select, params)
 
-    monkeypatch.setattr(Workspace, "sql", spy)
+    monkeypatch.setattr(Workspace, "rewrite", spy)
     plus_one = _deid_rule("plus_one", _concept_remap(lambda c: exp.Add(this=c, expression=exp.Literal.number(1))))
     times_ten = _deid_rule("times_ten", _concept_remap(lambda c: exp.Mul(this=c, expression=exp.Literal.number(10))))
     drop_first = _deid_rule("drop_first", lambda ctx: remove("observation", col("observation_id").eq(1)))

@@ -8,6 +8,7 @@ from typing import Optional
 
 import typer
 
+from .engine_options import ENGINE_OPTION, SPARK_MASTER_OPTION
 from .output import command_group, JSON_OPTION, emit_json, err_console, progress_bar, user_errors
 
 
@@ -20,13 +21,25 @@ def curate(
     memory_limit: Optional[str] = typer.Option(
         None, "--memory-limit", help="DuckDB memory cap of the working database, e.g. 8GB (default: RW_DUCKDB_MEMORY_LIMIT or 2GB); past it DuckDB spills to disk."
     ),
+    engine: str = ENGINE_OPTION,
+    spark_master: Optional[str] = SPARK_MASTER_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Curate a raw CDR into RELEASES_DIR/NAME/{registered,controlled}, with sandboxes and report.json/html."""
-    from ..curation.release import curate as run_curation
+    from contextlib import nullcontext
 
-    with user_errors(json_output), progress_bar("Curating", enabled=not json_output) as progress:
-        result = run_curation(raw_dir, release, out, config=config, replace=replace, progress=progress, memory_limit=memory_limit)
+    from ..curation.release import curate as run_curation
+    from .engine_options import open_engine
+
+    with user_errors(json_output):
+        # DuckDB (the default): the curation opens its own working database, spilling under the run's scratch
+        # directory with --memory-limit; another engine (or a --spark-master given by mistake) goes through
+        # open_engine, which names a wrong option.
+        default = (engine or "duckdb").strip().lower() == "duckdb" and not spark_master
+        with (nullcontext(None) if default else open_engine(engine, spark_master)) as eng, \
+                progress_bar("Curating", enabled=not json_output) as progress:
+            result = run_curation(raw_dir, release, out, config=config, replace=replace, progress=progress,
+                                  memory_limit=memory_limit, engine=eng)
     summary = result.summary()
     if json_output:
         emit_json(summary)

@@ -1,14 +1,27 @@
 """Runs rules over a working copy of a CDR: sandbox first, then apply, then check every table balances.
 
-The working data lives in a DuckDB database file in the run's scratch directory (memory stays capped; DuckDB
-spills past the cap). Schemas: ``clean`` (the cleaned CDR, shared by both tiers), ``tier`` (the tier being
+The Workspace talks to an engine (``engines.base.Engine``): DuckDB (embedded, the default) or Spark. Tables are
+named by schema as rules see them: ``clean`` (the cleaned CDR, shared by both tiers), ``tier`` (the tier being
 de-identified, a copy of ``clean``), ``sb_<scope>`` (sandboxes: one table per rule and table, the rows the rule
 removed, changed or added plus ``_action``), ``log_<scope>`` (remap logs), ``scratch`` (a rule's own tables,
-dropped after it) and ``private`` (the person/response/device/site maps). Vocabulary tables other than
-``concept`` and ``vocabulary`` stay read-only views over the raw Parquet files.
+dropped after it) and ``private`` (the person/response/device/site maps). The engine has one flat namespace, so
+every tree is renamed (``statements.flatten``: ``clean.person`` → ``clean__person``) in one place, ``_flat``, and
+the Workspace keeps the catalogue of which tables each schema holds. Vocabulary tables other than ``concept`` and
+``vocabulary`` stay read-only, over the raw Parquet files (``raw__<name>``).
 
-Every working row carries ``_rid``, unique across the run (table number × 2^40 + row number in the raw file),
-so a sandbox row names exactly the row it came from, including in tables without a primary key (wearables).
+How statements run depends on the engine (``self.dml``):
+- DuckDB has DML: the working tables live in a database file in the run's scratch directory (memory stays capped;
+  DuckDB spills past the cap) and DELETE, UPDATE, INSERT run in place, as fast as DuckDB goes. Statements run on
+  the engine's connection as DuckDB SQL: rules may still hold DuckDB-only constructs that ``check_portable`` would
+  refuse (until every rule is portable, the DuckDB path must not depend on it).
+- Spark has none (temporary views over Parquet): each statement becomes a ``materialise`` of the table's next
+  version (``statements.deleted`` / ``updated`` / ``inserted``), every tree checked by the engine. Sandbox and log
+  rows are materialised part by part (each part must see the table as it was at that point) and unioned once at
+  the end of the rule.
+
+Every working row carries ``_rid``, unique across the run (table number × 2^40 + row number in the raw file, the
+same on both engines: ``engines.parquet_row_index``), so a sandbox row names exactly the row it came from,
+including in tables without a primary key (wearables).
 """
 
 from __future__ import annotations
@@ -26,11 +39,17 @@ from ..cdr.model import cdm
 from ..cdr.problems import Problem
 from ..cdr.sql import alias, col, ident
 from ..cdr.store import Cdr, content_hash
+from ..engines.base import Engine
+from ..engines.duckdb_engine import DuckDBEngine
+from ..engines.lineage import FileVersions
+from ..engines.parquet_row_index import register_parquet_with_row_index
 from .config import CurationConfig
 from .rule import RID, Query, Rule, RuleContext, Tier
+from .statements import RAW_SCHEMA, deleted, expand_star_replace, flat, flatten, inserted, updated
 
 # Vocabulary tables that de-identification writes to; the others stay views over the raw files.
 WRITABLE_VOCABULARY = ("concept", "vocabulary")
+ROW_NUMBER = "_rw_row_number"  # the row's position in its raw file, while loading
 
 
 class BalanceError(RuntimeError):
@@ -89,117 +108,241 @@ class PendingRemap:
 
 
 class Workspace:
-    """A DuckDB working database holding a CDR being curated.
+    """A CDR being curated, held by an engine (see the module docstring).
 
     Whole-table remaps (site, response, device and person ids, the date shift) each rewrite every row of a table.
     They come one after another at the end of de-identification, so the engine defers them: consecutive remaps of
     a table compose into one SELECT (each reading the previous one's output), written once, when a later query
     reads or changes that table, when a remap reads a rule's scratch table, or at the end of the stage. Row counts
     cannot change under a remap; the write checks that they did not.
+
+    ``engine``: the engine to use (the caller closes it); without one, a DuckDB engine of its own (``memory_limit``,
+    ``threads``), closed with the Workspace.
     """
 
-    def __init__(self, raw: Cdr, scratch_dir: Path, memory_limit: str | None = None, threads: int | None = None):
+    def __init__(self, raw: Cdr, scratch_dir: Path, memory_limit: str | None = None, threads: int | None = None,
+                 engine: Engine | None = None):
         self.raw = raw
         self.model = cdm()
         scratch_dir.mkdir(parents=True, exist_ok=True)
-        self.con = connect(temp_dir=scratch_dir / "spill", memory_limit=memory_limit, threads=threads)
-        self.con.execute("ATTACH ? AS w", [str(scratch_dir / "work.duckdb")])
-        self.con.execute("USE w")
-        for schema in ("clean", "scratch", "private"):
-            self.sql(exp.Create(this=exp.Table(this=ident(schema)), kind="SCHEMA", exists=True))
+        self._owned = engine is None
+        self.engine: Engine = engine if engine is not None else DuckDBEngine.from_connection(
+            connect(temp_dir=scratch_dir / "spill", memory_limit=memory_limit, threads=threads))
+        self.dml = self.engine.supports("dml")
+        self.versions = FileVersions(self.engine, scratch_dir / "tables")  # Spark: each table version as Parquet
+        if self.dml:  # DuckDB: the working tables in a database file, not in memory
+            self.con = self.engine.con  # type: ignore[attr-defined]
+            self.con.execute("ATTACH ? AS w", [str(scratch_dir / "work.duckdb")])
+            self.con.execute("USE w")
         self.materialized: list[str] = []
         self.views: list[str] = []
-        self._count_sql: dict[str, str] = {}
+        self.catalogue: dict[str, dict[str, None]] = {}  # schema → its tables (insertion-ordered), by their own names
+        self.schema = "clean"  # where unqualified model tables are (``use``)
+        self._parts: dict[tuple[str, str], list[str]] = {}  # (schema, table) → its materialised parts (no DML)
+        self._serial = 0
+        self._count_queries: dict[str, tuple[exp.Expression, str]] = {}
         self.pending: dict[str, PendingRemap] = {}  # table (of the schema being run) → its deferred remaps
         self.row_id_key: bytes | None = None  # a row-id key drawn in this run, not yet saved (private.py)
 
     def close(self) -> None:
-        self.con.close()
+        if self.dml:
+            self.con.execute("USE memory")
+            self.con.execute("DETACH w")
+        else:  # a Spark session outlives the Workspace: release what it holds
+            for schema in list(self.catalogue):
+                self.drop_schema(schema)
+            for name in self.views:
+                self.engine.drop(flat(RAW_SCHEMA, name))
+        if self._owned:
+            self.engine.close()
+
+    # --- names ----------------------------------------------------------------------------------------------
+
+    def _resolve(self, schema: str, name: str) -> str | None:
+        if schema:
+            return flat(schema, name)
+        if name in self.views:
+            return flat(RAW_SCHEMA, name)
+        if name in self.model.tables:
+            return flat(self.schema, name)
+        return None  # a CTE or a helper registered under its own name
+
+    def _flat(self, expression: exp.Expression) -> exp.Expression:
+        """The tree with flat table names: the one place schema-qualified names meet the engine's namespace."""
+        return flatten(expression, self._resolve)
+
+    def _add(self, schema: str, name: str) -> str:
+        self.catalogue.setdefault(schema, {})[name] = None
+        return flat(schema, name)
+
+    def _forget(self, schema: str, name: str) -> None:
+        self.catalogue.get(schema, {}).pop(name, None)
+        key = flat(schema, name)
+        if self.dml:
+            self.con.execute(exp.Drop(tables=[exp.Table(this=ident(key))], kind="TABLE", exists=True).sql(dialect="duckdb")).fetchall()
+        else:
+            self.versions.drop(key)
 
     # --- plumbing -------------------------------------------------------------------------------------------
 
+    def _run(self, expression: exp.Expression, params: dict[str, Any] | None = None) -> pa.Table | None:
+        """Run an already-flat tree with the parameters it uses."""
+        used = {p.name for p in expression.find_all(exp.Placeholder)}
+        bound = {k: v for k, v in (params or {}).items() if k in used}
+        if self.dml:
+            text = expression.sql(dialect="duckdb")
+            if isinstance(expression, exp.Query):
+                return self.con.sql(text, params=bound or None).to_arrow_table()
+            self.con.execute(text, bound or None).fetchall()  # DuckDB keeps an unread result open on the connection
+            return None
+        return self.engine.run(expression, bound)
+
+    def _materialise(self, name: str, select: exp.Expression, params: dict[str, Any] | None = None) -> None:
+        """Keep ``select``'s rows under the flat ``name`` (DuckDB: a table of the working database)."""
+        used = {p.name for p in select.find_all(exp.Placeholder)}
+        bound = {k: v for k, v in (params or {}).items() if k in used}
+        if self.dml:
+            create = exp.Create(this=exp.Table(this=ident(name)), kind="TABLE", replace=True, expression=select)
+            self.con.execute(create.sql(dialect="duckdb"), bound or None).fetchall()
+        else:
+            self.versions.materialise(name, select, bound)
+
     def sql(self, expression: exp.Expression, params: dict[str, Any] | None = None) -> list[tuple]:
-        """Run one statement with the bound parameters it uses; returns all its rows (results are never left open)."""
-        text = expression.sql(dialect="duckdb")
-        used = {p.name for p in expression.find_all(exp.Placeholder)} if params else set()
-        return self.con.execute(text, {k: v for k, v in (params or {}).items() if k in used} or None).fetchall()
+        """Run a query over schema-qualified tables; returns all its rows as tuples."""
+        result = self._run(self._flat(expression), params)
+        if result is None:
+            return []
+        return list(zip(*[c.to_pylist() for c in result.columns])) if result.num_columns else []
+
+    def arrow(self, expression: exp.Expression, params: dict[str, Any] | None = None) -> pa.Table:
+        """A query's rows as Arrow."""
+        result = self._run(self._flat(expression), params)
+        assert result is not None
+        return result
 
     def use(self, schema: str) -> None:
-        self.con.execute(exp.Use(this=exp.Table(this=ident(schema), db=ident("w"))).sql(dialect="duckdb"))
+        self.schema = schema
 
     def count(self, schema: str, name: str) -> int:
         return self.sql(exp.select(exp.func("COUNT", exp.Star())).from_(qualified(schema, name)))[0][0]
 
     def counts(self, schema: str) -> dict[str, int]:
-        # One query for all tables (a UNION ALL of counts), built once per schema.
-        if schema not in self._count_sql:
-            parts = [
-                exp.select(exp.Literal.string(n).as_("t"), exp.func("COUNT", exp.Star()).as_("n")).from_(qualified(schema, n)).sql(dialect="duckdb")
-                for n in self.materialized
-            ]
-            self._count_sql[schema] = " UNION ALL ".join(parts)
-        return dict(self.con.execute(self._count_sql[schema]).fetchall())
+        """Rows per working table of ``schema``: one query (a UNION ALL of counts), built and rendered once per
+        schema (it runs twice per rule: building it each time would cost more than running it)."""
+        if schema not in self._count_queries:
+            parts = [exp.select(exp.Literal.string(n).as_("t"), exp.func("COUNT", exp.Star()).as_("n")).from_(exp.Table(this=ident(flat(schema, n))))
+                     for n in self.materialized]
+            union = parts[0]
+            for part in parts[1:]:
+                union = exp.union(union, part, distinct=False)
+            self._count_queries[schema] = (union, union.sql(dialect="duckdb"))
+        tree, text = self._count_queries[schema]
+        rows = self.con.execute(text).fetchall() if self.dml else self.engine.run(tree).to_pylist()
+        return {r[0]: int(r[1]) for r in rows} if self.dml else {r["t"]: int(r["n"]) for r in rows}
 
     def tables_in(self, schema: str) -> list[str]:
-        rows = self.con.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE database_name = 'w' AND schema_name = ? ORDER BY table_name", [schema]
-        ).fetchall()
-        return [r[0] for r in rows]
+        return sorted(self.catalogue.get(schema, {}))
+
+    def columns(self, schema: str, name: str) -> pa.Schema:
+        """The Arrow schema of a table."""
+        key = flat(schema, name)
+        if self.dml:
+            return self.con.sql(exp.select(exp.Star()).from_(exp.Table(this=ident(key))).limit(0).sql(dialect="duckdb")).to_arrow_table().schema
+        return self.engine.schema(key)
 
     def drop_schema(self, schema: str) -> None:
-        self.sql(exp.Drop(tables=[exp.Table(this=ident(schema), db=ident("w"))], kind="SCHEMA", exists=True, cascade=True))
+        for name in self.tables_in(schema):
+            self._forget(schema, name)
+        self.catalogue.pop(schema, None)
 
     def create_schema(self, schema: str) -> None:
-        self.sql(exp.Create(this=exp.Table(this=ident(schema), db=ident("w")), kind="SCHEMA", exists=True))
+        self.catalogue.setdefault(schema, {})
+
+    def put_arrow(self, schema: str, name: str, data: pa.Table) -> None:
+        """A table of ``schema`` holding ``data`` (rows given in Python: a rule's load, a private map)."""
+        key = self._add(schema, name)
+        if self.dml:
+            self.con.register("_rw_arrow", data)
+            try:
+                self._materialise(key, exp.select(exp.Star()).from_("_rw_arrow"))
+            finally:
+                self.con.unregister("_rw_arrow")
+        else:
+            self.engine.register_arrow(key, data)
+
+    def append_arrow(self, schema: str, name: str, data: pa.Table) -> None:
+        """Append ``data`` (the table's columns, in order) to a table of ``schema``."""
+        key = flat(schema, name)
+        if self.dml:
+            self.con.register("_rw_arrow", data)
+            try:
+                self.con.execute(exp.Insert(this=exp.Table(this=ident(key)), expression=exp.select(exp.Star()).from_("_rw_arrow")).sql(dialect="duckdb")).fetchall()
+            finally:
+                self.con.unregister("_rw_arrow")
+        else:
+            self._serial += 1
+            part = f"{key}__rw_new{self._serial}"
+            self.engine.register_arrow(part, data)
+            self.versions.materialise(key, exp.union(exp.select(exp.Star()).from_(key), exp.select(exp.Star()).from_(part), distinct=False))
+            self.engine.drop(part)
 
     # --- loading --------------------------------------------------------------------------------------------
 
     def load_raw(self) -> None:
-        """Copy the raw CDR's tables into schema ``clean`` (vocabulary: views), numbering every row."""
+        """Copy the raw CDR's tables into schema ``clean`` (vocabulary: read in place), numbering every row."""
         for index, name in enumerate(self.model.tables, start=1):
             table = self.model.table(name)
             path = self.raw.table_file(name)
+            source = flat(RAW_SCHEMA, name)
             if table.is_vocabulary and name not in WRITABLE_VOCABULARY:
-                self.con.read_parquet(str(path)).create_view(name, replace=True)
+                self.engine.register_parquet(source, path)
                 self.views.append(name)
                 continue
-            relation = self.con.read_parquet(str(path), file_row_number=True)
-            relation.create_view("_raw_load", replace=True)
-            rid = exp.Add(this=exp.cast(exp.Literal.number(index << 40), "BIGINT"), expression=col("file_row_number"))
-            select = exp.select(exp.Star(**{"except": [col("file_row_number")]}), alias(exp.cast(rid, "BIGINT"), RID)).from_("_raw_load")
-            self.sql(exp.Create(this=qualified("clean", name), kind="TABLE", expression=select))
+            register_parquet_with_row_index(self.engine, source, path, ROW_NUMBER)
+            rid = exp.Add(this=exp.cast(exp.Literal.number(index << 40), "BIGINT"), expression=col(ROW_NUMBER))
+            select = exp.select(exp.Star(**{"except": [col(ROW_NUMBER)]}), alias(exp.cast(rid, "BIGINT"), RID)).from_(source)
+            self._materialise(self._add("clean", name), select)
+            self.engine.drop(source)
             self.materialized.append(name)
-        self.con.execute("DROP VIEW IF EXISTS _raw_load")
 
     def verify_loaded(self) -> list[Problem]:
         """Problems found comparing the tables just loaded with the raw manifest: row count and content hash, each
         located by its table.
 
         The content hash is the manifest's own (cdr/store.py): a file rewritten with the same rows passes, a changed
-        value, a lost or a repeated row does not. Run right after ``load_raw``, before any rule.
+        value, a lost or a repeated row does not. Run right after ``load_raw``, before any rule. The hash is
+        DuckDB's (``MD5_NUMBER``): on DuckDB it reads the loaded tables; on another engine, which loaded the very
+        files, it reads the raw files with DuckDB on this machine.
         """
         problems = []
-        for name in self.model.tables:
-            entry = self.raw.manifest.tables.get(name)
-            if entry is None:
-                continue
-            if name in self.views:
-                relation = self.con.sql(exp.select(exp.Star()).from_(ident(name)).sql(dialect="duckdb"))
-            else:
-                star = exp.Star(**{"except": [col(RID)]})
-                relation = self.con.sql(exp.select(star).from_(qualified("clean", name)).sql(dialect="duckdb"))
-            rows, digest = content_hash(self.con, relation, self.model.table(name))
-            if rows != entry.rows:
-                problems.append(Problem(f"{rows:,} rows, the manifest says {entry.rows:,}", name))
-            elif digest != entry.content_hash:
-                problems.append(Problem(f"content hash {digest[:12]}…, the manifest says {entry.content_hash[:12]}…", name))
+        con = self.con if self.dml else connect()
+        try:
+            for name in self.model.tables:
+                entry = self.raw.manifest.tables.get(name)
+                if entry is None:
+                    continue
+                if not self.dml:
+                    relation = con.read_parquet(str(self.raw.table_file(name)))
+                elif name in self.views:
+                    relation = con.sql(exp.select(exp.Star()).from_(ident(flat(RAW_SCHEMA, name))).sql(dialect="duckdb"))
+                else:
+                    star = exp.Star(**{"except": [col(RID)]})
+                    relation = con.sql(exp.select(star).from_(ident(flat("clean", name))).sql(dialect="duckdb"))
+                rows, digest = content_hash(con, relation, self.model.table(name))
+                if rows != entry.rows:
+                    problems.append(Problem(f"{rows:,} rows, the manifest says {entry.rows:,}", name))
+                elif digest != entry.content_hash:
+                    problems.append(Problem(f"content hash {digest[:12]}…, the manifest says {entry.content_hash[:12]}…", name))
+        finally:
+            if not self.dml:
+                con.close()
         return problems
 
     def copy_schema(self, source: str, target: str) -> None:
         self.drop_schema(target)
         self.create_schema(target)
         for name in self.materialized:
-            self.sql(exp.Create(this=qualified(target, name), kind="TABLE", expression=exp.select(exp.Star()).from_(qualified(source, name))))
+            self._materialise(self._add(target, name), exp.select(exp.Star()).from_(flat(source, name)))
 
     # --- running rules --------------------------------------------------------------------------------------
 
@@ -233,7 +376,7 @@ class Workspace:
         before = self.counts(schema)
         touched: set[str] = set()
         remapped: dict[str, int] = {}
-        sandboxes: dict[str, exp.Table] = {}
+        sandboxes: dict[str, str] = {}
         try:
             for query in queries:
                 if query.table is not None and before.get(query.table, 0) == 0 and query.table not in touched and query.kind != "insert":
@@ -242,16 +385,20 @@ class Workspace:
                 if query.kind == "insert":
                     touched.add(query.table)  # type: ignore[arg-type]
             self.flush_remaps(schema, only=[t for t, p in self.pending.items() if self._reads_scratch(p.select)])
+            self._union_parts()
         except BaseException:
             self.pending.clear()
+            for schema_name, name in list(self._parts):
+                for part in self._parts.pop((schema_name, name)):
+                    self.versions.drop(part)
             raise
         finally:
             for name in self.tables_in("scratch"):
-                self.sql(exp.Drop(tables=[qualified("scratch", name)], kind="TABLE", exists=True))
+                self._forget("scratch", name)
         after = self.counts(schema)
         effect = RuleEffect(rule=rule, scope=scope)
         for name in self.materialized:
-            sandboxed = self._sandbox_counts(sandboxes.get(name))
+            sandboxed = self._sandbox_counts(scope, sandboxes.get(name))
             e = TableEffect(before=before[name], after=after[name], **sandboxed, remapped=remapped.get(name, 0))
             if e.before + e.added != e.after + e.removed:
                 declared = "" if name in rule.tables else " (a table the rule does not declare)"
@@ -314,10 +461,10 @@ class Workspace:
         )
 
     def flush_remaps(self, schema: str, only: list[str] | None = None) -> None:
-        """Write the pending remaps (of ``only`` these tables): one CREATE OR REPLACE per table."""
+        """Write the pending remaps (of ``only`` these tables): one rewrite of each table."""
         for name in list(self.pending) if only is None else only:
             pending = self.pending.pop(name)
-            self.sql(exp.Create(this=qualified(schema, name), kind="TABLE", replace=True, expression=pending.select), pending.params or None)
+            self.rewrite(schema, name, pending.select, pending.params)
             after = self.count(schema, name)
             if after != pending.rows:
                 raise BalanceError(
@@ -325,48 +472,113 @@ class Workspace:
                     "(a map key repeats, or the remap filtered rows)"
                 )
 
-    def _execute(self, query: Query, ctx: RuleContext, rule: Rule, schema: str, scope: str, sandboxes: dict[str, exp.Table], remapped: dict[str, int]) -> None:
+    def rewrite(self, schema: str, name: str, select: exp.Expression, params: dict[str, Any] | None) -> None:
+        """Replace table ``name`` of ``schema`` by the rows of ``select`` (which may read it)."""
+        tree = self._flat(select)
+        if not self.engine.supports("star_replace"):
+            tree = expand_star_replace(tree, self.columns(schema, name).names)
+        self._materialise(flat(schema, name), tree, params)
+
+    # --- statements -----------------------------------------------------------------------------------------
+
+    def _statement(self, query: Query, schema: str, params: dict[str, Any]) -> None:
+        """A DELETE, UPDATE or INSERT of a rule: in place on DuckDB, as the table's next version elsewhere."""
+        tree = self._flat(query.sql)  # type: ignore[arg-type]
+        if self.dml:
+            self._run(tree, params)
+            return
+        key = flat(schema, query.table)  # type: ignore[arg-type]
+        columns = self.engine.schema(key)
+        if isinstance(tree, exp.Delete):
+            self._materialise(key, deleted(tree), params)
+        elif isinstance(tree, exp.Update):
+            rows = self.count(schema, query.table)  # type: ignore[arg-type]
+            self._materialise(key, updated(tree, columns), params)
+            if self.count(schema, query.table) != rows:  # type: ignore[arg-type]
+                raise RuleDefinitionError(f"UPDATE of {query.table} … FROM matches some of its rows more than once "
+                                          f"({rows} rows before): an UPDATE must change each row at most once")
+        elif isinstance(tree, exp.Insert):
+            self._materialise(key, inserted(tree, columns), params)
+        else:
+            raise RuleDefinitionError(f"a {query.kind} query must be a {query.kind.upper()} statement, not {type(tree).__name__}")
+
+    def _append_rows(self, schema: str, name: str, rows: exp.Expression, params: dict[str, Any]) -> str:
+        """Append ``rows`` to table ``name`` of ``schema`` (created by the first rows): a sandbox or a log."""
+        key = flat(schema, name)
+        tree = self._flat(rows)
+        if self.dml:
+            if name not in self.catalogue.get(schema, {}):
+                self._run(exp.Create(this=exp.Table(this=ident(key)), kind="TABLE", exists=True, expression=tree.copy().limit(0)), params)
+            self._run(exp.Insert(this=exp.Table(this=ident(key)), expression=tree), params)
+        elif (schema, name) not in self._parts:  # the first rows under the table's own name
+            self._materialise(key, tree, params)
+            self._parts[(schema, name)] = []
+        else:  # each later part as the tables are now; one UNION ALL at the end of the rule (_union_parts)
+            parts = self._parts[(schema, name)]
+            part = f"{key}__rw_part{len(parts) + 1}"
+            self._materialise(part, tree, params)
+            parts.append(part)
+        self._add(schema, name)
+        return key
+
+    def _union_parts(self) -> None:
+        for (schema, name), parts in list(self._parts.items()):
+            del self._parts[(schema, name)]
+            if not parts:
+                continue
+            union = exp.select(exp.Star()).from_(flat(schema, name))
+            for part in parts:
+                union = exp.union(union, exp.select(exp.Star()).from_(part), distinct=False)
+            self._materialise(flat(schema, name), union)
+            for part in parts:
+                self.versions.drop(part)
+
+    def _execute(self, query: Query, ctx: RuleContext, rule: Rule, schema: str, scope: str, sandboxes: dict[str, str], remapped: dict[str, int]) -> None:
         params = ctx.params
         if query.kind != "remap" and self.pending:
             referenced = self._referenced(query, schema)
             if referenced:
                 self.flush_remaps(schema, only=sorted(referenced))
         if query.kind == "setup":
-            self.sql(exp.Create(this=qualified("scratch", query.target), kind="TABLE", expression=query.sql), params)  # type: ignore[arg-type]
+            self._materialise(self._add("scratch", query.target), self._flat(query.sql), params)  # type: ignore[arg-type]
         elif query.kind == "load":
             data = pa.table(query.data or {}) if not query.types else pa.table({k: pa.array(v, type=query.types.get(k)) for k, v in (query.data or {}).items()})
-            self.con.register("_rule_data", data)
-            try:
-                self.sql(exp.Create(this=qualified("scratch", query.target), kind="TABLE", expression=exp.select(exp.Star()).from_("_rule_data")))  # type: ignore[arg-type]
-            finally:
-                self.con.unregister("_rule_data")
+            self.put_arrow("scratch", query.target, data)  # type: ignore[arg-type]
         elif query.kind == "sandbox":
-            target = qualified(f"sb_{scope}", f"{rule.name}__{query.table}")
-            if query.table not in sandboxes:
-                shape = exp.select(exp.Star(), alias(exp.cast(exp.Null(), "VARCHAR"), "_action")).from_(qualified(schema, query.table)).limit(0)  # type: ignore[arg-type]
-                self.sql(exp.Create(this=target, kind="TABLE", exists=True, expression=shape))
-                sandboxes[query.table] = target  # type: ignore[index]
-            rows = exp.select(exp.Star(), alias(exp.Literal.string(query.action), "_action")).from_(query.sql.subquery("s"))  # type: ignore[union-attr]
-            self.sql(exp.Insert(this=target, expression=rows), params)
+            name = f"{rule.name}__{query.table}"
+            rows = exp.select(exp.Star(), alias(exp.cast(exp.Literal.string(query.action), "VARCHAR"), "_action")).from_(query.sql.subquery("s"))  # type: ignore[union-attr]
+            self._append_rows(f"sb_{scope}", name, rows, params)
+            sandboxes[query.table] = name  # type: ignore[index]
         elif query.kind in ("delete", "update", "insert"):
-            self.sql(query.sql, params)  # type: ignore[arg-type]
+            self._statement(query, schema, params)
         elif query.kind == "remap":
             rows = remapped[query.table] = self.count(schema, query.table)  # type: ignore[index,arg-type]
             self.defer_remap(query, rule, schema, params, rows)
         elif query.kind == "log":
-            target = qualified(f"log_{scope}", query.target)  # type: ignore[arg-type]
-            self.sql(exp.Create(this=target, kind="TABLE", exists=True, expression=query.sql.copy().limit(0)), params)  # type: ignore[union-attr]
-            self.sql(exp.Insert(this=target, expression=query.sql), params)
+            self._append_rows(f"log_{scope}", query.target, query.sql, params)  # type: ignore[arg-type]
         else:  # pragma: no cover - guarded by the Query type
             raise RuleDefinitionError(f"unknown query kind {query.kind}")
 
-    def _sandbox_counts(self, target: exp.Table | None) -> dict[str, int]:
-        if target is None:
+    def _sandbox_counts(self, scope: str, name: str | None) -> dict[str, int]:
+        if name is None:
             return {}
-        rows = self.sql(exp.select("_action", exp.func("COUNT", exp.Star())).from_(target).group_by("_action"))
+        rows = self.sql(exp.select("_action", exp.func("COUNT", exp.Star())).from_(qualified(f"sb_{scope}", name)).group_by("_action"))
         return {action: n for action, n in rows}
 
     # --- output ---------------------------------------------------------------------------------------------
+
+    def write_parquet_file(self, select: exp.Expression, path: Path, compression: str = "zstd", schema: pa.Schema | None = None) -> None:
+        """Write a query's rows as one Parquet file (the CDR's and the sandbox's layout): DuckDB writes it directly;
+        another engine writes a dataset directory beside it, whose parts are then joined row group by row group."""
+        tree = self._flat(select)
+        if self.dml:
+            self.con.sql(tree.sql(dialect="duckdb")).write_parquet(str(path), compression=compression)
+            return
+        from .parquet_files import join_parts
+
+        parts = path.parent / f".{path.name}.parts"
+        self.engine.write_parquet(tree, parts, overwrite=True)
+        join_parts(parts, path, compression=compression, schema=schema)
 
     def write_sandboxes(self, scope: str, directory: Path) -> dict[str, int]:
         """Write every non-empty sandbox and log table of ``scope`` as Parquet; returns file → rows."""
@@ -379,6 +591,6 @@ class Workspace:
                 rule, _, table = name.partition("__")
                 path = directory / (sub or "") / rule / f"{table}.parquet"
                 path.parent.mkdir(parents=True, exist_ok=True)
-                self.con.sql(exp.select(exp.Star()).from_(qualified(schema, name)).sql(dialect="duckdb")).write_parquet(str(path), compression="zstd")
+                self.write_parquet_file(exp.select(exp.Star()).from_(qualified(schema, name)), path)
                 written[str(path.relative_to(directory))] = rows
         return written

@@ -4,7 +4,7 @@ site masks, and the key of the row-id permutation (``row_ids.py``).
 They live in ``RELEASES_DIR/.private/`` (directory mode 0700, files 0600), outside every release directory, and
 are never copied into one. Each map only grows: an id seen in an earlier release keeps its research id and its date
 shift in every later release, so a participant's research_id and shift are stable across releases; the row-id key
-is drawn once and never replaced. New ids are drawn at random (research ids 10^9 … 10^10, never equal to any
+is drawn once and never replaced. New ids are drawn at random in Python, whatever the engine (research ids 10^9 … 10^10, never equal to any
 person_id or another research id; shifts 1 … registered.max_date_shift_days; device and sample ids random UUIDs;
 site masks "site NNN"). Files are replaced atomically, before the release itself is moved into place, and only
 while the releases folder is locked (``lock.py``), so two curations never lose each other's map entries.
@@ -14,14 +14,18 @@ from __future__ import annotations
 
 import os
 import secrets
+import uuid
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 from sqlglot import exp
 
 from ..cdr.model import cdm
 from ..cdr.sql import col
 from .engine import Workspace, qualified
-from .row_ids import RowIdCipher, load_key, register, save_key
+from .row_ids import load_key, register_engine, save_key
 
 PRIVATE_DIR_NAME = ".private"
 SANDBOX_DIR_NAME = "sandbox"  # .private/sandbox/<release>/<scope>/<rule>/<table>.parquet
@@ -50,61 +54,85 @@ def protect(path: Path) -> None:
         os.chmod(path, 0o600)
 
 
+ARROW_TYPES = {"BIGINT": pa.int64(), "INTEGER": pa.int32(), "VARCHAR": pa.string()}
+
+
+def map_schema(name: str) -> pa.Schema:
+    return pa.schema([(c, ARROW_TYPES[t]) for c, t in MAPS[name].items()])
+
+
 def load_maps(ws: Workspace, private_dir: Path) -> None:
-    """Read the maps into schema ``private`` (empty ones when absent) and register the row-id permutation."""
+    """Read the maps into schema ``private`` (empty ones when absent) and register the row-id permutation.
+
+    The maps are read on this machine and handed to the engine as Arrow (a map holds one row per participant,
+    response, device, sample or site: tens of millions of rows at most)."""
     key, is_new = load_key(private_dir)
     ws.row_id_key = key if is_new else None  # written by save_maps, with the maps
-    register(ws.con, RowIdCipher(key))
-    for name, columns in MAPS.items():
+    register_engine(ws.engine, key)
+    for name in MAPS:
         path = private_dir / f"{name}.parquet"
-        target = qualified("private", name)
-        if path.is_file():
-            ws.con.read_parquet(str(path)).create_view("_private_load", replace=True)
-            ws.sql(exp.Create(this=target, kind="TABLE", replace=True, expression=exp.select(exp.Star()).from_("_private_load")))
-            ws.con.execute("DROP VIEW IF EXISTS _private_load")
-        else:
-            schema = exp.Schema(this=target, expressions=[exp.ColumnDef(this=exp.to_identifier(c, quoted=True), kind=exp.DataType.build(t)) for c, t in columns.items()])
-            ws.sql(exp.Create(this=schema, kind="TABLE", replace=True))
+        data = pq.read_table(path).cast(map_schema(name)) if path.is_file() else map_schema(name).empty_table()
+        ws.put_arrow("private", name, data)
 
 
-def _random_id() -> exp.Expression:
-    return exp.cast(exp.Add(this=exp.Placeholder(this="low"), expression=exp.Floor(this=exp.Mul(this=exp.func("random"), expression=exp.Placeholder(this="span")))), "BIGINT")
+class _Draws:
+    """New random values, drawn here rather than by an engine's ``random()``: the same maps whatever engine runs,
+    and a CSPRNG (numpy's generator seeded from ``secrets``)."""
+
+    def __init__(self) -> None:
+        self.rng = np.random.default_rng(secrets.randbits(128))
+
+    def ids(self, count: int, avoid: set[int]) -> np.ndarray:
+        """``count`` distinct research ids in [10^9, 10^10), none in ``avoid``."""
+        drawn = np.empty(0, dtype=np.int64)
+        for _ in range(50):
+            more = self.rng.integers(RESEARCH_ID_LOW, RESEARCH_ID_LOW + RESEARCH_ID_SPAN, count - len(drawn), dtype=np.int64)
+            drawn = np.unique(np.concatenate([drawn, more[~np.isin(more, np.fromiter(avoid, dtype=np.int64, count=len(avoid)))]]))
+            if len(drawn) >= count:
+                return self.rng.permutation(drawn)[:count]  # unique() sorted them: unsort
+        raise RuntimeError("could not draw unique research ids")
+
+    def shifts(self, count: int, max_shift: int) -> np.ndarray:
+        return self.rng.integers(1, max_shift + 1, count, dtype=np.int32)
 
 
-def _fresh_ids(ws: Workspace, map_name: str, key: str, value: str, release: str, avoid: exp.Select | None) -> None:
-    """Re-draw new research ids that repeat another or equal an id in ``avoid``, until none does."""
-    target = qualified("private", map_name)
-    params = {"low": RESEARCH_ID_LOW, "span": RESEARCH_ID_SPAN, "release": release}
-    for _ in range(50):
-        repeated = exp.select(col(value)).from_(target).group_by(col(value)).having(exp.GT(this=exp.func("COUNT", exp.Star()), expression=exp.Literal.number(1)))
-        clash = col(value).isin(query=repeated)
-        if avoid is not None:
-            clash = exp.or_(clash, col(value).isin(query=avoid))
-        where = exp.and_(col("first_release").eq(exp.Placeholder(this="release")), clash)
-        bad = ws.sql(exp.select(exp.func("COUNT", exp.Star())).from_(target).where(where), params)[0][0]
-        if not bad:
-            return
-        ws.sql(exp.Update(this=target, expressions=[exp.EQ(this=col(value), expression=_random_id())], where=exp.Where(this=where)), params)
-    raise RuntimeError(f"could not draw unique ids for {map_name}")
+def _column(ws: Workspace, select: exp.Select) -> list:
+    return ws.arrow(select).column(0).to_pylist()
+
+
+def _new_keys(ws: Workspace, select: exp.Select, key: str, map_name: str) -> list:
+    """The distinct non-NULL values of ``select``'s column ``key`` not yet in the map, sorted."""
+    known = exp.select(col(key)).from_(qualified("private", map_name))
+    query = exp.select(col(key)).from_(select.subquery("k")).where(col(key).is_(exp.Null()).not_(), col(key).isin(query=known).not_()).distinct()
+    return sorted(_column(ws, query))
+
+
+def _append(ws: Workspace, map_name: str, columns: dict[str, list]) -> int:
+    schema = map_schema(map_name)
+    ws.append_arrow("private", map_name, pa.table({c: pa.array(v, type=schema.field(c).type) for c, v in columns.items()}, schema=schema))
+    return len(next(iter(columns.values())))
+
+
+def _research_ids(ws: Workspace, map_name: str, key: str, value: str, new: list, draws: _Draws) -> np.ndarray:
+    """Research ids for ``new`` keys: never another's research id, nor any key of the map (old or new)."""
+    if not new:
+        return np.empty(0, dtype=np.int64)
+    avoid = set(_column(ws, exp.select(col(value)).from_(qualified("private", map_name))))
+    avoid |= set(_column(ws, exp.select(col(key)).from_(qualified("private", map_name)))) | set(new)
+    return draws.ids(len(new), avoid)
 
 
 def extend_maps(ws: Workspace, schema: str, release: str, max_shift: int) -> dict[str, int]:
     """Add every id of ``schema`` not yet mapped; returns how many new ids each map received."""
     added = {}
+    draws = _Draws()
     src = lambda name: qualified(schema, name)  # noqa: E731
-    params = {"low": RESEARCH_ID_LOW, "span": RESEARCH_ID_SPAN, "release": release, "max_shift": max_shift}
 
-    def new_keys(select: exp.Select, key: str, map_name: str) -> exp.Select:
-        known = exp.select(col(key)).from_(qualified("private", map_name))
-        return exp.select(col(key)).from_(select.subquery("k")).where(col(key).is_(exp.Null()).not_(), col(key).isin(query=known).not_()).distinct()
-
-    # persons
-    persons = new_keys(exp.select(col("person_id")).from_(src("person")), "person_id", "person_map")
-    shift = exp.cast(exp.Add(this=exp.Literal.number(1), expression=exp.Floor(this=exp.Mul(this=exp.func("random"), expression=exp.Placeholder(this="max_shift")))), "INTEGER")
-    before = ws.count("private", "person_map")
-    ws.sql(exp.Insert(this=qualified("private", "person_map"), expression=exp.select(col("person_id"), _random_id(), shift, exp.Placeholder(this="release")).from_(persons.subquery("n"))), params)
-    added["person_map"] = ws.count("private", "person_map") - before
-    _fresh_ids(ws, "person_map", "person_id", "research_id", release, exp.select(col("person_id")).from_(qualified("private", "person_map")))
+    # persons: a research id and a date shift each
+    new = _new_keys(ws, exp.select(col("person_id")).from_(src("person")), "person_id", "person_map")
+    ids = _research_ids(ws, "person_map", "person_id", "research_id", new, draws)
+    added["person_map"] = _append(ws, "person_map", {"person_id": new, "research_id": ids.tolist(), "shift_days": draws.shifts(len(new), max_shift).tolist(),
+                                                     "first_release": [release] * len(new)})
 
     # survey responses
     responses = exp.union(
@@ -112,31 +140,24 @@ def extend_maps(ws: Workspace, schema: str, release: str, max_shift: int) -> dic
         exp.select(col("survey_conduct_id").as_("questionnaire_response_id")).from_(src("survey_conduct")),
         distinct=False,
     )
-    new = new_keys(responses, "questionnaire_response_id", "response_map")
-    before = ws.count("private", "response_map")
-    ws.sql(exp.Insert(this=qualified("private", "response_map"), expression=exp.select(col("questionnaire_response_id"), _random_id(), exp.Placeholder(this="release")).from_(new.subquery("n"))), params)
-    added["response_map"] = ws.count("private", "response_map") - before
-    _fresh_ids(ws, "response_map", "questionnaire_response_id", "research_response_id", release, exp.select(col("questionnaire_response_id")).from_(qualified("private", "response_map")))
+    new = _new_keys(ws, responses, "questionnaire_response_id", "response_map")
+    ids = _research_ids(ws, "response_map", "questionnaire_response_id", "research_response_id", new, draws)
+    added["response_map"] = _append(ws, "response_map", {"questionnaire_response_id": new, "research_response_id": ids.tolist(), "first_release": [release] * len(new)})
 
-    # wearable devices: a random UUID each
-    new = new_keys(exp.select(col("device_id")).from_(src("device")), "device_id", "device_map")
-    before = ws.count("private", "device_map")
-    ws.sql(exp.Insert(this=qualified("private", "device_map"), expression=exp.select(col("device_id"), exp.cast(exp.func("gen_random_uuid"), "VARCHAR"), exp.Placeholder(this="release")).from_(new.subquery("n"))), params)
-    added["device_map"] = ws.count("private", "device_map") - before
-
-    # genomic samples: a random UUID each
-    new = new_keys(exp.select(col("sample_id")).from_(src("genomic_sample")), "sample_id", "sample_map")
-    before = ws.count("private", "sample_map")
-    ws.sql(exp.Insert(this=qualified("private", "sample_map"), expression=exp.select(col("sample_id"), exp.cast(exp.func("gen_random_uuid"), "VARCHAR"), exp.Placeholder(this="release")).from_(new.subquery("n"))), params)
-    added["sample_map"] = ws.count("private", "sample_map") - before
+    # wearable devices and genomic samples: a random UUID each
+    for map_name, key, value, table_name in (("device_map", "device_id", "research_device_id", "device"),
+                                             ("sample_map", "sample_id", "research_sample_id", "genomic_sample")):
+        new = _new_keys(ws, exp.select(col(key)).from_(src(table_name)), key, map_name)
+        added[map_name] = _append(ws, map_name, {key: new, value: [str(uuid.UUID(bytes=secrets.token_bytes(16), version=4)) for _ in new],
+                                                 "first_release": [release] * len(new)})
 
     # sites: every src_id of every table, masked as "site NNN" (a random unused number)
     union = None
     for identifier in cdm().identifiers("site"):
         part = exp.select(col("src_id")).from_(src(identifier.table))
         union = part if union is None else exp.union(union, part, distinct=False)
-    new_sites = [r[0] for r in ws.sql(new_keys(union, "src_id", "site_map").order_by(col("src_id")))]  # type: ignore[arg-type]
-    used = {r[0] for r in ws.sql(exp.select(col("masked_src_id")).from_(qualified("private", "site_map")))}
+    new_sites = _new_keys(ws, union, "src_id", "site_map")  # type: ignore[arg-type]
+    used = set(_column(ws, exp.select(col("masked_src_id")).from_(qualified("private", "site_map"))))
     rng = secrets.SystemRandom()
     width = 3
     masks = []
@@ -149,13 +170,7 @@ def extend_maps(ws: Workspace, schema: str, release: str, max_shift: int) -> dic
         mask = rng.choice(free)
         used.add(mask)
         masks.append(mask)
-    if new_sites:
-        import pyarrow as pa
-
-        ws.con.register("_sites", pa.table({"src_id": new_sites, "masked_src_id": masks, "first_release": [release] * len(new_sites)}))
-        ws.sql(exp.Insert(this=qualified("private", "site_map"), expression=exp.select(exp.Star()).from_("_sites")))
-        ws.con.unregister("_sites")
-    added["site_map"] = len(new_sites)
+    added["site_map"] = _append(ws, "site_map", {"src_id": new_sites, "masked_src_id": masks, "first_release": [release] * len(new_sites)})
     return added
 
 
@@ -175,6 +190,6 @@ def save_maps(ws: Workspace, private_dir: Path) -> None:
     for name in MAPS:
         path = private_dir / f"{name}.parquet"
         tmp = private_dir / f".{name}.{secrets.token_hex(4)}.tmp"
-        ws.con.sql(exp.select(exp.Star()).from_(qualified("private", name)).sql(dialect="duckdb")).write_parquet(str(tmp), compression="zstd")
+        pq.write_table(ws.arrow(exp.select(exp.Star()).from_(qualified("private", name))).cast(map_schema(name)), tmp, compression="zstd")
         os.chmod(tmp, 0o600)
         os.replace(tmp, path)

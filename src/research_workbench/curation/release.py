@@ -39,6 +39,7 @@ from ..cdr.problems import Problem, ProblemsError
 from ..cdr.sql import col
 from ..cdr.store import Cdr, CdrBuilder, CdrExistsError, sha256_file, swap_into_place, typed_select
 from ..cdr.workers import worker_pool
+from ..engines.base import Engine
 from .config import CurationConfig, load_config
 from .engine import RuleEffect, Workspace, qualified
 from .genomes import deidentify_vcf, genome_files
@@ -84,7 +85,7 @@ def _research_ids(ws: Workspace, schema: str) -> dict[str, str]:
         .from_(qualified("private", "person_map").as_("m"))
         .join(qualified(schema, "person").as_("p"), on=col("person_id", table="p").eq(col("research_id", table="m")))
     )
-    return {str(raw_id): str(research_id) for raw_id, research_id in ws.con.execute(query.sql(dialect="duckdb")).fetchall()}
+    return {str(raw_id): str(research_id) for raw_id, research_id in ws.sql(query)}
 
 
 def _start_genomes(ws: Workspace, raw: Cdr, builder: CdrBuilder, schema: str, level: int, pool: Executor) -> list[Future]:
@@ -106,8 +107,10 @@ def _write_tables(ws: Workspace, raw: Cdr, builder: CdrBuilder, schema: str) -> 
             shutil.copyfile(raw.table_file(name), builder.table_path(name))
             builder.tables[name] = raw.manifest.tables[name]
             continue
-        query = typed_select(model.table(name), qualified(schema, name)).sql(dialect="duckdb")
-        ws.con.sql(query).write_parquet(str(builder.table_path(name)), compression="zstd")
+        # The manifest's content hash is computed from the written file (CdrBuilder.register_table, DuckDB), so it
+        # is the same whichever engine wrote it: it depends on the rows only, not on their order or the layout.
+        ws.write_parquet_file(typed_select(model.table(name), qualified(schema, name)), builder.table_path(name),
+                              schema=model.table(name).arrow_schema())
         builder.register_table(name)
 
 
@@ -158,9 +161,12 @@ def curate(
     private_dir: Path | None = None,
     progress: Progress | None = None,
     memory_limit: str | None = None,
+    engine: Engine | None = None,
 ) -> CurationResult:
     """Curate the raw CDR at ``raw_dir`` into ``out/release`` (both tiers, report) and its sandbox into the private area.
 
+    ``engine``: where the rules run (``engines``; the caller closes it); by default a DuckDB engine of the run's own.
+    The release is the same on every engine: equal manifests' content hashes for the same raw CDR and private area.
     The releases folder is locked for the whole run; a second curation into it fails at once (lock.py).
     """
     if not release or release.startswith(".") or "/" in release or "\\" in release:
@@ -180,7 +186,7 @@ def curate(
         target = out / release
         if target.exists() and not replace:
             raise CdrExistsError(f"release {release!r} already exists in {out} (use --replace to overwrite it)")
-        return _curate_locked(raw, release, out, target, private, sandboxes, cfg, progress, memory_limit)
+        return _curate_locked(raw, release, out, target, private, sandboxes, cfg, progress, memory_limit, engine)
 
 
 def _curate_locked(
@@ -193,6 +199,7 @@ def _curate_locked(
     cfg: CurationConfig,
     progress: Progress | None,
     memory_limit: str | None,
+    engine: Engine | None = None,
 ) -> CurationResult:
     started = time.perf_counter()
     raw_manifest_sha = sha256_file(raw.path / MANIFEST_NAME)
@@ -213,7 +220,7 @@ def _curate_locked(
 
     stack = ExitStack()  # the tiers' builders and the genome process, closed (aborted if uncommitted) on any exit
     try:
-        ws = Workspace(raw, work / ".scratch", memory_limit=memory_limit)
+        ws = Workspace(raw, work / ".scratch", memory_limit=memory_limit, engine=engine)
         ws.load_raw()
         lap("load")
         verify_raw(ws)

@@ -17,6 +17,10 @@ CDR and every event table would have to be joined to it; the permutation is comp
 the one rewrite each table gets at the end of de-identification. It runs as a vectorised DuckDB function
 (``rw_row_id``) over Arrow batches; the rule wraps it in ``CASE WHEN id IS NULL`` so that DuckDB never calls it
 for a batch of NULLs (most reference columns are mostly empty).
+
+On Spark (``register_engine``) the same function is an Arrow UDF (Spark 4.1+) computing the identical permutation on the
+executors; they need Research Workbench (and ``cryptography``) installed, as every Python process of a PySpark job
+does. Only the 16-byte key travels with the function; each Python worker builds its cipher once.
 """
 
 from __future__ import annotations
@@ -141,3 +145,30 @@ def register(con, cipher: RowIdCipher) -> None:
         null_handling="special",
         side_effects=False,
     )
+
+
+_CIPHERS: dict[bytes, RowIdCipher] = {}  # per Python process (a Spark worker builds each key's cipher once)
+
+
+def _cipher_for(key: bytes) -> RowIdCipher:
+    if key not in _CIPHERS:
+        _CIPHERS[key] = RowIdCipher(key)
+    return _CIPHERS[key]
+
+
+def register_engine(engine, key: bytes) -> None:
+    """Make ``rw_row_id(BIGINT) → BIGINT`` available on an engine (``engines.base.Engine``): the same values on each."""
+    if engine.name == "duckdb":
+        register(engine.con, RowIdCipher(key))
+        return
+    from pyspark.sql.functions import arrow_udf
+
+    key = bytes(key)
+
+    def rw_row_id(ids):
+        return _cipher_for(key).arrow_function(ids)
+
+    # An Arrow UDF, not a pandas one: pandas would carry a column with NULLs as float64, which cannot hold every
+    # 60-bit id. pyspark reads the UDF's kind from its type hints as objects (this module's annotations are strings).
+    rw_row_id.__annotations__ = {"ids": pa.Array, "return": pa.Array}
+    engine.spark.udf.register(SQL_FUNCTION, arrow_udf(rw_row_id, "bigint"))  # type: ignore[call-overload]
