@@ -139,6 +139,10 @@ class Workspace:
         self.catalogue: dict[str, dict[str, None]] = {}  # schema → its tables (insertion-ordered), by their own names
         self.schema = "clean"  # where unqualified model tables are (``use``)
         self._parts: dict[tuple[str, str], list[str]] = {}  # (schema, table) → its materialised parts (no DML)
+        # table → rows its last sandbox part copied, when the engine knows it without a job (no DML): a DELETE or
+        # UPDATE right after a sandbox of no rows changes nothing, so no new version of the table is written (most
+        # statements of most rules, and each version costs a write and a read).
+        self._sandboxed: dict[str, int] = {}
         self._serial = 0
         self._count_queries: dict[str, tuple[exp.Expression, str]] = {}
         self.pending: dict[str, PendingRemap] = {}  # table (of the schema being run) → its deferred remaps
@@ -372,6 +376,7 @@ class Workspace:
         started = time.perf_counter()
         ctx = RuleContext(config, tier, config.effective_cutoff(), rule.name)
         queries = rule.queries(ctx)
+        self._sandboxed.clear()  # what an earlier rule sandboxed says nothing about this one's statements
         self._check_definition(rule, queries)
         before = self.counts(schema)
         touched: set[str] = set()
@@ -488,6 +493,8 @@ class Workspace:
             self._run(tree, params)
             return
         key = flat(schema, query.table)  # type: ignore[arg-type]
+        if self._sandboxed.pop(query.table, None) == 0 and isinstance(tree, (exp.Delete, exp.Update)):  # type: ignore[arg-type]
+            return  # its sandbox, the same rows, was empty (the balance check still counts the table)
         columns = self.engine.schema(key)
         if isinstance(tree, exp.Delete):
             self._materialise(key, deleted(tree), params)
@@ -503,8 +510,9 @@ class Workspace:
             raise RuleDefinitionError(f"a {query.kind} query must be a {query.kind.upper()} statement, not {type(tree).__name__}")
 
     def _append_rows(self, schema: str, name: str, rows: exp.Expression, params: dict[str, Any]) -> str:
-        """Append ``rows`` to table ``name`` of ``schema`` (created by the first rows): a sandbox or a log."""
-        key = flat(schema, name)
+        """Append ``rows`` to table ``name`` of ``schema`` (created by the first rows): a sandbox or a log. Returns
+        the engine's name of what was written (the table, or without DML the part holding these rows)."""
+        key = written = flat(schema, name)
         tree = self._flat(rows)
         if self.dml:
             if name not in self.catalogue.get(schema, {}):
@@ -515,11 +523,11 @@ class Workspace:
             self._parts[(schema, name)] = []
         else:  # each later part as the tables are now; one UNION ALL at the end of the rule (_union_parts)
             parts = self._parts[(schema, name)]
-            part = f"{key}__rw_part{len(parts) + 1}"
-            self._materialise(part, tree, params)
-            parts.append(part)
+            written = f"{key}__rw_part{len(parts) + 1}"
+            self._materialise(written, tree, params)
+            parts.append(written)
         self._add(schema, name)
-        return key
+        return written
 
     def _union_parts(self) -> None:
         for (schema, name), parts in list(self._parts.items()):
@@ -547,11 +555,17 @@ class Workspace:
         elif query.kind == "sandbox":
             name = f"{rule.name}__{query.table}"
             rows = exp.select(exp.Star(), alias(exp.cast(exp.Literal.string(query.action), "VARCHAR"), "_action")).from_(query.sql.subquery("s"))  # type: ignore[union-attr]
-            self._append_rows(f"sb_{scope}", name, rows, params)
+            part = self._append_rows(f"sb_{scope}", name, rows, params)
             sandboxes[query.table] = name  # type: ignore[index]
+            copied = None if self.dml else self.versions.rows(part)
+            if copied is None:
+                self._sandboxed.pop(query.table, None)  # type: ignore[arg-type]
+            else:
+                self._sandboxed[query.table] = copied  # type: ignore[index]
         elif query.kind in ("delete", "update", "insert"):
             self._statement(query, schema, params)
         elif query.kind == "remap":
+            self._sandboxed.pop(query.table, None)  # type: ignore[arg-type]
             rows = remapped[query.table] = self.count(schema, query.table)  # type: ignore[index,arg-type]
             self.defer_remap(query, rule, schema, params, rows)
         elif query.kind == "log":

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 from sqlglot import exp
 
 from .base import Engine, table_name
@@ -47,6 +48,15 @@ class FileVersions:
         self.current[name] = path
         if old is not None and not is_url(old):
             shutil.rmtree(old, ignore_errors=True)
+
+    def rows(self, name: str) -> int | None:
+        """Rows of the version last written under ``name``, from its files' footers (no job); None when unknown
+        (another engine, or a version on object storage)."""
+        path = self.current.get(table_name(name))
+        if path is None or is_url(path):
+            return None
+        return sum(pq.ParquetFile(part).metadata.num_rows for part in Path(path).glob("*.parquet")
+                   if not part.name.startswith((".", "_")))
 
     def drop(self, name: str) -> None:
         self.engine.drop(name)
