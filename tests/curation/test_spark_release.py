@@ -4,6 +4,8 @@ every table of both tiers, and the same rows in every rule's sandbox."""
 
 from __future__ import annotations
 
+import pytest
+
 from research_workbench.cdr.store import Cdr
 from research_workbench.curation import curate
 
@@ -19,6 +21,7 @@ def _rule_effects(report: dict) -> list[tuple]:
     return [(r["name"], r["scope"], r["tables"]) for r in report["rules"]]
 
 
+@pytest.mark.long  # 8 minutes on Spark local[2] (a few hundred statements at ~1 s each): see docs/spark.md
 def test_a_release_curated_on_spark_equals_the_duckdb_release_of_the_same_raw_cdr(tmp_path, spark_engine):
     raw = write_cdr(tmp_path / "raw", small_program([101, 102, 103, 104], [0, 40, 80, 400]))
     private = tmp_path / "private"
