@@ -7,7 +7,6 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from research_workbench.cdr.facts import birth_date
 from research_workbench.cdr.sql import col, lit, table
 from research_workbench.engines import UnsupportedConstruct
 from research_workbench.engines.capabilities import (
@@ -57,7 +56,7 @@ TRAPS = [
      "function TO_YEARS", BOTH),
     ("macro", duck("CREATE MACRO plus_one(a) AS a + 1"), "CREATE MACRO", SPARK),
     ("temp function", duck("CREATE TEMP FUNCTION plus_one(a) AS a + 1"), "CREATE FUNCTION", SPARK),
-    ("try", exp.select(birth_date()).from_(table("person", alias="p")), "TRY(…)", SPARK),
+    ("try", duck("SELECT TRY(make_date(y, m, d)) FROM t"), "TRY(…)", SPARK),
     ("list_distinct", exp.select(exp.func("list_distinct", col("l"))).from_(table("t")), "function LIST_DISTINCT", SPARK),
     ("list_sort", exp.select(exp.func("list_sort", col("l"))).from_(table("t")), "function LIST_SORT", SPARK),
     ("list_has_any built", exp.select(exp.func("list_has_any", col("l"), col("l"))).from_(table("t")), "function LIST_HAS_ANY", SPARK),

@@ -33,3 +33,20 @@ def test_rows_whose_hash_repeats_are_the_same_groups_on_both_engines(engine):
                 .having(exp.GT(this=exp.func("COUNT", exp.Star()), expression=exp.Literal.number(1))))
     query = exp.select(col("id")).from_(table("rows")).where(digest.copy().isin(query=repeated)).order_by(col("id"))
     assert engine.run(query).column("id").to_pylist() == [1, 2, 4, 5]
+
+
+def test_row_hash_is_written_right_even_when_sql_was_written_before_it_was_imported():
+    """SQLGlot keeps each generator's dispatch table from its first use: importing row_hash after DuckDB and Spark
+    SQL were written must still teach them (a CLI renders SQL before a rule module is imported)."""
+    import subprocess
+    import sys
+
+    script = """
+from sqlglot import exp
+exp.select(exp.column("a")).from_("t").sql("duckdb"); exp.select(exp.column("a")).from_("t").sql("spark")
+from research_workbench.engines.row_hash import row_hash
+node = exp.select(row_hash(exp.column("a"))).from_("t")
+print(node.sql("duckdb"), "|", node.sql("spark"))
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "SELECT HASH(a) FROM t | SELECT XXHASH64(a) FROM t"

@@ -35,5 +35,14 @@ def row_hash(*columns: exp.Expression) -> RowHash:
     return RowHash(expressions=[c.copy() for c in columns])
 
 
-for _dialect, _function in ((DuckDB, HASH_FUNCTIONS["duckdb"]), (Spark, HASH_FUNCTIONS["spark"])):
-    _dialect.Generator.TRANSFORMS[RowHash] = lambda self, node, name=_function: self.func(name, *node.expressions)
+def _teach_generators() -> None:
+    for dialect, function in ((DuckDB, HASH_FUNCTIONS["duckdb"]), (Spark, HASH_FUNCTIONS["spark"])):
+        dialect.Generator.TRANSFORMS[RowHash] = lambda self, node, name=function: self.func(name, *node.expressions)
+    # SQLGlot builds each generator class's dispatch table from TRANSFORMS once, when it first writes SQL, and keeps
+    # it: one built before this module was imported would write ROW_HASH. Forget them, to be rebuilt with the entry.
+    from sqlglot import generator
+
+    generator._DISPATCH_CACHE.clear()
+
+
+_teach_generators()
