@@ -156,7 +156,7 @@ def birth_date(table: str | None = "p") -> exp.Expression:
     from .sql import col, num
 
     def made(month: exp.Expression, day: exp.Expression) -> exp.Expression:
-        return _date_or_null(col("year_of_birth", table=table), month, day)
+        return date_or_null(col("year_of_birth", table=table), month, day)
 
     return exp.func(
         "COALESCE",
@@ -167,12 +167,11 @@ def birth_date(table: str | None = "p") -> exp.Expression:
     )
 
 
-def _date_or_null(year: exp.Expression, month: exp.Expression, day: exp.Expression) -> exp.Expression:
+def date_or_null(year: exp.Expression, month: exp.Expression, day: exp.Expression) -> exp.Expression:
     """The date of the parts, or NULL when they are not a date (31 April, month 13, a NULL part), on every engine:
     a TRY_CAST of ``YYYY-MM-DD`` text, which DuckDB and Spark parse alike and strictly (DuckDB's ``TRY(make_date(…))``
-    has no Spark spelling). This is ``engines.portable.try_date_from_parts``, which the data model's layer cannot
-    import (``engines`` sits above ``cdr``); ``tests/curation/test_rules_portable.py`` checks the two are the same
-    tree."""
+    has no Spark spelling). The one definition: ``engines.portable.try_date_from_parts`` is this function (the data
+    model's layer sits below ``engines`` and cannot import it)."""
     from sqlglot import exp
 
     from .sql import num

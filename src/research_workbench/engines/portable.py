@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
+from ..cdr.facts import date_or_null
 from ..cdr.sql import num
 
 
@@ -103,21 +104,9 @@ def date_from_parts(year: exp.Expression, month: exp.Expression, day: exp.Expres
 
 def try_date_from_parts(year: exp.Expression, month: exp.Expression, day: exp.Expression) -> exp.Expression:
     """The date of the parts, or NULL when they are not a date (2021-02-29, month 13, a NULL part, a year outside
-    1–9999). DuckDB's ``TRY(make_date(…))`` has no Spark spelling; this is a TRY_CAST of ``YYYY-MM-DD`` text,
-    which both engines parse strictly."""
-    def padded(part: exp.Expression, width: int) -> exp.Expression:
-        return exp.Pad(this=exp.cast(part.copy(), "TEXT"), expression=num(width), fill_pattern=exp.Literal.string("0"),
-                       is_left=True)
-
-    text = exp.DPipe(this=exp.DPipe(this=exp.DPipe(this=exp.DPipe(
-        this=padded(year, 4), expression=exp.Literal.string("-")), expression=padded(month, 2)),
-        expression=exp.Literal.string("-")), expression=padded(day, 2), safe=True)
-    in_range = exp.and_(
-        exp.Between(this=year.copy(), low=num(1), high=num(9999)),
-        exp.Between(this=month.copy(), low=num(1), high=num(12)),
-        exp.Between(this=day.copy(), low=num(1), high=num(31)),
-    )
-    return exp.Case(ifs=[exp.If(this=in_range, true=exp.TryCast(this=text, to=exp.DataType.build("DATE")))])
+    1–9999): ``cdr.facts``' builder (a TRY_CAST of ``YYYY-MM-DD`` text, which both engines parse strictly; DuckDB's
+    ``TRY(make_date(…))`` has no Spark spelling), defined there because the data model's birth date needs it."""
+    return date_or_null(year, month, day)
 
 
 def first_of_month(value: exp.Expression) -> exp.Expression:
