@@ -116,3 +116,26 @@ def test_the_criteria_search_limit_of_the_cli_is_the_index_searchs():
 
     assert SEARCH_LIMIT == INDEX_LIMIT
     assert set(DOMAINS) == {d.value for d in EVENT_DOMAINS}
+
+
+def test_spark_app_prints_the_file_spark_submit_runs_which_runs_the_command_line(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    result = runner.invoke(app, ["spark-app"])
+    assert result.exit_code == 0
+    path = Path(result.stdout.strip())
+    assert path.name == "spark_main.py" and path.is_file()
+    # run as a file, as spark-submit runs it (no package context): the command line answers
+    shown = subprocess.run([sys.executable, str(path), "spark-app"], capture_output=True, text=True, cwd=tmp_path)
+    assert shown.returncode == 0 and shown.stdout.strip() == str(path)
+
+
+def test_a_process_spark_submit_started_is_recognised_by_the_gateway_it_was_handed(monkeypatch):
+    from research_workbench.cli.engine_options import under_spark_submit
+
+    monkeypatch.delenv("PYSPARK_GATEWAY_PORT", raising=False)
+    assert not under_spark_submit()
+    monkeypatch.setenv("PYSPARK_GATEWAY_PORT", "40123")  # what spark-submit's launcher hands a Python application
+    assert under_spark_submit()

@@ -15,7 +15,6 @@ from sqlglot import exp
 from research_workbench.cdr.sql import col
 from research_workbench.cdr.store import Cdr
 from research_workbench.curation.config import load_config
-from research_workbench.engines.parquet_row_index import register_parquet_with_row_index
 from research_workbench.curation.engine import BalanceError, RuleDefinitionError, Workspace, qualified
 from research_workbench.curation.row_ids import ROW_ID_LIMIT, RowIdCipher, register_engine
 from research_workbench.curation.rule import BOTH, Query, Rule, Stage, Tier, change, delete, insert, log, remap, remove, sandbox
@@ -138,7 +137,7 @@ def test_row_identity_and_release_ids_are_the_same_numbers_on_both_engines(tmp_p
     ids = exp.select(exp.Anonymous(this="rw_row_id", expressions=[col("id")]).as_("r"), col("id")).from_("edge_ids")
     expected = RowIdCipher(key).permute(np.array([e for e in edges if e is not None], dtype=np.int64)).tolist()
     for engine in (duckdb_engine, spark_engine):
-        register_parquet_with_row_index(engine, "numbered", path, "n")
+        engine.register_parquet("numbered", path, row_index="n")
         register_engine(engine, key)
         engine.register_arrow("edge_ids", pa.table({"id": pa.array(edges, type=pa.int64())}))
         try:

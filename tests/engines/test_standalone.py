@@ -1,8 +1,15 @@
 """A real cluster: a Spark standalone master and worker on 127.0.0.1, started from pyspark's own launcher
-(``bin/spark-class``: the pip package ships no ``sbin/start-master.sh``), and an application submitted to it with
-``bin/spark-submit`` (``standalone_driver.py``) that runs a portable date query and the Cohort Builder's compiled
-SQL through ``SparkEngine.from_session``. Its answers equal DuckDB's. The daemons run in their own process
-groups and are killed in a finalizer, executors with them; the test checks no JVM of theirs is left."""
+(``bin/spark-class``: the pip package ships no ``sbin/start-master.sh``), and two applications submitted to it with
+``bin/spark-submit``:
+
+- ``standalone_driver.py``, which runs a portable date query and the Cohort Builder's compiled SQL through
+  ``SparkEngine.from_session``: its answers equal DuckDB's;
+- the ``workbench`` command line itself (``workbench spark-app``) running ``curate --engine spark``: a whole curation,
+  both tiers, on the cluster's executors, whose release equals the DuckDB release of the same raw CDR (the same
+  private maps): every table's content hash in both tiers, every rule's effect, every sandbox file.
+
+The daemons run in their own process groups and are killed in a finalizer, executors with them; the test checks
+no JVM of theirs is left."""
 
 from __future__ import annotations
 
@@ -18,11 +25,16 @@ from pathlib import Path
 
 import pytest
 
+from research_workbench.cdr.store import Cdr
+from research_workbench.cli.spark_app import SPARK_MAIN
 from research_workbench.cohorts.builder.compile import compile_definition
+from research_workbench.curation import curate
 from research_workbench.cohorts.builder.model import parse_definition
 from research_workbench.index.build import default_index_path
 
 from ..cohort_builder import fixture, golden
+from ..curation.fixtures import write_cdr
+from ..curation.test_release import small_program
 from ..conftest import need, spark_available
 from ..helpers import free_port
 
@@ -125,7 +137,17 @@ def expected_answers(index_dir: Path, cases) -> dict[str, list[int]]:
     return answers
 
 
-def test_a_standalone_cluster_runs_the_engine_through_spark_submit(tmp_path, request):
+def release_contents(release: Path) -> dict:
+    """What must be equal between two releases of one raw CDR: each tier's tables (rows, content hash), each
+    rule's effect, each sandbox file (rows)."""
+    report = json.loads((release / "report.json").read_text())
+    tiers = {tier: {name: (e.rows, e.content_hash) for name, e in Cdr(release / tier).manifest.tables.items()}
+             for tier in ("registered", "controlled")}
+    return {"tiers": tiers, "rules": [(r["name"], r["scope"], r["tables"]) for r in report["rules"]],
+            "sandbox_files": report["sandbox_files"]}
+
+
+def test_a_standalone_cluster_runs_the_engine_and_a_curation_through_spark_submit(tmp_path, request):
     why = spark_available()
     need(why is None, why or "")
     index_dir = default_index_path(fixture.build(tmp_path / "cdr_src"))
@@ -136,9 +158,17 @@ def test_a_standalone_cluster_runs_the_engine_through_spark_submit(tmp_path, req
         {"name": c.name, "sql_tree": q.expression.dump(), "params": json.loads(golden.params_text(q.params)),
          "tables": {n: t["person_id"].to_pylist() for n, t in q.tables.items()}} for c, q in cases]}
     (tmp_path / "job.json").write_text(json.dumps(job))
+    # The curation's raw CDR and its DuckDB release (whose private maps the cluster's run reuses).
+    raw = write_cdr(tmp_path / "raw", small_program([101, 102, 103, 104], [0, 40, 80, 400]))
+    config = tmp_path / "curation.toml"
+    config.write_text('cutoff_date = "2024-06-30"\n')
+    releases = tmp_path / "releases"
+    curate(raw, "duck", releases, config=config)
 
     env = {**os.environ, "SPARK_HOME": str(spark_home()), "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable,
            "PYSPARK_DRIVER_PYTHON": sys.executable, "SPARK_LOG_DIR": str(tmp_path), "SPARK_WORKER_DIR": str(tmp_path / "work")}
+    for name in ("RW_ENGINE", "RW_SPARK_MASTER"):
+        env.pop(name, None)
     port, web, worker_port, worker_web = free_port(), free_port(), free_port(), free_port()
     daemons = Daemons()
     request.addfinalizer(daemons.stop)
@@ -148,20 +178,23 @@ def test_a_standalone_cluster_runs_the_engine_through_spark_submit(tmp_path, req
                   logs[0], env)
     wait_for("the master", lambda: master_state(web).get("status") == "ALIVE", 60, logs)
     daemons.start(["org.apache.spark.deploy.worker.Worker", f"spark://127.0.0.1:{port}", "--host", "127.0.0.1",
-                   "--port", str(worker_port), "--webui-port", str(worker_web), "--cores", "1", "--memory", "1g",
+                   "--port", str(worker_port), "--webui-port", str(worker_web), "--cores", "2", "--memory", "1g",
                    "--work-dir", str(tmp_path / "work")], logs[1], env)
     wait_for("the worker", lambda: len(master_state(web).get("workers", [])) == 1
              and master_state(web)["workers"][0]["state"] == "ALIVE", 60, logs)
     cluster_up = time.monotonic() - started
 
-    submit = subprocess.run(
-        [str(spark_home() / "bin" / "spark-submit"), "--master", f"spark://127.0.0.1:{port}",
-         "--conf", "spark.driver.host=127.0.0.1", "--conf", "spark.driver.bindAddress=127.0.0.1",
-         "--conf", "spark.ui.enabled=false", "--conf", "spark.executor.memory=512m", "--conf", "spark.cores.max=1",
-         "--conf", "spark.sql.shuffle.partitions=2",
-         str(DRIVER), str(tmp_path / "job.json"), str(tmp_path / "result.json")],
-        env=env, capture_output=True, text=True, timeout=240)
-    assert submit.returncode == 0, submit.stderr[-4000:]
+    def submit(*application: str, name: str, timeout: float) -> subprocess.CompletedProcess:
+        completed = subprocess.run(
+            [str(spark_home() / "bin" / "spark-submit"), "--master", f"spark://127.0.0.1:{port}", "--name", name,
+             "--conf", "spark.driver.host=127.0.0.1", "--conf", "spark.driver.bindAddress=127.0.0.1",
+             "--conf", "spark.ui.enabled=false", "--conf", "spark.executor.memory=512m", "--conf", "spark.cores.max=2",
+             "--conf", "spark.sql.shuffle.partitions=2", *application],
+            env=env, capture_output=True, text=True, timeout=timeout)
+        assert completed.returncode == 0, completed.stderr[-4000:]
+        return completed
+
+    submit(str(DRIVER), str(tmp_path / "job.json"), str(tmp_path / "result.json"), name="rw-standalone-test", timeout=240)
     result = json.loads((tmp_path / "result.json").read_text())
     submitted = time.monotonic() - started - cluster_up
 
@@ -169,9 +202,20 @@ def test_a_standalone_cluster_runs_the_engine_through_spark_submit(tmp_path, req
     assert result["dates"] == [{"months": 0, "years": 0, "days": 29}, {"months": 12, "years": 1, "days": 366}]
     assert result["cases"] == expected_answers(index_dir, cases)
     assert any(result["cases"].values())
-    finished = [app["name"] for app in master_state(web).get("completedapps", [])]
-    assert finished == ["rw-standalone-test"]  # it ran on this cluster, and ended
+
+    curation = submit(str(SPARK_MAIN), "curate", str(raw), "--release", "spark", "--out", str(releases), "--config", str(config),
+                      "--engine", "spark", "--json", name="rw-curation", timeout=600)
+    summary = json.loads(curation.stdout)  # spark-submit merges the application's stderr into stdout: nothing else
+    curated = time.monotonic() - started - cluster_up - submitted
+    new_ids = json.loads((releases / "spark" / "report.json").read_text())["new_private_ids"]
+    assert summary["scan"]["ok"] and new_ids and set(new_ids.values()) == {0}  # the DuckDB run's maps, reused
+    on_cluster, on_duckdb = release_contents(releases / "spark"), release_contents(releases / "duck")
+    assert sum(rows for rows, _ in on_duckdb["tiers"]["registered"].values()) > 0
+    assert on_cluster == on_duckdb
+    finished = sorted(app["name"] for app in master_state(web).get("completedapps", []))
+    assert finished == ["rw-curation", "rw-standalone-test"]  # both ran on this cluster, and ended
 
     daemons.stop()
     assert daemons.alive() == [], "Spark daemons (or their executors) are still running"
-    print(f"standalone: cluster up in {cluster_up:.1f} s, spark-submit ran in {submitted:.1f} s at {dt.datetime.now():%H:%M}")
+    print(f"standalone: cluster up in {cluster_up:.1f} s, the engine's application ran in {submitted:.1f} s, "
+          f"the curation in {curated:.1f} s, at {dt.datetime.now():%H:%M}")

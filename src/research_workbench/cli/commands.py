@@ -13,6 +13,7 @@ from .genomics_gwas import gwas
 from .genomics_pca import frequencies, pca, phewas
 from .publication import publication_app
 from . import data_versions  # noqa: F401  (adds publish, versions, set-default, archive to release_app)
+from .spark_app import spark_app
 from .synth import synth
 from .workbench_app import admin_app, audit_app, serve
 
@@ -34,6 +35,7 @@ app.add_typer(cohort.cohort_app, name="cohort")
 app.add_typer(cohort.conceptset_app, name="conceptset")
 app.add_typer(browser_app, name="browser")
 app.command("serve")(serve)
+app.command("spark-app")(spark_app)
 app.add_typer(admin_app, name="admin")
 app.add_typer(audit_app, name="audit")
 app.add_typer(publication_app, name="publication")

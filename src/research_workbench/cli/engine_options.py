@@ -2,12 +2,14 @@
 
 A command declares ``engine: str = ENGINE_OPTION, spark_master: Optional[str] = SPARK_MASTER_OPTION`` and runs its
 stage inside ``with open_engine(engine, spark_master) as eng:``. The default engine is DuckDB (embedded); Spark
-starts a session on ``--spark-master`` (default ``local[2]``; ``spark://host:7077`` for a standalone cluster), or
-wraps the session ``spark-submit`` already made. ``RW_ENGINE`` and ``RW_SPARK_MASTER`` set the defaults.
+starts a session on ``--spark-master`` (default ``local[2]``; ``spark://host:7077`` for a standalone cluster), or,
+without ``--spark-master``, uses the session of ``spark-submit`` when the command runs under it (``spark-submit
+"$(workbench spark-app)" curate …``: see ``spark_main.py``). ``RW_ENGINE`` and ``RW_SPARK_MASTER`` set the defaults.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Optional
@@ -26,6 +28,12 @@ SPARK_MASTER_OPTION = typer.Option(
     help="Spark master URL with --engine spark: local[N] (default local[2]), spark://HOST:7077, k8s://…; "
          "under spark-submit the session it made is used.",
 )
+
+
+def under_spark_submit() -> bool:
+    """Whether this process is a Python application ``spark-submit`` started: its launcher hands the application
+    the gateway to the JVM it already runs, with the master and settings of its command line."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ
 
 
 @contextmanager
@@ -52,8 +60,9 @@ def open_engine(engine: str, spark_master: Optional[str] = None, **duckdb_option
         from ..engines.spark_engine import SparkEngine
 
         active = SparkSession.getActiveSession()
-        if active is not None and not spark_master:
-            eng = SparkEngine.from_session(active)  # spark-submit's session, configured by its command line
+        if not spark_master and (active is not None or under_spark_submit()):
+            # spark-submit's session, configured by its command line (--master, --conf): built here on first use
+            eng = SparkEngine.from_session(active or SparkSession.builder.getOrCreate())
         else:
             eng = SparkEngine(master=spark_master or "local[2]")
     try:

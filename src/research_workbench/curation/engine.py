@@ -20,18 +20,24 @@ How statements run depends on the engine (``self.dml``):
   the end of the rule.
 
 Every working row carries ``_rid``, unique across the run (table number × 2^40 + row number in the raw file, the
-same on both engines: ``engines.parquet_row_index``), so a sandbox row names exactly the row it came from,
-including in tables without a primary key (wearables).
+same on both engines: ``Engine.register_parquet(..., row_index=)``), so a sandbox row names exactly the row it came
+from, including in tables without a primary key (wearables).
+
+Without DML, every working table is a version of files (``engines.lineage.FileVersions``), so its row count comes
+from the files' footers, not from a job: the counts before and after every rule, and the balance checks, cost no
+query. A raw table is read in place until a rule changes it, and a tier starts sharing the cleaned CDR's files.
 """
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 from sqlglot import exp
 
 from ..cdr.engine import connect
@@ -42,14 +48,12 @@ from ..cdr.store import Cdr, content_hash
 from ..engines.base import Engine
 from ..engines.duckdb_engine import DuckDBEngine
 from ..engines.lineage import FileVersions
-from ..engines.parquet_row_index import register_parquet_with_row_index
 from .config import CurationConfig
 from .rule import RID, Query, Rule, RuleContext, Tier
-from .statements import RAW_SCHEMA, deleted, expand_star_replace, flat, flatten, inserted, updated
+from .statements import RAW_SCHEMA, deleted, expand_star_replace, flat, flatten, inserted, returns_no_rows, updated
 
 # Vocabulary tables that de-identification writes to; the others stay views over the raw files.
 WRITABLE_VOCABULARY = ("concept", "vocabulary")
-ROW_NUMBER = "_rw_row_number"  # the row's position in its raw file, while loading
 
 
 class BalanceError(RuntimeError):
@@ -143,6 +147,8 @@ class Workspace:
         # UPDATE right after a sandbox of no rows changes nothing, so no new version of the table is written (most
         # statements of most rules, and each version costs a write and a read).
         self._sandboxed: dict[str, int] = {}
+        # this rule's sandboxes' rows by action, counted part by part from footers (without DML); None: unknown
+        self._actions: dict[str, Counter[str] | None] = {}
         self._serial = 0
         self._count_queries: dict[str, tuple[exp.Expression, str]] = {}
         self.pending: dict[str, PendingRemap] = {}  # table (of the schema being run) → its deferred remaps
@@ -208,8 +214,15 @@ class Workspace:
         if self.dml:
             create = exp.Create(this=exp.Table(this=ident(name)), kind="TABLE", replace=True, expression=select)
             self.con.execute(create.sql(dialect="duckdb"), bound or None).fetchall()
+        elif self._no_rows(select):  # planned for its columns, not run
+            self.versions.empty(name, select, bound)
         else:
             self.versions.materialise(name, select, bound)
+
+    def _no_rows(self, query: exp.Expression) -> bool:
+        """Without DML: whether a flat query surely returns no rows, from the row counts of the versions it reads
+        (``statements.returns_no_rows``): such a query is not run."""
+        return not self.dml and returns_no_rows(query, self.versions.rows)
 
     def sql(self, expression: exp.Expression, params: dict[str, Any] | None = None) -> list[tuple]:
         """Run a query over schema-qualified tables; returns all its rows as tuples."""
@@ -228,11 +241,18 @@ class Workspace:
         self.schema = schema
 
     def count(self, schema: str, name: str) -> int:
+        known = None if self.dml else self.versions.rows(flat(schema, name))
+        if known is not None:
+            return known
         return self.sql(exp.select(exp.func("COUNT", exp.Star())).from_(qualified(schema, name)))[0][0]
 
     def counts(self, schema: str) -> dict[str, int]:
         """Rows per working table of ``schema``: one query (a UNION ALL of counts), built and rendered once per
         schema (it runs twice per rule: building it each time would cost more than running it)."""
+        if not self.dml:  # from the versions' footers, when every table's files are local
+            known = {name: self.versions.rows(flat(schema, name)) for name in self.materialized}
+            if None not in known.values():
+                return known  # type: ignore[return-value]
         if schema not in self._count_queries:
             parts = [exp.select(exp.Literal.string(n).as_("t"), exp.func("COUNT", exp.Star()).as_("n")).from_(exp.Table(this=ident(flat(schema, n))))
                      for n in self.materialized]
@@ -293,7 +313,8 @@ class Workspace:
     # --- loading --------------------------------------------------------------------------------------------
 
     def load_raw(self) -> None:
-        """Copy the raw CDR's tables into schema ``clean`` (vocabulary: read in place), numbering every row."""
+        """The raw CDR's tables as schema ``clean``, every row numbered (``_rid``): copied into the working database
+        (DML), or read in place (without). Vocabulary tables other than the writable ones are read in place."""
         for index, name in enumerate(self.model.tables, start=1):
             table = self.model.table(name)
             path = self.raw.table_file(name)
@@ -302,11 +323,13 @@ class Workspace:
                 self.engine.register_parquet(source, path)
                 self.views.append(name)
                 continue
-            register_parquet_with_row_index(self.engine, source, path, ROW_NUMBER)
-            rid = exp.Add(this=exp.cast(exp.Literal.number(index << 40), "BIGINT"), expression=col(ROW_NUMBER))
-            select = exp.select(exp.Star(**{"except": [col(ROW_NUMBER)]}), alias(exp.cast(rid, "BIGINT"), RID)).from_(source)
-            self._materialise(self._add("clean", name), select)
-            self.engine.drop(source)
+            key = self._add("clean", name)
+            if self.dml:  # into the working database
+                self.engine.register_parquet(source, path, row_index=RID, row_index_start=index << 40)
+                self._materialise(key, exp.select(exp.Star()).from_(source))
+                self.engine.drop(source)
+            else:  # read in place until a rule changes it
+                self.versions.register(key, path, row_index=RID, row_index_start=index << 40)
             self.materialized.append(name)
 
     def verify_loaded(self) -> list[Problem]:
@@ -343,10 +366,14 @@ class Workspace:
         return problems
 
     def copy_schema(self, source: str, target: str) -> None:
+        """``target`` holds what ``source`` holds now (DuckDB: copied; without DML: the same files, shared)."""
         self.drop_schema(target)
         self.create_schema(target)
         for name in self.materialized:
-            self._materialise(self._add(target, name), exp.select(exp.Star()).from_(flat(source, name)))
+            if self.dml:
+                self._materialise(self._add(target, name), exp.select(exp.Star()).from_(flat(source, name)))
+            else:
+                self.versions.share(self._add(target, name), flat(source, name))
 
     # --- running rules --------------------------------------------------------------------------------------
 
@@ -377,18 +404,15 @@ class Workspace:
         ctx = RuleContext(config, tier, config.effective_cutoff(), rule.name)
         queries = rule.queries(ctx)
         self._sandboxed.clear()  # what an earlier rule sandboxed says nothing about this one's statements
+        self._actions.clear()
         self._check_definition(rule, queries)
         before = self.counts(schema)
-        touched: set[str] = set()
         remapped: dict[str, int] = {}
         sandboxes: dict[str, str] = {}
         try:
-            for query in queries:
-                if query.table is not None and before.get(query.table, 0) == 0 and query.table not in touched and query.kind != "insert":
-                    continue  # nothing to do on an empty table
-                self._execute(query, ctx, rule, schema, scope, sandboxes, remapped)
-                if query.kind == "insert":
-                    touched.add(query.table)  # type: ignore[arg-type]
+            for query, runs in zip(queries, self._which_run(queries, before)):
+                if runs:
+                    self._execute(query, ctx, rule, schema, scope, sandboxes, remapped)
             self.flush_remaps(schema, only=[t for t, p in self.pending.items() if self._reads_scratch(p.select)])
             self._union_parts()
         except BaseException:
@@ -417,6 +441,31 @@ class Workspace:
         effect.rows_after = sum(n for t, n in after.items() if not self.model.table(t).is_vocabulary)
         effect.seconds = time.perf_counter() - started
         return effect
+
+    @staticmethod
+    def _which_run(queries: list[Query], before: dict[str, int]) -> list[bool]:
+        """Which of a rule's queries run: none on a table that is empty (before the rule, and not filled by an
+        earlier INSERT of the rule: an INSERT always runs), and no scratch table that only skipped queries read
+        (most setups of most rules, in a program whose tables are mostly empty). A scratch table no query reads
+        at all is a check (it fails the run on bad data, ``fail_when``): it always runs."""
+        touched: set[str] = set()
+        runs = []
+        for query in queries:
+            runs.append(query.table is None or before.get(query.table, 0) > 0 or query.table in touched or query.kind == "insert")
+            if query.kind == "insert":
+                touched.add(query.table)  # type: ignore[arg-type]
+        def scratch_read(query: Query) -> set[str]:
+            return {t.name for t in query.sql.find_all(exp.Table) if t.db == "scratch"} if query.sql is not None else set()
+
+        feeders = set().union(*map(scratch_read, queries))  # scratch tables some query reads
+        read: set[str] = set()  # scratch tables read by a query that runs, after this point
+        for index in reversed(range(len(queries))):
+            query = queries[index]
+            if query.kind in ("setup", "load") and query.target in feeders and query.target not in read:
+                runs[index] = False
+            if runs[index]:
+                read |= scratch_read(query)
+        return runs
 
     def _check_definition(self, rule: Rule, queries: list[Query]) -> None:
         sandboxed: set[str] = set()
@@ -505,13 +554,14 @@ class Workspace:
                 raise RuleDefinitionError(f"UPDATE of {query.table} … FROM matches some of its rows more than once "
                                           f"({rows} rows before): an UPDATE must change each row at most once")
         elif isinstance(tree, exp.Insert):
-            self._materialise(key, inserted(tree, columns), params)
+            if not self._no_rows(tree.expression):  # inserting no rows leaves the table as it is
+                self._materialise(key, inserted(tree, columns), params)
         else:
             raise RuleDefinitionError(f"a {query.kind} query must be a {query.kind.upper()} statement, not {type(tree).__name__}")
 
-    def _append_rows(self, schema: str, name: str, rows: exp.Expression, params: dict[str, Any]) -> str:
+    def _append_rows(self, schema: str, name: str, rows: exp.Expression, params: dict[str, Any]) -> int | None:
         """Append ``rows`` to table ``name`` of ``schema`` (created by the first rows): a sandbox or a log. Returns
-        the engine's name of what was written (the table, or without DML the part holding these rows)."""
+        how many rows were appended when that is known without a job (without DML: from the part's footers)."""
         key = written = flat(schema, name)
         tree = self._flat(rows)
         if self.dml:
@@ -521,23 +571,29 @@ class Workspace:
         elif (schema, name) not in self._parts:  # the first rows under the table's own name
             self._materialise(key, tree, params)
             self._parts[(schema, name)] = []
-        else:  # each later part as the tables are now; one UNION ALL at the end of the rule (_union_parts)
+        elif self._no_rows(tree):
+            return 0
+        else:  # each later part as the tables are now; joined once at the end of the rule (_union_parts)
             parts = self._parts[(schema, name)]
             written = f"{key}__rw_part{len(parts) + 1}"
             self._materialise(written, tree, params)
             parts.append(written)
         self._add(schema, name)
-        return written
+        return None if self.dml else self.versions.rows(written)
 
     def _union_parts(self) -> None:
+        """Each sandbox or log written in parts becomes one table: the parts' files read as one (no job), or, when
+        their columns' types differ, a UNION ALL (which casts them alike)."""
         for (schema, name), parts in list(self._parts.items()):
             del self._parts[(schema, name)]
             if not parts:
                 continue
-            union = exp.select(exp.Star()).from_(flat(schema, name))
-            for part in parts:
-                union = exp.union(union, exp.select(exp.Star()).from_(part), distinct=False)
-            self._materialise(flat(schema, name), union)
+            key = flat(schema, name)
+            if not self.versions.concat(key, [key, *parts]):
+                union = exp.select(exp.Star()).from_(key)
+                for part in parts:
+                    union = exp.union(union, exp.select(exp.Star()).from_(part), distinct=False)
+                self._materialise(key, union)
             for part in parts:
                 self.versions.drop(part)
 
@@ -555,13 +611,17 @@ class Workspace:
         elif query.kind == "sandbox":
             name = f"{rule.name}__{query.table}"
             rows = exp.select(exp.Star(), alias(exp.cast(exp.Literal.string(query.action), "VARCHAR"), "_action")).from_(query.sql.subquery("s"))  # type: ignore[union-attr]
-            part = self._append_rows(f"sb_{scope}", name, rows, params)
+            copied = self._append_rows(f"sb_{scope}", name, rows, params)
             sandboxes[query.table] = name  # type: ignore[index]
-            copied = None if self.dml else self.versions.rows(part)
             if copied is None:
                 self._sandboxed.pop(query.table, None)  # type: ignore[arg-type]
             else:
                 self._sandboxed[query.table] = copied  # type: ignore[index]
+            counted = self._actions.setdefault(name, Counter())
+            if copied is None or counted is None:
+                self._actions[name] = None  # a part of unknown count: the sandbox is counted by a query
+            else:
+                counted[query.action] += copied  # type: ignore[index]
         elif query.kind in ("delete", "update", "insert"):
             self._statement(query, schema, params)
         elif query.kind == "remap":
@@ -574,19 +634,29 @@ class Workspace:
             raise RuleDefinitionError(f"unknown query kind {query.kind}")
 
     def _sandbox_counts(self, scope: str, name: str | None) -> dict[str, int]:
+        """Rows of a rule's sandbox of one table by action: from its parts' footers when every part's count was
+        known (without DML), else a query."""
         if name is None:
             return {}
+        known = self._actions.get(name)
+        if known is not None:
+            return {action: n for action, n in known.items() if n}
         rows = self.sql(exp.select("_action", exp.func("COUNT", exp.Star())).from_(qualified(f"sb_{scope}", name)).group_by("_action"))
         return {action: n for action, n in rows}
 
     # --- output ---------------------------------------------------------------------------------------------
 
-    def write_parquet_file(self, select: exp.Expression, path: Path, compression: str = "zstd", schema: pa.Schema | None = None) -> None:
+    def write_parquet_file(self, select: exp.Expression, path: Path, compression: str = "zstd", schema: pa.Schema | None = None,
+                           rows: int | None = None) -> None:
         """Write a query's rows as one Parquet file (the CDR's and the sandbox's layout): DuckDB writes it directly;
-        another engine writes a dataset directory beside it, whose parts are then joined row group by row group."""
+        another engine writes a dataset directory beside it, whose parts are then joined row group by row group.
+        ``rows``: the query's row count when the caller knows it; with ``schema``, no rows need no job."""
         tree = self._flat(select)
         if self.dml:
             self.con.sql(tree.sql(dialect="duckdb")).write_parquet(str(path), compression=compression)
+            return
+        if rows == 0 and schema is not None:
+            pq.write_table(schema.empty_table(), path, compression=compression)
             return
         from .parquet_files import join_parts
 

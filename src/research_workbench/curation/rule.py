@@ -52,7 +52,8 @@ Action = Literal["removed", "changed", "added"]
 class Query:
     """One statement of a rule.
 
-    - ``setup``: CREATE TABLE of a scratch table (``sql`` is the SELECT; ``target`` names the scratch table);
+    - ``setup``: CREATE TABLE of a scratch table (``sql`` is the SELECT; ``target`` names the scratch table;
+      ``table``, when given, the working table it checks: skipped when that table is empty);
     - ``load``: a scratch table from rows given in Python (``data``: column → values), inserted as parameters;
     - ``sandbox``: ``sql`` is the SELECT of the rows of ``table`` to copy, with ``action``;
     - ``delete`` / ``update``: the statement itself, on ``table``;
@@ -197,9 +198,11 @@ def change(
     return [sandbox(tbl, where, "changed"), Query("update", update, table=tbl)]
 
 
-def setup(ctx: RuleContext, name: str, select: exp.Expression) -> tuple[Query, exp.Table]:
+def setup(ctx: RuleContext, name: str, select: exp.Expression, *, about: str | None = None) -> tuple[Query, exp.Table]:
+    """A scratch table of the rule. ``about``: the one working table it reads (a check of that table, which no
+    query reads), so that it is skipped, as the rule's other queries on that table are, when the table is empty."""
     target = ctx.scratch(name)
-    return Query("setup", select, target=f"{ctx.rule_name}__{name}"), target
+    return Query("setup", select, table=about, target=f"{ctx.rule_name}__{name}"), target
 
 
 def insert(tbl: str, columns: list[str], select: exp.Expression, added: exp.Expression) -> list[Query]:

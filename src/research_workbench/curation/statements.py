@@ -171,3 +171,54 @@ def expand_star_replace(select: exp.Expression, columns: list[str]) -> exp.Expre
         position = owner.expressions.index(star)
         owner.set("expressions", owner.expressions[:position] + named + owner.expressions[position + 1:])
     return tree
+
+
+def returns_no_rows(query: exp.Expression, rows: Callable[[str], int | None]) -> bool:
+    """Whether ``query`` (flat names) surely returns no rows, known from the row counts of its tables without
+    running it. ``rows(name)`` gives a table's count, or None when unknown.
+
+    True only when the rows are driven by an empty table: a SELECT whose FROM is a table of 0 rows (or a query that
+    returns none), joined only by inner, left or cross joins, and without an aggregate outside a window unless
+    grouped (``SELECT COUNT(*) FROM empty`` is one row; ``… GROUP BY x`` none). A UNION needs every part empty, an
+    INTERSECT one, an EXCEPT its left. Anything else is "not known": False. Spark curation uses this to skip
+    queries over tables that are empty (most tables of a small program, most rows of most rules): each would
+    otherwise be a job of its own.
+    """
+    ctes = {cte.alias_or_name: cte.this for cte in query.args.get("with_", query.args.get("with")).expressions} \
+        if query.args.get("with_", query.args.get("with")) else {}
+    return _no_rows(query, rows, ctes)
+
+
+def _no_rows(query: exp.Expression, rows: Callable[[str], int | None], ctes: dict[str, exp.Expression]) -> bool:
+    if isinstance(query, exp.Subquery):
+        return _no_rows(query.this, rows, ctes)
+    if isinstance(query, exp.Union):
+        return _no_rows(query.left, rows, ctes) and _no_rows(query.right, rows, ctes)
+    if isinstance(query, exp.Intersect):
+        return _no_rows(query.left, rows, ctes) or _no_rows(query.right, rows, ctes)
+    if isinstance(query, exp.Except):
+        return _no_rows(query.left, rows, ctes)
+    if not isinstance(query, exp.Select):
+        return False
+    if query.args.get("group") is None and (query.args.get("having") is not None or _aggregates(query)):
+        return False
+    if any(join.side in ("RIGHT", "FULL") for join in query.args.get("joins") or []):
+        return False
+    source = query.args.get("from_", query.args.get("from"))
+    driving = source.this if source is not None else None
+    if isinstance(driving, exp.Subquery):
+        return _no_rows(driving.this, rows, ctes)
+    if isinstance(driving, exp.Table) and not driving.db:
+        if driving.name in ctes:
+            return _no_rows(ctes[driving.name], rows, ctes)
+        return rows(driving.name) == 0
+    return False
+
+
+def _aggregates(select: exp.Select) -> bool:
+    """An aggregate of this SELECT's own rows (not one inside a window, nor in a subquery of its own)."""
+    for projection in select.expressions:
+        for node in projection.find_all(exp.AggFunc):
+            if node.parent_select is select and node.find_ancestor(exp.Window, exp.Select) is select:
+                return True
+    return False

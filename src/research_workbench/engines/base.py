@@ -117,9 +117,14 @@ class Engine(ABC):
 
     # -- tables -----------------------------------------------------------------------------------------------
     @abstractmethod
-    def register_parquet(self, name: str, paths: PathLike | Sequence[PathLike]) -> None:
+    def register_parquet(self, name: str, paths: PathLike | Sequence[PathLike], *, row_index: str | None = None,
+                         row_index_start: int = 0) -> None:
         """Name Parquet data: a file, a dataset directory (its ``*.parquet`` files, as ``write_parquet`` writes
-        them), or a list of these; read when queried. Replaces an earlier table of that name."""
+        them), or a list of these; read when queried. Replaces an earlier table of that name.
+
+        ``row_index``: add a BIGINT column of that name holding each row's position in the file plus
+        ``row_index_start`` (the same number on every engine, whatever the file's row groups or the engine's
+        splitting of it into tasks). A position means a position in one file, so ``paths`` must be one file."""
 
     @abstractmethod
     def register_arrow(self, name: str, table: pa.Table) -> None:
@@ -129,6 +134,16 @@ class Engine(ABC):
     def materialise(self, name: str, expression: exp.Expression, params: Mapping[str, Any] | None = None) -> None:
         """Run the query once and keep its rows under ``name`` (DuckDB: a temporary table; Spark: a persisted,
         eagerly computed temporary view). The query may read the table it replaces."""
+
+    def materialise_files(self, name: str, expression: exp.Expression, path: PathLike,
+                          params: Mapping[str, Any] | None = None) -> None:
+        """Run the query once, write its rows as a dataset directory at ``path`` (``write_parquet``) and name
+        them, read from there. For a long chain of rewrites of one table: the table is then a file scan, with no
+        lineage (a Spark ``materialise`` keeps its query's plan, and a few hundred chained versions exhaust the
+        driver), and it lives on storage every executor reads, not in executors' memory. The query may read the
+        table it replaces. The caller owns ``path`` (removes it once the table is replaced or dropped)."""
+        self.write_parquet(expression, path, params=params)
+        self.register_parquet(name, path)
 
     @abstractmethod
     def drop(self, name: str) -> None:
@@ -173,6 +188,11 @@ class Engine(ABC):
         atomically for local paths; ``row_group_size`` (a multiple of ``ROW_GROUP_UNIT``) bounds the rows of each
         row group; ``compression``: one of ``COMPRESSIONS`` (zstd: files about 0.6x snappy's, for what is kept).
         Returns the path."""
+
+    def result_schema(self, expression: exp.Expression, params: Mapping[str, Any] | None = None) -> pa.Schema:
+        """The Arrow schema of the query's result, without computing its rows."""
+        query = exp.select(exp.Star()).from_(exp.Subquery(this=expression.copy(), alias=exp.TableAlias(this=exp.to_identifier("_rw_q"))))
+        return self.run(query.limit(0), params).schema
 
     def scalar(self, expression: exp.Expression, params: Mapping[str, Any] | None = None) -> Any:
         """The one value of a one-row, one-column query, as a Python value."""

@@ -16,7 +16,7 @@ from ..cdr.problems import Problem
 from .base import Engine, check_compression, check_row_group_size, table_name
 from .capabilities import builtin_function
 from .errors import EngineError, QueryFailed
-from .files import PathLike, atomic_directory, is_url, parquet_files
+from .files import PathLike, atomic_directory, check_one_file, is_url, parquet_files
 from .schemas import nullable, refuse_nanoseconds
 
 PART_FILE = "part-00000.parquet"  # DuckDB writes a dataset directory of one file
@@ -72,7 +72,8 @@ class DuckDBEngine(Engine):
         schema = self.con.sql(f"SELECT * FROM {_quoted(name)} LIMIT 0").to_arrow_table().schema
         self._schemas[name] = schema
 
-    def register_parquet(self, name: str, paths: PathLike | Sequence[PathLike]) -> None:
+    def register_parquet(self, name: str, paths: PathLike | Sequence[PathLike], *, row_index: str | None = None,
+                         row_index_start: int = 0) -> None:
         name = table_name(name)
         items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
         remote = [str(p) for p in items if is_url(p)]
@@ -80,8 +81,14 @@ class DuckDBEngine(Engine):
             raise EngineError([Problem(f"{remote[0]}: DuckDB here reads local files only (no extension is ever "
                                        "installed); object storage is read by the Spark engine", where="paths")])
         files = parquet_files(paths)
+        if row_index is None:
+            relation = self.con.read_parquet(files)
+        else:  # DuckDB numbers each file's rows from 0 (file_row_number), across its row groups
+            check_one_file(files, paths)
+            relation = self.con.read_parquet(files[0], file_row_number=True).project(
+                f"* EXCLUDE (file_row_number), CAST(file_row_number AS BIGINT) + {int(row_index_start)} AS {_quoted(row_index)}")
         self._forget(name)
-        self.con.read_parquet(files).create_view(name, replace=True)
+        relation.create_view(name, replace=True)
         self._remember(name, "VIEW")
 
     def register_arrow(self, name: str, table: pa.Table) -> None:

@@ -37,7 +37,7 @@ def local(path: PathLike) -> Path:
     return Path(text.removeprefix("file://"))
 
 
-def _data_file(path: Path) -> bool:
+def data_file(path: Path) -> bool:
     # Spark's and Hadoop's conventions, which pyarrow and Spark both follow: _SUCCESS, _metadata, .crc files and
     # other names starting with "_" or "." are not data.
     return path.is_file() and not path.name.startswith(("_", ".")) and path.suffix == ".parquet"
@@ -55,7 +55,7 @@ def parquet_files(paths: PathLike | Sequence[PathLike], *, argument: str = "path
         where = f"{argument}[{index}]" if len(items) > 1 else argument
         path = local(item)
         if path.is_dir():
-            found = sorted(p for p in path.iterdir() if _data_file(p))
+            found = sorted(p for p in path.iterdir() if data_file(p))
             if not found:
                 problems.append(Problem(f"{path} holds no *.parquet data files", where=where))
             files += [str(p) for p in found]
@@ -72,6 +72,13 @@ def parquet_files(paths: PathLike | Sequence[PathLike], *, argument: str = "path
             raise EngineError([Problem(f"not a readable Parquet file ({err})", where=file)]) from None
         refuse_nanoseconds(schema, file)
     return files
+
+
+def check_one_file(files: Sequence[str], paths: object) -> None:
+    """A row index means a position in one file: refuse more (or fewer) than one, naming them."""
+    if len(files) != 1:
+        raise EngineError([Problem(f"a row index numbers the rows of one Parquet file; {paths} holds {len(files)}",
+                                   where="paths")])
 
 
 @contextmanager

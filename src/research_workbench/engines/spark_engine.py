@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,11 +27,16 @@ from ..cdr.problems import Problem
 from .base import Engine, check_compression, check_row_group_size, table_name
 from .capabilities import builtin_function
 from .errors import EngineError, QueryFailed
-from .files import PathLike, atomic_directory, is_url, parquet_files
+from .files import PathLike, atomic_directory, check_one_file, is_url, parquet_files
 from .schemas import nullable, refuse_nanoseconds
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+
+# pyspark warns that it does not yet support pandas 3 when its session or Arrow conversions load; the engine never
+# goes through pandas (Arrow in, Arrow out). Under spark-submit, which merges an application's stderr into its
+# stdout, the warning would corrupt a command's --json output.
+warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
 
 # Settings every session behind the boundary has, whoever started it (runtime SQL settings: settable on a running
 # session too). They make files and results the same as DuckDB's: see base.py.
@@ -119,7 +125,8 @@ class SparkEngine(Engine):
             old.unpersist()
         self._schemas[name] = to_arrow_schema(frame.schema, timezone="UTC")  # the session time zone (REQUIRED_SQL_CONF)
 
-    def register_parquet(self, name: str, paths: PathLike | Sequence[PathLike]) -> None:
+    def register_parquet(self, name: str, paths: PathLike | Sequence[PathLike], *, row_index: str | None = None,
+                         row_index_start: int = 0) -> None:
         name = table_name(name)
         items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
         if not items:
@@ -129,10 +136,20 @@ class SparkEngine(Engine):
         # Local files are listed and checked here (nanosecond timestamps); object storage is read by Spark's own
         # file systems, which refuse nanoseconds themselves ([PARQUET_TYPE_ILLEGAL]).
         files = (parquet_files(local) if local else []) + remote
+        if row_index is not None:
+            check_one_file(files, paths)
         try:
             frame = self.spark.read.parquet(*files)
         except Exception as err:
             raise EngineError([Problem(str(err).splitlines()[0], where="paths")]) from err
+        if row_index is not None:
+            # The Parquet source's hidden _metadata.row_index (Spark 4): the row's position in its file, from 0,
+            # across row groups and however the file is split into tasks. A view hides _metadata from SQL, so it
+            # is selected here, through the DataFrame API.
+            from pyspark.sql import functions as F
+
+            position = F.col("_metadata.row_index").cast("bigint") + F.lit(int(row_index_start)).cast("bigint")
+            frame = frame.select("*", position.alias(row_index))
         self._name(name, frame)
 
     def register_arrow(self, name: str, table: pa.Table) -> None:
@@ -154,6 +171,17 @@ class SparkEngine(Engine):
             frame.unpersist()
             raise QueryFailed(self.name, str(err).splitlines()[0], sql) from err
         self._name(name, frame)
+
+    def materialise_files(self, name: str, expression: exp.Expression, path: PathLike,
+                          params: Mapping[str, Any] | None = None) -> None:
+        """See ``Engine.materialise_files``. The files are read back with the query's own schema: Spark would
+        otherwise run a job to read their footers for it, once per version of every table curation rewrites."""
+        frame, sql = self._frame(expression, params)
+        self._write(frame, sql, path, row_group_size=None, overwrite=False, compression="snappy")
+        try:
+            self._name(table_name(name), self.spark.read.schema(frame.schema).parquet(str(path)))
+        except Exception as err:
+            raise EngineError([Problem(str(err).splitlines()[0], where=str(path))]) from err
 
     def drop(self, name: str) -> None:
         name = table_name(name)
@@ -199,6 +227,13 @@ class SparkEngine(Engine):
         except Exception as err:  # AnalysisException, ParseException…: all pyspark errors
             raise QueryFailed(self.name, str(err).splitlines()[0], sql) from err
 
+    def result_schema(self, expression: exp.Expression, params: Mapping[str, Any] | None = None) -> pa.Schema:
+        """See ``Engine.result_schema``: the planned query's schema (no job)."""
+        from pyspark.sql.pandas.types import to_arrow_schema
+
+        frame, _ = self._frame(expression, params)
+        return to_arrow_schema(frame.schema, timezone="UTC")
+
     def run(self, expression: exp.Expression, params: Mapping[str, Any] | None = None) -> pa.Table:
         frame, sql = self._frame(expression, params)
         try:
@@ -215,6 +250,10 @@ class SparkEngine(Engine):
         check_row_group_size(row_group_size)
         check_compression(compression)
         frame, sql = self._frame(expression, params)
+        return self._write(frame, sql, path, row_group_size=row_group_size, overwrite=overwrite, compression=compression)
+
+    def _write(self, frame: DataFrame, sql: str, path: PathLike, *, row_group_size: int | None, overwrite: bool,
+               compression: str) -> Path | str:
         writer = frame.write.option("compression", "none" if compression == "uncompressed" else compression)
         if row_group_size is not None:
             writer = writer.option("maxRecordsPerFile", row_group_size)

@@ -129,7 +129,8 @@ def _row_ids(ctx: RuleContext):
             first = exp.func("MIN", exp.Case().when(outside.copy(), col(c)))
             message = f"{name}.{c}: a row id outside 0 … 2^60 − 1, the range release row ids are drawn for"
             checks.append(fail_when(exp.func("bool_or", outside), message, first))
-        queries.append(setup(ctx, f"check_{name}", exp.select(*[exp.alias_(e, f"c{i}") for i, e in enumerate(checks)]).from_(table(name)))[0])
+        queries.append(setup(ctx, f"check_{name}", exp.select(*[exp.alias_(e, f"c{i}") for i, e in enumerate(checks)]).from_(table(name)),
+                             about=name)[0])
     for name, columns in ROW_ID_COLUMNS.items():
         # CASE: DuckDB then never calls the Python function for a batch of NULLs.
         permuted = {c: exp.Case().when(col(c, table="t").is_(exp.Null()).not_(), exp.Anonymous(this=SQL_FUNCTION, expressions=[col(c, table="t")])) for c in columns}
