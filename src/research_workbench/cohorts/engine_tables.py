@@ -95,6 +95,13 @@ class EngineTables:
         with self._with(expression, tables) as renamed:
             return self.engine.run(renamed, params)
 
+    def write_parquet(self, expression: exp.Expression, path: Path, params: Mapping[str, Any] | None = None,
+                      tables: Mapping[str, pa.Table] | None = None, *, compression: str = "zstd") -> None:
+        """Write the statement's rows as a dataset directory at ``path`` (by the engine's workers: nothing is
+        collected on the driver), with ``tables`` registered while it runs."""
+        with self._with(expression, tables) as renamed:
+            self.engine.write_parquet(renamed, path, params=params, compression=compression)
+
     def sql(self, expression: exp.Expression, params: Mapping[str, Any] | None = None) -> str:
         """The statement as the engine would run it (its source tables registered)."""
         return self.engine.sql(self._renamed(expression, {}), params)

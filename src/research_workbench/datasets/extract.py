@@ -40,6 +40,7 @@ from ..cdr.problems import Problem, ProblemsError
 from ..cdr.store import Cdr, sha256_file
 from ..cohorts.builder.engine import CohortEngine
 from ..cohorts.members import members
+from ..curation.parquet_files import join_parts
 from ..index.variant_query import VariantSelection
 from . import genotypes
 from .columns import CATALOGUE
@@ -154,20 +155,30 @@ def plan(engine: CohortEngine, request: DatasetRequest) -> DatasetPlan:
     return DatasetPlan(persons, queries, filters, genomes)
 
 
+def _persons(dataset: DatasetPlan) -> dict[str, pa.Table] | None:
+    """The dataset's participants as the table its statements join (None: everyone)."""
+    if dataset.persons is None:
+        return None
+    return {PERSONS_TABLE: pa.table({"person_id": np.asarray(dataset.persons.to_array(), dtype=np.int64)})}
+
+
+def _on_engine(engine: CohortEngine, dataset: DatasetPlan, domain: Domain) -> bool:
+    """Whether the domain's rows come from another engine (Spark), where the CDR's tables are registered by name."""
+    return engine.engine_tables is not None and not (domain is genotypes.DOMAIN and dataset.genomes is not None)
+
+
 def _arrow(engine: CohortEngine, dataset: DatasetPlan, domain: Domain, limit: int | None) -> pa.Table:
     if domain is genotypes.DOMAIN and dataset.genomes is not None:
         return genotypes.rows(dataset.genomes, dataset.persons, limit)
-    persons = None if dataset.persons is None else pa.table(
-        {"person_id": np.asarray(dataset.persons.to_array(), dtype=np.int64)})
-    if engine.engine_tables is not None:  # another engine (Spark): the CDR's tables registered there by name
+    persons = _persons(dataset)
+    if _on_engine(engine, dataset, domain):
         query = dataset.queries[domain].statement(limit, files=False)
-        return engine.engine_tables.run(query, dataset.params(domain, None),
-                                        {PERSONS_TABLE: persons} if persons is not None else None)
+        return engine.engine_tables.run(query, dataset.params(domain, None), persons)  # type: ignore[union-attr]
     query = dataset.queries[domain].statement(limit)
     cdr = Cdr(engine.cdr_dir)
     con = engine.con
     if persons is not None:  # the engine's connection is this thread's: the name is free until unregistered
-        con.register(PERSONS_TABLE, persons)
+        con.register(PERSONS_TABLE, persons[PERSONS_TABLE])
     try:
         with cdr.query_errors():
             return con.sql(query.sql(dialect="duckdb"), params=dataset.params(domain, cdr)).to_arrow_table()
@@ -189,7 +200,25 @@ def read(engine: CohortEngine, dataset: DatasetPlan, domain: Domain) -> pa.Table
 
 def _write(table: pa.Table, path: Path) -> dict[str, Any]:
     pq.write_table(table, path, compression="zstd")
-    return {"file": path.name, "rows": table.num_rows, "columns": table.schema.names, "sha256": sha256_file(path)}
+    return _described(path)
+
+
+def _described(path: Path) -> dict[str, Any]:
+    metadata = pq.ParquetFile(path).metadata
+    return {"file": path.name, "rows": metadata.num_rows, "columns": metadata.schema.to_arrow_schema().names,
+            "sha256": sha256_file(path)}
+
+
+def _write_domain(engine: CohortEngine, dataset: DatasetPlan, domain: Domain, path: Path) -> dict[str, Any]:
+    """Write one domain's rows as ``path``. On another engine (Spark) its workers write them as parts, joined into
+    the one file row group by row group: a domain larger than the driver's memory is never collected there."""
+    if not _on_engine(engine, dataset, domain):
+        return _write(read(engine, dataset, domain), path)
+    parts = path.with_name(f".{path.name}.parts")
+    query = dataset.queries[domain].statement(None, files=False)
+    engine.engine_tables.write_parquet(query, parts, dataset.params(domain, None), _persons(dataset))  # type: ignore[union-attr]
+    join_parts(parts, path, compression="zstd")
+    return _described(path)
 
 
 def export(engine: CohortEngine, dataset: DatasetPlan, target: Path, *, about: dict[str, Any],
@@ -213,7 +242,7 @@ def export(engine: CohortEngine, dataset: DatasetPlan, target: Path, *, about: d
             progress(0, total, None)
         domains: dict[str, Any] = {}
         for n, domain in enumerate(dataset.domains, start=1):
-            domains[domain.value] = _write(read(engine, dataset, domain), building / f"{domain.slug}.parquet")
+            domains[domain.value] = _write_domain(engine, dataset, domain, building / f"{domain.slug}.parquet")
             if progress is not None:
                 progress(n, total, domain.value)
         tables: dict[str, Any] = {}
