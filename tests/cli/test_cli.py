@@ -139,3 +139,15 @@ def test_a_process_spark_submit_started_is_recognised_by_the_gateway_it_was_hand
     assert not under_spark_submit()
     monkeypatch.setenv("PYSPARK_GATEWAY_PORT", "40123")  # what spark-submit's launcher hands a Python application
     assert under_spark_submit()
+
+
+def test_spark_settings_come_from_rw_spark_conf_and_a_malformed_one_is_refused_by_name():
+    from research_workbench.cli.engine_options import spark_conf
+    from research_workbench.engines import EngineError
+
+    assert spark_conf("spark.driver.memory=16g, spark.local.dir=/fast/tmp") == {
+        "spark.driver.memory": "16g", "spark.local.dir": "/fast/tmp"}
+    assert spark_conf("  ") == {}
+    for bad in ("spark.driver.memory", "driver.memory=4g", "spark.driver.memory="):
+        with pytest.raises(EngineError, match=r"RW_SPARK_CONF.*is not spark\.KEY=VALUE|is not spark\.KEY=VALUE"):
+            spark_conf(bad)

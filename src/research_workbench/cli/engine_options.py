@@ -4,7 +4,8 @@ A command declares ``engine: str = ENGINE_OPTION, spark_master: Optional[str] = 
 stage inside ``with open_engine(engine, spark_master) as eng:``. The default engine is DuckDB (embedded); Spark
 starts a session on ``--spark-master`` (default ``local[2]``; ``spark://host:7077`` for a standalone cluster), or,
 without ``--spark-master``, uses the session of ``spark-submit`` when the command runs under it (``spark-submit
-"$(workbench spark-app)" curate …``: see ``spark_main.py``). ``RW_ENGINE`` and ``RW_SPARK_MASTER`` set the defaults.
+"$(workbench spark-app)" curate …``: see ``spark_main.py``). ``RW_ENGINE`` and ``RW_SPARK_MASTER`` set the defaults;
+``RW_SPARK_CONF`` adds settings to a session a command starts (``spark.driver.memory=16g``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,25 @@ SPARK_MASTER_OPTION = typer.Option(
     help="Spark master URL with --engine spark: local[N] (default local[2]), spark://HOST:7077, k8s://…; "
          "under spark-submit the session it made is used.",
 )
+
+
+SPARK_CONF_VARIABLE = "RW_SPARK_CONF"
+
+
+def spark_conf(text: str) -> dict[str, str]:
+    """Settings for a Spark session a command starts, from ``RW_SPARK_CONF``: ``key=value`` pairs separated by
+    commas or spaces (``spark.driver.memory=16g spark.local.dir=/fast/tmp``). Under spark-submit its own ``--conf``
+    options apply instead. A malformed item is refused, naming the variable and the item."""
+    from ..cdr.problems import Problem
+    from ..engines import EngineError
+
+    settings: dict[str, str] = {}
+    for item in text.replace(",", " ").split():
+        key, sep, value = item.partition("=")
+        if not sep or not key.startswith("spark.") or not value:
+            raise EngineError([Problem(f"{item!r} is not spark.KEY=VALUE", where=SPARK_CONF_VARIABLE)])
+        settings[key] = value
+    return settings
 
 
 def under_spark_submit() -> bool:
@@ -64,7 +84,7 @@ def open_engine(engine: str, spark_master: Optional[str] = None, **duckdb_option
             # spark-submit's session, configured by its command line (--master, --conf): built here on first use
             eng = SparkEngine.from_session(active or SparkSession.builder.getOrCreate())
         else:
-            eng = SparkEngine(master=spark_master or "local[2]")
+            eng = SparkEngine(master=spark_master or "local[2]", conf=spark_conf(os.environ.get(SPARK_CONF_VARIABLE, "")))
     try:
         yield eng
     finally:

@@ -53,7 +53,24 @@ DEFAULT_CONF: dict[str, str] = {
     "spark.sql.shuffle.partitions": "8",  # Spark's 200 suits a cluster, not one machine's few cores
     "spark.sql.adaptive.enabled": "true",
 }
-LOCAL_DRIVER_CONF = {"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1"}
+# A local master runs everything in the driver's JVM, whose heap is Spark's 1 GB unless set: too small for a
+# broadcast join of a table of a 100,000-participant program ("Not enough memory to build and broadcast").
+LOCAL_DRIVER_CONF = {"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1",
+                     "spark.driver.memory": "4g"}
+
+
+def spark_message(err: BaseException) -> str:
+    """The first line of what Spark said. A failure inside the JVM reaches Python as a Py4J error whose own first
+    line only names the call ("An error occurred while calling o9702.parquet"): the Java exception's says what
+    happened ("SparkException: Not enough memory to build and broadcast the table…")."""
+    java = getattr(err, "java_exception", None)
+    if java is not None:
+        try:
+            return str(java.toString()).splitlines()[0]
+        except Exception:  # the gateway may be gone (the JVM died): fall back to Python's text
+            pass
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else type(err).__name__
 
 
 def _is_local_master(master: str) -> bool:
@@ -87,7 +104,7 @@ class SparkEngine(Engine):
             try:
                 _session = builder.getOrCreate()
             except Exception as err:  # Java missing, a master that is not there…: py4j and pyspark raise many types
-                raise EngineError([Problem(f"could not start a Spark session: {str(err).splitlines()[0]}",
+                raise EngineError([Problem(f"could not start a Spark session: {spark_message(err)}",
                                            where=f"master {master}")]) from err
         self.spark: SparkSession = _session
         for key, value in REQUIRED_SQL_CONF.items():
@@ -141,7 +158,7 @@ class SparkEngine(Engine):
         try:
             frame = self.spark.read.parquet(*files)
         except Exception as err:
-            raise EngineError([Problem(str(err).splitlines()[0], where="paths")]) from err
+            raise EngineError([Problem(spark_message(err), where="paths")]) from err
         if row_index is not None:
             # The Parquet source's hidden _metadata.row_index (Spark 4): the row's position in its file, from 0,
             # across row groups and however the file is split into tasks. A view hides _metadata from SQL, so it
@@ -169,7 +186,7 @@ class SparkEngine(Engine):
             frame.count()  # computed now, from the tables as they are: the query may read the view it replaces
         except Exception as err:
             frame.unpersist()
-            raise QueryFailed(self.name, str(err).splitlines()[0], sql) from err
+            raise QueryFailed(self.name, spark_message(err), sql) from err
         self._name(name, frame)
 
     def materialise_files(self, name: str, expression: exp.Expression, path: PathLike,
@@ -181,7 +198,7 @@ class SparkEngine(Engine):
         try:
             self._name(table_name(name), self.spark.read.schema(frame.schema).parquet(str(path)))
         except Exception as err:
-            raise EngineError([Problem(str(err).splitlines()[0], where=str(path))]) from err
+            raise EngineError([Problem(spark_message(err), where=str(path))]) from err
 
     def drop(self, name: str) -> None:
         name = table_name(name)
@@ -225,7 +242,7 @@ class SparkEngine(Engine):
         try:
             return self.spark.sql(sql, args=values or None), sql
         except Exception as err:  # AnalysisException, ParseException…: all pyspark errors
-            raise QueryFailed(self.name, str(err).splitlines()[0], sql) from err
+            raise QueryFailed(self.name, spark_message(err), sql) from err
 
     def result_schema(self, expression: exp.Expression, params: Mapping[str, Any] | None = None) -> pa.Schema:
         """See ``Engine.result_schema``: the planned query's schema (no job)."""
@@ -239,7 +256,7 @@ class SparkEngine(Engine):
         try:
             return nullable(frame.toArrow())
         except Exception as err:
-            raise QueryFailed(self.name, str(err).splitlines()[0], sql) from err
+            raise QueryFailed(self.name, spark_message(err), sql) from err
 
     def write_parquet(self, expression: exp.Expression, path: PathLike, *, params: Mapping[str, Any] | None = None,
                       row_group_size: int | None = None, overwrite: bool = False,
@@ -262,7 +279,7 @@ class SparkEngine(Engine):
             try:
                 writer.mode(mode).parquet(target)
             except Exception as err:
-                raise QueryFailed(self.name, str(err).splitlines()[0], sql) from err
+                raise QueryFailed(self.name, spark_message(err), sql) from err
 
         if is_url(path):
             write(str(path), "overwrite" if overwrite else "errorifexists")
