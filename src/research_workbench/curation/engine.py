@@ -30,6 +30,7 @@ query. A raw table is read in place until a rule changes it, and a tier starts s
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ from ..cdr.sql import alias, col, ident
 from ..cdr.store import Cdr, content_hash
 from ..engines.base import Engine
 from ..engines.duckdb_engine import DuckDBEngine
+from ..engines.files import join_parts, parquet_files
 from ..engines.lineage import FileVersions
 from .config import CurationConfig
 from .rule import RID, Query, Rule, RuleContext, Tier
@@ -95,6 +97,11 @@ class RuleEffect:
             "rows_after": self.rows_after,
             "seconds": round(self.seconds, 3),
         }
+
+
+def _scratch_read(query: Query) -> set[str]:
+    """The rule's scratch tables a query reads."""
+    return {t.name for t in query.sql.find_all(exp.Table) if t.db == "scratch"} if query.sql is not None else set()
 
 
 def qualified(schema: str, name: str) -> exp.Table:
@@ -247,9 +254,10 @@ class Workspace:
         return self.sql(exp.select(exp.func("COUNT", exp.Star())).from_(qualified(schema, name)))[0][0]
 
     def counts(self, schema: str) -> dict[str, int]:
-        """Rows per working table of ``schema``: one query (a UNION ALL of counts), built and rendered once per
-        schema (it runs twice per rule: building it each time would cost more than running it)."""
-        if not self.dml:  # from the versions' footers, when every table's files are local
+        """Rows per working table of ``schema``: without DML from the versions' footers; else (or for a version
+        on object storage) one query, a UNION ALL of counts, built and rendered once per schema (it runs twice per
+        rule: building it each time would cost more than running it)."""
+        if not self.dml:
             known = {name: self.versions.rows(flat(schema, name)) for name in self.materialized}
             if None not in known.values():
                 return known  # type: ignore[return-value]
@@ -454,17 +462,14 @@ class Workspace:
             runs.append(query.table is None or before.get(query.table, 0) > 0 or query.table in touched or query.kind == "insert")
             if query.kind == "insert":
                 touched.add(query.table)  # type: ignore[arg-type]
-        def scratch_read(query: Query) -> set[str]:
-            return {t.name for t in query.sql.find_all(exp.Table) if t.db == "scratch"} if query.sql is not None else set()
-
-        feeders = set().union(*map(scratch_read, queries))  # scratch tables some query reads
+        feeders = set().union(*map(_scratch_read, queries))  # scratch tables some query reads
         read: set[str] = set()  # scratch tables read by a query that runs, after this point
         for index in reversed(range(len(queries))):
             query = queries[index]
             if query.kind in ("setup", "load") and query.target in feeders and query.target not in read:
                 runs[index] = False
             if runs[index]:
-                read |= scratch_read(query)
+                read |= _scratch_read(query)
         return runs
 
     def _check_definition(self, rule: Rule, queries: list[Query]) -> None:
@@ -646,23 +651,21 @@ class Workspace:
 
     # --- output ---------------------------------------------------------------------------------------------
 
-    def write_parquet_file(self, select: exp.Expression, path: Path, compression: str = "zstd", schema: pa.Schema | None = None,
-                           rows: int | None = None) -> None:
+    def write_parquet_file(self, select: exp.Expression, path: Path, compression: str = "zstd", schema: pa.Schema | None = None) -> None:
         """Write a query's rows as one Parquet file (the CDR's and the sandbox's layout): DuckDB writes it directly;
-        another engine writes a dataset directory beside it, whose parts are then joined row group by row group.
-        ``rows``: the query's row count when the caller knows it; with ``schema``, no rows need no job."""
+        another engine writes a dataset directory beside it, whose parts are then joined (``engines.files.join_parts``),
+        or, for a query known to return no rows, pyarrow writes ``schema`` with none (no job)."""
         tree = self._flat(select)
         if self.dml:
             self.con.sql(tree.sql(dialect="duckdb")).write_parquet(str(path), compression=compression)
             return
-        if rows == 0 and schema is not None:
+        if schema is not None and self._no_rows(tree):
             pq.write_table(schema.empty_table(), path, compression=compression)
             return
-        from .parquet_files import join_parts
-
         parts = path.parent / f".{path.name}.parts"
         self.engine.write_parquet(tree, parts, overwrite=True)
-        join_parts(parts, path, compression=compression, schema=schema)
+        join_parts(parquet_files(parts), path, compression=compression, schema=schema)
+        shutil.rmtree(parts)
 
     def write_sandboxes(self, scope: str, directory: Path) -> dict[str, int]:
         """Write every non-empty sandbox and log table of ``scope`` as Parquet; returns file → rows."""

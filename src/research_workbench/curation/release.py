@@ -110,7 +110,7 @@ def _write_tables(ws: Workspace, raw: Cdr, builder: CdrBuilder, schema: str) -> 
         # The manifest's content hash is computed from the written file (CdrBuilder.register_table, DuckDB), so it
         # is the same whichever engine wrote it: it depends on the rows only, not on their order or the layout.
         ws.write_parquet_file(typed_select(model.table(name), qualified(schema, name)), builder.table_path(name),
-                              schema=model.table(name).arrow_schema(), rows=ws.count(schema, name))
+                              schema=model.table(name).arrow_schema())
         builder.register_table(name)
 
 

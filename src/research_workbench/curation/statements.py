@@ -201,8 +201,8 @@ def returns_no_rows(query: exp.Expression, rows: Callable[[str], int | None]) ->
     queries over tables that are empty (most tables of a small program, most rows of most rules): each would
     otherwise be a job of its own.
     """
-    ctes = {cte.alias_or_name: cte.this for cte in query.args.get("with_", query.args.get("with")).expressions} \
-        if query.args.get("with_", query.args.get("with")) else {}
+    with_ = query.args.get("with_") or query.args.get("with")
+    ctes = {cte.alias_or_name: cte.this for cte in with_.expressions} if with_ else {}
     return _no_rows(query, rows, ctes)
 
 
@@ -236,6 +236,6 @@ def _aggregates(select: exp.Select) -> bool:
     """An aggregate of this SELECT's own rows (not one inside a window, nor in a subquery of its own)."""
     for projection in select.expressions:
         for node in projection.find_all(exp.AggFunc):
-            if node.parent_select is select and node.find_ancestor(exp.Window, exp.Select) is select:
+            if node.find_ancestor(exp.Window, exp.Select) is select:  # not under a window, nor a subquery
                 return True
     return False

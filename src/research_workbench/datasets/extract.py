@@ -40,7 +40,7 @@ from ..cdr.problems import Problem, ProblemsError
 from ..cdr.store import Cdr, sha256_file
 from ..cohorts.builder.engine import CohortEngine
 from ..cohorts.members import members
-from ..curation.parquet_files import join_parts
+from ..engines.files import join_parts, parquet_files
 from ..index.variant_query import VariantSelection
 from . import genotypes
 from .columns import CATALOGUE
@@ -217,7 +217,8 @@ def _write_domain(engine: CohortEngine, dataset: DatasetPlan, domain: Domain, pa
     parts = path.with_name(f".{path.name}.parts")
     query = dataset.queries[domain].statement(None, files=False)
     engine.engine_tables.write_parquet(query, parts, dataset.params(domain, None), _persons(dataset))  # type: ignore[union-attr]
-    join_parts(parts, path, compression="zstd")
+    join_parts(parquet_files(parts), path, compression="zstd")
+    shutil.rmtree(parts)
     return _described(path)
 
 

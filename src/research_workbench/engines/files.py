@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..cdr.problems import Problem
@@ -110,3 +111,25 @@ def atomic_directory(path: PathLike, *, overwrite: bool) -> Iterator[Path]:
     finally:
         if temporary.exists():
             shutil.rmtree(temporary, ignore_errors=True)
+
+
+def join_parts(parts: Sequence[PathLike], target: PathLike, *, compression: str = "zstd",
+               schema: pa.Schema | None = None, row_group_size: int | None = None) -> None:
+    """Write the rows of Parquet ``parts`` (a dataset directory's part files, in order: the order of a sorted query)
+    to the one file ``target``, streamed, never whole in memory: each part's row groups, or batches of
+    ``row_group_size`` rows (then the groups' size). Cast to ``schema`` when given, else to the first part's with
+    every column nullable, as DuckDB writes them (Spark marks some columns required, and may differ part by part).
+    The CDR's, the sandbox's, the index's and a dataset snapshot's layouts hold one file per table."""
+    sources = [pq.ParquetFile(str(part)) for part in parts]
+    if schema is None:
+        if not sources:
+            raise EngineError([Problem("the engine wrote no Parquet file", where=str(target))])
+        schema = pa.schema([f.with_nullable(True) for f in sources[0].schema_arrow])
+    with pq.ParquetWriter(str(target), schema, compression=compression) as writer:
+        for source in sources:
+            if row_group_size is None:
+                pieces = (source.read_row_group(group) for group in range(source.num_row_groups))
+            else:
+                pieces = (pa.Table.from_batches([batch]) for batch in source.iter_batches(batch_size=row_group_size))
+            for piece in pieces:
+                writer.write_table(piece.select(schema.names).cast(schema), row_group_size=row_group_size)

@@ -83,20 +83,23 @@ class FileVersions:
         """``name``: the rows of every one of ``parts`` (versions held here) one after another, without a job:
         their files read as one table. False (nothing done) when the parts' columns differ, or a part is not a
         version of files: the caller unions them in SQL (which casts)."""
+        name = table_name(name)
         versions = [self.current.get(table_name(part)) for part in parts]
-        schemas = [self.engine.schema(part).remove_metadata() for part in parts]
-        if any(v is None or v.row_index is not None for v in versions) or any(
-                [f.type for f in s] != [f.type for f in schemas[0]] or s.names != schemas[0].names for s in schemas):
+        if any(v is None or v.row_index is not None for v in versions):
+            return False
+        types = [[(f.name, f.type) for f in self.engine.schema(part)] for part in parts]
+        if any(t != types[0] for t in types):
             return False
         kept = [v for v in versions if v.rows != 0]  # type: ignore[union-attr]
         if not kept:
-            self.engine.register_arrow(table_name(name), schemas[0].empty_table())
-            self._hold(table_name(name), Version((), 0, owned=False))
+            self.engine.register_arrow(name, self.engine.schema(parts[0]).empty_table())
+            self._hold(name, Version((), 0, owned=False))
             return True
         paths = tuple(path for v in kept for path in v.paths)  # type: ignore[union-attr]
-        self.engine.register_parquet(table_name(name), list(paths))
+        self.engine.register_parquet(name, list(paths))
         counts = [v.rows for v in kept]  # type: ignore[union-attr]
-        self._hold(table_name(name), Version(paths, None if None in counts else sum(counts), owned=True))  # type: ignore[arg-type]
+        self._hold(name, Version(paths, None if None in counts else sum(counts),  # type: ignore[arg-type]
+                                 owned=all(v.owned for v in kept)))  # type: ignore[union-attr]
         return True
 
     def register(self, name: str, path: Path | str, *, row_index: str | None = None, row_index_start: int = 0) -> None:

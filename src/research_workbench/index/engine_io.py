@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 from sqlglot import exp
 
 from ..cdr.store import Cdr
+from ..engines.files import join_parts
 
 if TYPE_CHECKING:
     from ..engines.base import Engine
@@ -63,21 +64,10 @@ def write_single_file(engine: Engine, expression, target: Path, *, params: dict 
         if len(parts) == 1:
             parts[0].replace(target)
         else:
-            _concatenate(parts, target, row_group_size)
+            join_parts(parts, target, compression="zstd", row_group_size=row_group_size)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return pq.ParquetFile(target).metadata.num_rows
-
-
-def _concatenate(parts: list[Path], target: Path, row_group_size: int | None) -> None:
-    schema = pq.ParquetFile(parts[0]).schema_arrow if parts else None
-    if schema is None:
-        raise ValueError(f"{target}: the engine wrote no Parquet file")
-    schema = pa.schema([f.with_nullable(True) for f in schema])  # Spark marks some columns required; DuckDB none
-    with pq.ParquetWriter(target, schema, compression="zstd") as writer:
-        for part in parts:
-            for batch in pq.ParquetFile(part).iter_batches(batch_size=row_group_size or 65_536):
-                writer.write_table(pa.Table.from_batches([batch]).cast(schema), row_group_size=row_group_size)
 
 
 def grouped_lists(pairs: pa.Table, keys: list[str], value: str, name: str) -> pa.Table:
